@@ -1,0 +1,98 @@
+// The workspace key-space: every key remora stores, who writes it, and which record it holds.
+// This is the one place key names are spelled; everything else calls these functions.
+//
+//   namespace  key                              record          written by
+//   base       file:<path>                      FileEntry       import / accept (merge)
+//   <agent>    file:<path>                      FileEntry       the agent's worker (its overlay)
+//   <agent>    outbox:question:<id>             Question        worker (ask_user)
+//   <agent>    inbox:response:<id>              Response        supervisor (the human's answer)
+//   <agent>    outbox:model:<id>                ModelRequest    worker (one per turn)
+//   <agent>    inbox:model:<id>                 ModelResponse   supervisor (model gateway)
+//   <agent>    agent:<id>:heartbeat             Heartbeat       worker
+//   <agent>    agent:<id>:result                AgentResult     worker
+//   <agent>    agent:<id>:inbox:<msg>           Message         another agent (via supervisor)
+//   <agent>    agent:<id>:kv:<key>              JsonValue       worker (kv_put)
+//   base       event:<rev 20 digits>:<seq>      Event           supervisor
+//
+// Keys are UTF-8 text without NUL bytes, at most kMaxKeyBytes long (an LMDB key limit).
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proto/record_type.hpp"
+
+namespace remora::keys {
+
+inline constexpr std::string_view kBase = "base";
+inline constexpr std::size_t kMaxKeyBytes = 500;
+
+inline constexpr std::string_view kFile = "file:";
+inline constexpr std::string_view kOutbox = "outbox:";
+inline constexpr std::string_view kInbox = "inbox:";
+inline constexpr std::string_view kQuestion = "outbox:question:";
+inline constexpr std::string_view kResponse = "inbox:response:";
+inline constexpr std::string_view kModelRequest = "outbox:model:";
+inline constexpr std::string_view kModelResponse = "inbox:model:";
+inline constexpr std::string_view kAgent = "agent:";
+inline constexpr std::string_view kEvent = "event:";
+
+inline std::string cat(std::string_view a, std::string_view b) {
+  std::string s;
+  s.reserve(a.size() + b.size());
+  s.append(a).append(b);
+  return s;
+}
+
+inline std::string file(std::string_view path) { return cat(kFile, path); }
+inline std::string question(std::string_view id) { return cat(kQuestion, id); }
+inline std::string response(std::string_view id) { return cat(kResponse, id); }
+inline std::string model_request(std::string_view id) { return cat(kModelRequest, id); }
+inline std::string model_response(std::string_view id) { return cat(kModelResponse, id); }
+inline std::string agent(std::string_view id, std::string_view leaf) {
+  return cat(cat(cat(kAgent, id), ":"), leaf);
+}
+inline std::string heartbeat(std::string_view agent_id) { return agent(agent_id, "heartbeat"); }
+inline std::string result(std::string_view agent_id) { return agent(agent_id, "result"); }
+inline std::string agent_inbox(std::string_view agent_id, std::string_view msg_id) {
+  return agent(agent_id, cat("inbox:", msg_id));
+}
+inline std::string agent_kv(std::string_view agent_id, std::string_view key) {
+  return agent(agent_id, cat("kv:", key));
+}
+// Zero-padded so that lexical order is revision order.
+inline std::string event(std::uint64_t revision, std::uint32_t seq) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "event:%020llu:%04u", static_cast<unsigned long long>(revision), seq);
+  return buf;
+}
+
+inline bool starts_with(std::string_view key, std::string_view prefix) {
+  return key.substr(0, prefix.size()) == prefix;
+}
+
+// The record type a key is expected to hold, when the key-space fixes one.
+inline std::optional<proto::RecordType> expected_type(std::string_view key) {
+  using proto::RecordType;
+  if (starts_with(key, kFile)) return RecordType::file_entry;
+  if (starts_with(key, kQuestion)) return RecordType::question;
+  if (starts_with(key, kResponse)) return RecordType::response;
+  if (starts_with(key, kModelRequest)) return RecordType::model_request;
+  if (starts_with(key, kModelResponse)) return RecordType::model_response;
+  if (starts_with(key, kEvent)) return RecordType::event;
+  if (starts_with(key, kAgent)) {
+    auto rest = key.substr(kAgent.size());
+    auto colon = rest.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    auto leaf = rest.substr(colon + 1);
+    if (leaf == "heartbeat") return RecordType::heartbeat;
+    if (leaf == "result") return RecordType::agent_result;
+    if (starts_with(leaf, "inbox:")) return RecordType::message;
+    if (starts_with(leaf, "kv:")) return RecordType::json_value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace remora::keys

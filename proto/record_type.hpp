@@ -1,0 +1,52 @@
+// Record type tags: the first bytes of every framed record name its type (see codec.hpp).
+// Tags are stable on disk: never renumber, only append.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace remora::proto {
+
+enum class RecordType : std::uint8_t {
+  json_value = 1,
+  file_entry = 2,
+  question = 3,
+  response = 4,
+  model_request = 5,
+  model_response = 6,
+  message = 7,
+  heartbeat = 8,
+  agent_result = 9,
+  event = 10,
+  namespace_info = 11,
+  change_set = 12,
+};
+
+inline constexpr std::string_view name_of(RecordType t) {
+  switch (t) {
+    case RecordType::json_value: return "json_value";
+    case RecordType::file_entry: return "file_entry";
+    case RecordType::question: return "question";
+    case RecordType::response: return "response";
+    case RecordType::model_request: return "model_request";
+    case RecordType::model_response: return "model_response";
+    case RecordType::message: return "message";
+    case RecordType::heartbeat: return "heartbeat";
+    case RecordType::agent_result: return "agent_result";
+    case RecordType::event: return "event";
+    case RecordType::namespace_info: return "namespace_info";
+    case RecordType::change_set: return "change_set";
+  }
+  return "unknown";
+}
+
+inline std::optional<RecordType> type_named(std::string_view name) {
+  for (int i = 1; i <= 12; ++i) {
+    auto t = static_cast<RecordType>(i);
+    if (name_of(t) == name) return t;
+  }
+  return std::nullopt;
+}
+
+}  // namespace remora::proto

@@ -1,0 +1,211 @@
+// The record schema: every value remora stores in a workspace is one of these, framed by codec.hpp.
+// Each record names its type tag and schema version; fields are only ever appended, with cereal's
+// class version telling an old record from a new one. JSON-shaped payloads (chat messages, tool
+// schemas, event payloads) are kept as JSON text so that the schema does not chase the model API.
+#pragma once
+
+#include <cereal/cereal.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proto/bytes.hpp"
+#include "proto/record_type.hpp"
+
+namespace remora::proto {
+
+#define REMORA_RECORD(NAME, TYPE, VERSION)                 \
+  static constexpr RecordType kType = RecordType::TYPE;      \
+  static constexpr std::uint16_t kVersion = VERSION;         \
+  bool operator==(const NAME&) const = default
+
+// Any JSON document (kv_put values, remora-kv put).
+struct JsonValue {
+  REMORA_RECORD(JsonValue, json_value, 1);
+  std::string json;  // JSON text
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(json)); }
+};
+
+// A project file: its bytes and POSIX mode bits.
+struct FileEntry {
+  REMORA_RECORD(FileEntry, file_entry, 1);
+  Bytes content;
+  std::uint32_t mode = 0644;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(content), CEREAL_NVP(mode)); }
+};
+
+// A question from an agent to the human (outbox:question:<id>).
+struct Question {
+  REMORA_RECORD(Question, question, 1);
+  std::string id;
+  std::string agent_id;
+  std::string question;
+  std::vector<std::string> options;
+  std::optional<std::string> default_answer;
+  double timeout_s = 300;
+  std::int64_t created_at_ms = 0;
+  std::string status = "pending";  // pending | answered | timeout | withdrawn
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(agent_id), CEREAL_NVP(question), CEREAL_NVP(options),
+       CEREAL_NVP(default_answer), CEREAL_NVP(timeout_s), CEREAL_NVP(created_at_ms), CEREAL_NVP(status));
+  }
+};
+
+// The human's answer (inbox:response:<id>).
+struct Response {
+  REMORA_RECORD(Response, response, 1);
+  std::string answer;
+  std::int64_t responded_at_ms = 0;
+  std::string source;  // "terminal", "remora answer", "default", "timeout"
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(answer), CEREAL_NVP(responded_at_ms), CEREAL_NVP(source));
+  }
+};
+
+// One model turn requested by a worker (outbox:model:<id>).
+struct ModelRequest {
+  REMORA_RECORD(ModelRequest, model_request, 1);
+  std::string id;
+  std::string agent_id;
+  std::uint32_t turn = 0;
+  std::string messages_json;  // OpenAI chat messages array
+  std::string tools_json;     // OpenAI tools array
+  std::string settings_json;  // provider, model, temperature, max_tokens
+  std::int64_t created_at_ms = 0;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(agent_id), CEREAL_NVP(turn), CEREAL_NVP(messages_json),
+       CEREAL_NVP(tools_json), CEREAL_NVP(settings_json), CEREAL_NVP(created_at_ms));
+  }
+};
+
+// The gateway's answer to a ModelRequest (inbox:model:<id>).
+struct ModelResponse {
+  REMORA_RECORD(ModelResponse, model_response, 1);
+  std::string id;
+  bool ok = true;
+  std::string message_json;  // the assistant message
+  std::string error;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  double duration_ms = 0;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(ok), CEREAL_NVP(message_json), CEREAL_NVP(error),
+       CEREAL_NVP(prompt_tokens), CEREAL_NVP(completion_tokens), CEREAL_NVP(duration_ms));
+  }
+};
+
+// A message between agents of a graph (agent:<to>:inbox:<id>).
+struct Message {
+  REMORA_RECORD(Message, message, 1);
+  std::string id;
+  std::string from_agent;
+  std::string payload_json;
+  std::int64_t sent_at_ms = 0;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(from_agent), CEREAL_NVP(payload_json), CEREAL_NVP(sent_at_ms));
+  }
+};
+
+// Liveness of a worker (agent:<id>:heartbeat).
+struct Heartbeat {
+  REMORA_RECORD(Heartbeat, heartbeat, 1);
+  std::int64_t pid = 0;
+  std::int64_t at_ms = 0;
+  std::uint64_t sequence = 0;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(pid), CEREAL_NVP(at_ms), CEREAL_NVP(sequence)); }
+};
+
+// What an agent produced (agent:<id>:result).
+struct AgentResult {
+  REMORA_RECORD(AgentResult, agent_result, 1);
+  std::string agent_id;
+  std::string status;  // completed | failed
+  std::string summary;
+  std::vector<std::string> changed_files;
+  std::uint32_t turns = 0;
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  double duration_ms = 0;
+  std::string error;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(agent_id), CEREAL_NVP(status), CEREAL_NVP(summary), CEREAL_NVP(changed_files),
+       CEREAL_NVP(turns), CEREAL_NVP(prompt_tokens), CEREAL_NVP(completion_tokens), CEREAL_NVP(duration_ms),
+       CEREAL_NVP(error));
+  }
+};
+
+// One entry of the event log (event:<rev>:<seq>), committed with the change it reports.
+struct Event {
+  REMORA_RECORD(Event, event, 1);
+  std::string id;
+  std::uint64_t revision = 0;
+  std::int64_t timestamp_ms = 0;
+  std::string category;  // agent, tool, model, graph, user, checkpoint, events
+  std::string action;    // started, blocked, ...
+  std::string graph_id;
+  std::string agent_id;
+  std::string node_id;
+  std::string session_id;
+  std::string payload_json = "{}";
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(revision), CEREAL_NVP(timestamp_ms), CEREAL_NVP(category), CEREAL_NVP(action),
+       CEREAL_NVP(graph_id), CEREAL_NVP(agent_id), CEREAL_NVP(node_id), CEREAL_NVP(session_id),
+       CEREAL_NVP(payload_json));
+  }
+};
+
+// A workspace namespace (engine metadata). Ids are never reused; a dropped namespace keeps its
+// record so that old change-log entries still name it.
+struct NamespaceInfo {
+  REMORA_RECORD(NamespaceInfo, namespace_info, 1);
+  std::uint32_t id = 0;
+  std::string name;
+  std::uint32_t parent_id = 0;  // meaningless for base (id 0)
+  std::uint64_t created_rev = 0;
+  std::uint64_t dropped_rev = 0;  // 0 while live
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(name), CEREAL_NVP(parent_id), CEREAL_NVP(created_rev), CEREAL_NVP(dropped_rev));
+  }
+};
+
+enum class ChangeOp : std::uint8_t {
+  put = 1,        // a value was written
+  del = 2,        // the key now reads as absent in this namespace
+  discard = 3,    // the namespace's own entry was removed (merge/drop); reads fall through
+  ns_create = 4,  // key is empty
+  ns_drop = 5,    // key is empty
+};
+
+inline constexpr std::string_view name_of(ChangeOp op) {
+  switch (op) {
+    case ChangeOp::put: return "put";
+    case ChangeOp::del: return "del";
+    case ChangeOp::discard: return "discard";
+    case ChangeOp::ns_create: return "ns_create";
+    case ChangeOp::ns_drop: return "ns_drop";
+  }
+  return "unknown";
+}
+
+struct ChangeEntry {
+  std::uint32_t ns = 0;
+  ChangeOp op = ChangeOp::put;
+  std::string key;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(ns), CEREAL_NVP(op), CEREAL_NVP(key)); }
+  bool operator==(const ChangeEntry&) const = default;
+};
+
+// The change-log record of one revision: every key it touched, in order.
+struct ChangeSet {
+  REMORA_RECORD(ChangeSet, change_set, 1);
+  std::vector<ChangeEntry> changes;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(changes)); }
+};
+
+#undef REMORA_RECORD
+
+}  // namespace remora::proto

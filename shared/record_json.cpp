@@ -1,0 +1,70 @@
+#include "shared/record_json.hpp"
+
+#include <cereal/archives/json.hpp>
+#include <sstream>
+
+#include "proto/codec.hpp"
+#include "shared/error.hpp"
+
+namespace remora {
+namespace {
+
+template <class R>
+nlohmann::json to_json(const R& r) {
+  std::ostringstream os;
+  {
+    cereal::JSONOutputArchive ar(os, cereal::JSONOutputArchive::Options::NoIndent());
+    ar(cereal::make_nvp("record", r));
+  }
+  return nlohmann::json::parse(os.str()).at("record");
+}
+
+template <class R>
+std::string from_json(const nlohmann::json& fields) {
+  auto doc = to_json(R{});
+  doc.merge_patch(fields);
+  R r;
+  std::istringstream is(nlohmann::json{{"record", doc}}.dump());
+  try {
+    cereal::JSONInputArchive ar(is);
+    ar(cereal::make_nvp("record", r));
+  } catch (const std::exception& e) {
+    throw Error(Errc::invalid_argument,
+                "fields do not fit a " + std::string(proto::name_of(R::kType)) + " record: " + e.what());
+  }
+  return proto::encode(r);
+}
+
+}  // namespace
+
+nlohmann::json record_to_json(std::string_view bytes, std::string_view key) {
+  auto h = proto::peek(bytes, key);
+  nlohmann::json out;
+  out["type"] = std::string(proto::name_of(h.type));
+  out["version"] = h.version;
+  out["record"] = proto::visit(bytes, key, [](const auto& r) { return to_json(r); });
+  return out;
+}
+
+std::string record_from_json(std::string_view type_name, const nlohmann::json& fields) {
+  auto t = proto::type_named(type_name);
+  if (!t) throw Error(Errc::invalid_argument, "unknown record type '" + std::string(type_name) + "'");
+  if (!fields.is_object()) throw Error(Errc::invalid_argument, "record fields must be a JSON object");
+  switch (*t) {
+    case proto::RecordType::json_value: return from_json<proto::JsonValue>(fields);
+    case proto::RecordType::file_entry: return from_json<proto::FileEntry>(fields);
+    case proto::RecordType::question: return from_json<proto::Question>(fields);
+    case proto::RecordType::response: return from_json<proto::Response>(fields);
+    case proto::RecordType::model_request: return from_json<proto::ModelRequest>(fields);
+    case proto::RecordType::model_response: return from_json<proto::ModelResponse>(fields);
+    case proto::RecordType::message: return from_json<proto::Message>(fields);
+    case proto::RecordType::heartbeat: return from_json<proto::Heartbeat>(fields);
+    case proto::RecordType::agent_result: return from_json<proto::AgentResult>(fields);
+    case proto::RecordType::event: return from_json<proto::Event>(fields);
+    case proto::RecordType::namespace_info:
+    case proto::RecordType::change_set: break;
+  }
+  throw Error(Errc::invalid_argument, "record type '" + std::string(type_name) + "' is engine metadata");
+}
+
+}  // namespace remora

@@ -1,0 +1,27 @@
+#include "shared/watcher.hpp"
+
+namespace remora {
+
+namespace {
+constexpr std::size_t kPage = 4096;
+}
+
+Watcher::Watcher(Workspace& ws, std::string prefix, std::optional<std::uint64_t> from_revision)
+    : ws_(ws), prefix_(std::move(prefix)), position_(from_revision ? *from_revision : ws.revision() + 1) {
+  if (position_ < ws_.log_start()) ws_.changes(position_, prefix_, 1);  // throws the compacted error
+}
+
+std::vector<Change> Watcher::next(std::optional<Clock::time_point> deadline) {
+  for (;;) {
+    // The ticket is taken before looking, so a commit landing after the look still wakes us.
+    auto ticket = ws_.doorbell().ticket();
+    auto page = ws_.changes(position_, prefix_, kPage);
+    bool full_page = page.next_revision - position_ >= kPage;
+    position_ = page.next_revision;
+    if (!page.changes.empty()) return std::move(page.changes);
+    if (full_page) continue;  // more log to read before sleeping
+    if (!ws_.doorbell().wait(ticket, deadline)) return {};
+  }
+}
+
+}  // namespace remora

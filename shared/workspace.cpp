@@ -1,0 +1,1023 @@
+// Storage layout (one LMDB environment, six named databases):
+//
+//   meta      "format" u32, "rev" u64, "log_start" u64, "next_ns" u32
+//   ns        id (u32 BE)                  -> proto::NamespaceInfo
+//   ns_names  name                         -> id (u32 BE), live namespaces only
+//   kv        key '\0' ns (u32 BE)         -> entry header + value
+//   own       ns (u32 BE) key              -> (empty)  index of overlay entries, for diff/merge/drop
+//   log       revision (u64 BE)            -> proto::ChangeSet, one per committed revision
+//
+// Keys hold no NUL byte, so `key '\0' ns` sorts exactly as `key` does and puts every layer's
+// version of one key side by side: a point read through any overlay depth is one cursor seek,
+// and a prefix listing is one pass. Child ids are always greater than their ancestors' (ids are
+// allocated in creation order), so among a key's layers the last one on the chain wins.
+//
+// Entry header: kind u8 (value, tombstone, read mark), mod_rev u64, seen_rev u64 (the parent
+// chain's version of the key when the overlay first touched it). Base has no tombstones: a delete
+// there removes the entry.
+#include "shared/workspace.hpp"
+
+#include <lmdb.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
+
+namespace remora {
+namespace {
+
+constexpr std::uint32_t kFormat = 1;
+constexpr std::uint8_t kValue = 1;
+constexpr std::uint8_t kTombstone = 2;
+constexpr std::uint8_t kReadMark = 3;
+constexpr std::size_t kHeader = 17;
+constexpr std::size_t kNsSuffix = 5;  // '\0' + u32
+constexpr std::uint64_t kCompactChunk = 256;
+
+std::string be32(std::uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 3; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xFF);
+  return s;
+}
+std::uint32_t read_be32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+std::string be64(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xFF);
+  return s;
+}
+std::uint64_t read_be64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+MDB_val val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+// Thrown inside a write transaction when the map is full; the transaction is retried after growth.
+struct MapFull {};
+
+void check(int rc, std::string_view what) {
+  if (rc == MDB_SUCCESS) return;
+  if (rc == MDB_MAP_FULL) throw MapFull{};
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+    throw Error(Errc::corrupt, std::string(what) + ": " + mdb_strerror(rc));
+  }
+  throw Error(Errc::io, std::string(what) + ": " + mdb_strerror(rc));
+}
+
+std::string kv_key(std::string_view key, std::uint32_t ns) {
+  std::string k;
+  k.reserve(key.size() + kNsSuffix);
+  k.append(key).push_back('\0');
+  k += be32(ns);
+  return k;
+}
+std::string own_key(std::uint32_t ns, std::string_view key) { return be32(ns).append(key); }
+
+std::string header(std::uint8_t kind, std::uint64_t mod_rev, std::uint64_t seen_rev) {
+  std::string h(kHeader, '\0');
+  h[0] = static_cast<char>(kind);
+  std::memcpy(h.data() + 1, &mod_rev, 8);
+  std::memcpy(h.data() + 9, &seen_rev, 8);
+  return h;
+}
+
+void validate_key(std::string_view key) {
+  if (key.empty()) throw Error(Errc::invalid_argument, "empty key");
+  if (key.size() > keys::kMaxKeyBytes) {
+    throw Error(Errc::invalid_argument, "key '" + std::string(key.substr(0, 60)) + "...' is " +
+                                            std::to_string(key.size()) + " bytes; the limit is " +
+                                            std::to_string(keys::kMaxKeyBytes));
+  }
+  if (key.find('\0') != std::string_view::npos) throw Error(Errc::invalid_argument, "key contains a NUL byte");
+}
+
+void validate_ns_name(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 200;
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F) ok = false;
+  }
+  if (!ok) {
+    throw Error(Errc::invalid_argument, "namespace name '" + std::string(name) +
+                                            "' is invalid: use 1-200 printable characters without spaces");
+  }
+}
+
+bool in_chain(std::span<const std::uint32_t> chain, std::uint32_t ns) {
+  return std::find(chain.begin(), chain.end(), ns) != chain.end();
+}
+
+// Deletes change-log records below `end` and moves log_start there.
+void trim_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, std::uint64_t end) {
+  MDB_cursor* c;
+  check(mdb_cursor_open(txn, log, &c), "compacting the change log");
+  MDB_val ck, cv;
+  int rc = mdb_cursor_get(c, &ck, &cv, MDB_FIRST);
+  while (rc == MDB_SUCCESS && read_be64(static_cast<const char*>(ck.mv_data)) < end) {
+    rc = mdb_cursor_del(c, 0);
+    if (rc == MDB_SUCCESS) rc = mdb_cursor_get(c, &ck, &cv, MDB_FIRST);
+  }
+  mdb_cursor_close(c);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "compacting the change log");
+  auto ev = be64(end);
+  MDB_val sk = val("log_start"), ekv = val(ev);
+  check(mdb_put(txn, meta, &sk, &ekv, 0), "compacting the change log");
+}
+
+std::uint64_t read_meta64(MDB_txn* txn, MDB_dbi meta, std::string_view key) {
+  MDB_val k = val(key), v;
+  check(mdb_get(txn, meta, &k, &v), "reading workspace metadata '" + std::string(key) + "'");
+  if (v.mv_size != 8) throw Error(Errc::corrupt, "workspace metadata '" + std::string(key) + "' is malformed");
+  return read_be64(static_cast<const char*>(v.mv_data));
+}
+
+// Process-wide registry: LMDB forbids opening one environment twice in a process.
+std::mutex g_open_mu;
+std::set<std::filesystem::path> g_open;
+
+}  // namespace
+
+std::string_view name_of(DiffEntry::Kind k) {
+  switch (k) {
+    case DiffEntry::Kind::added: return "added";
+    case DiffEntry::Kind::changed: return "changed";
+    case DiffEntry::Kind::deleted: return "deleted";
+  }
+  return "?";
+}
+
+std::optional<MergeStrategy> merge_strategy_named(std::string_view name) {
+  if (name == "fail") return MergeStrategy::fail;
+  if (name == "ours") return MergeStrategy::ours;
+  if (name == "theirs") return MergeStrategy::theirs;
+  return std::nullopt;
+}
+
+namespace {
+std::string conflict_message(const std::string& ns, const std::vector<Conflict>& cs) {
+  std::string m = "merge of '" + ns + "' refused: " + std::to_string(cs.size()) + " conflicting key" +
+                  (cs.size() == 1 ? "" : "s") + " changed in the parent since the overlay " + "touched them:";
+  for (const auto& c : cs) {
+    m += " " + c.key + " (rev " + std::to_string(c.seen_rev) + " -> " + std::to_string(c.parent_rev) +
+         (c.read_only ? ", read" : "") + ")";
+  }
+  return m;
+}
+}  // namespace
+
+MergeConflict::MergeConflict(const std::string& ns, std::vector<Conflict> conflicts)
+    : Error(Errc::conflict, conflict_message(ns, conflicts)), conflicts_(std::move(conflicts)) {}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Workspace::Impl {
+  MDB_dbi meta = 0, ns = 0, ns_names = 0, kv = 0, own = 0, log = 0;
+  std::filesystem::path canonical;
+  // Transactions hold it shared; resizing the map holds it exclusively.
+  mutable std::shared_mutex resize_mu;
+  // Reset read transactions (with their kv cursor) kept for reuse.
+  struct Pooled {
+    MDB_txn* txn;
+    MDB_cursor* cursor;
+  };
+  mutable std::mutex pool_mu;
+  mutable std::vector<Pooled> pool;
+
+  // Adopts a map size another process grew to (after MDB_MAP_RESIZED).
+  void adopt_map(MDB_env* env) const {
+    std::unique_lock lk(resize_mu);
+    check(mdb_env_set_mapsize(env, 0), "adopting the workspace map size");
+  }
+
+  // A read transaction leased from the pool for the scope of one call.
+  class Lease {
+   public:
+    explicit Lease(const Workspace& ws) : ws_(ws) {
+      auto& impl = *ws.impl_;
+      for (int attempt = 0;; ++attempt) {
+        lock_ = std::shared_lock(impl.resize_mu);
+        {
+          std::lock_guard g(impl.pool_mu);
+          if (!impl.pool.empty()) {
+            p_ = impl.pool.back();
+            impl.pool.pop_back();
+          }
+        }
+        int rc;
+        if (p_.txn) {
+          rc = mdb_txn_renew(p_.txn);
+          if (rc == MDB_SUCCESS) rc = mdb_cursor_renew(p_.txn, p_.cursor);
+        } else {
+          rc = mdb_txn_begin(ws.env_, nullptr, MDB_RDONLY, &p_.txn);
+          if (rc == MDB_SUCCESS) rc = mdb_cursor_open(p_.txn, impl.kv, &p_.cursor);
+        }
+        if (rc == MDB_SUCCESS) break;
+        discard();
+        lock_.unlock();
+        if (rc == MDB_MAP_RESIZED && attempt < 8) {
+          impl.adopt_map(ws.env_);
+          continue;
+        }
+        if (rc == MDB_READERS_FULL && attempt < 1) {
+          int dead = 0;
+          mdb_reader_check(ws.env_, &dead);
+          continue;
+        }
+        check(rc, "beginning a read transaction");
+      }
+    }
+    ~Lease() {
+      mdb_txn_reset(p_.txn);
+      std::lock_guard g(ws_.impl_->pool_mu);
+      ws_.impl_->pool.push_back(p_);
+    }
+    MDB_txn* txn() const { return p_.txn; }
+    MDB_cursor* cursor() const { return p_.cursor; }
+
+   private:
+    void discard() {
+      if (p_.cursor) mdb_cursor_close(p_.cursor);
+      if (p_.txn) mdb_txn_abort(p_.txn);
+      p_ = {};
+    }
+    const Workspace& ws_;
+    std::shared_lock<std::shared_mutex> lock_;
+    Pooled p_{nullptr, nullptr};
+  };
+};
+
+struct Reader::Found {
+  std::uint8_t kind;
+  std::uint64_t mod_rev;
+  std::uint64_t seen_rev;
+  std::uint32_t ns;
+  std::string_view value;
+  // The version a parent chain reports for conflict checks: the revision of whatever decides the
+  // key (a value or a tombstone), 0 when nothing does.
+};
+
+std::optional<Reader::Found> Reader::exact(std::uint32_t ns, std::string_view key) const {
+  auto k = kv_key(key, ns);
+  MDB_val mk = val(k), mv;
+  int rc = mdb_get(txn_, ws_.impl_->kv, &mk, &mv);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  check(rc, "reading key '" + std::string(key) + "'");
+  auto v = view(mv);
+  if (v.size() < kHeader) throw Error(Errc::corrupt, "entry for key '" + std::string(key) + "' is truncated");
+  Found f{static_cast<std::uint8_t>(v[0]), 0, 0, ns, v.substr(kHeader)};
+  std::memcpy(&f.mod_rev, v.data() + 1, 8);
+  std::memcpy(&f.seen_rev, v.data() + 9, 8);
+  return f;
+}
+
+std::optional<Reader::Found> Reader::lookup(std::span<const std::uint32_t> chain, std::string_view key) const {
+  if (chain.size() == 1) {  // a single layer needs no scan
+    auto f = exact(chain[0], key);
+    if (f && f->kind == kReadMark) return std::nullopt;
+    return f;
+  }
+  MDB_cursor* cur = kv_cursor_;
+  bool own_cursor = cur == nullptr;
+  if (own_cursor) check(mdb_cursor_open(txn_, ws_.impl_->kv, &cur), "opening a cursor");
+  std::optional<Found> best;
+  auto k = kv_key(key, 0);
+  MDB_val mk = val(k), mv;
+  int rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+  const std::size_t want = key.size() + kNsSuffix;
+  while (rc == MDB_SUCCESS) {
+    auto ek = view(mk);
+    if (ek.size() != want || ek.compare(0, key.size() + 1, k, 0, key.size() + 1) != 0) break;
+    std::uint32_t ns = read_be32(ek.data() + key.size() + 1);
+    auto v = view(mv);
+    if (in_chain(chain, ns) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
+      Found f{static_cast<std::uint8_t>(v[0]), 0, 0, ns, v.substr(kHeader)};
+      std::memcpy(&f.mod_rev, v.data() + 1, 8);
+      std::memcpy(&f.seen_rev, v.data() + 9, 8);
+      best = f;  // ascending ids: a later chain member is nearer the top
+    }
+    rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
+  }
+  if (own_cursor) mdb_cursor_close(cur);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading key '" + std::string(key) + "'");
+  return best;
+}
+
+std::optional<Entry> Reader::get(const Namespace& ns, std::string_view key) const {
+  validate_key(key);
+  auto f = lookup(ns.chain, key);
+  if (!f || f->kind != kValue) return std::nullopt;
+  return Entry{std::string(f->value), f->mod_rev, f->ns};
+}
+
+void Reader::scan(const Namespace& ns, std::string_view prefix,
+                  const std::function<bool(std::string_view, const Entry&)>& fn) const {
+  MDB_cursor* cur = kv_cursor_;
+  bool own_cursor = cur == nullptr;
+  if (own_cursor) check(mdb_cursor_open(txn_, ws_.impl_->kv, &cur), "opening a cursor");
+  struct Guard {
+    MDB_cursor* c;
+    bool own;
+    ~Guard() {
+      if (own) mdb_cursor_close(c);
+    }
+  } guard{cur, own_cursor};
+
+  MDB_val mk = val(prefix), mv;
+  int rc = prefix.empty() ? mdb_cursor_get(cur, &mk, &mv, MDB_FIRST) : mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+  std::string current;
+  std::optional<Entry> best;
+  std::uint8_t best_kind = 0;
+  bool have = false;
+  auto flush = [&]() -> bool {
+    if (have && best && best_kind == kValue) return fn(current, *best);
+    return true;
+  };
+  while (rc == MDB_SUCCESS) {
+    auto ek = view(mk);
+    if (ek.size() < kNsSuffix) break;
+    auto user = ek.substr(0, ek.size() - kNsSuffix);
+    if (user.substr(0, prefix.size()) != prefix) break;
+    std::uint32_t id = read_be32(ek.data() + ek.size() - 4);
+    if (!have || user != current) {
+      if (!flush()) return;
+      current.assign(user);
+      best.reset();
+      best_kind = 0;
+      have = true;
+    }
+    auto v = view(mv);
+    if (in_chain(ns.chain, id) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
+      best_kind = static_cast<std::uint8_t>(v[0]);
+      Entry e{std::string(v.substr(kHeader)), 0, id};
+      std::memcpy(&e.mod_rev, v.data() + 1, 8);
+      best = std::move(e);
+    }
+    rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "listing prefix '" + std::string(prefix) + "'");
+  flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void WriteTxn::check_live(const Namespace& ns) {
+  if (std::find(live_checked_.begin(), live_checked_.end(), ns.id) != live_checked_.end()) return;
+  auto k = be32(ns.id);
+  MDB_val mk = val(k), mv;
+  int rc = mdb_get(txn_, ws_.impl_->ns, &mk, &mv);
+  if (rc == MDB_NOTFOUND) throw Error(Errc::not_found, "unknown namespace '" + ns.name + "'");
+  check(rc, "reading namespace '" + ns.name + "'");
+  auto info = proto::decode<proto::NamespaceInfo>(view(mv), "ns:" + ns.name);
+  if (info.dropped_rev != 0) throw Error(Errc::not_found, "namespace '" + ns.name + "' was dropped");
+  live_checked_.push_back(ns.id);
+}
+
+void WriteTxn::log(std::uint32_t ns, proto::ChangeOp op, std::string_view key) {
+  changes_.changes.push_back({ns, op, std::string(key)});
+  dirty_ = true;
+}
+
+void WriteTxn::write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t seen_rev,
+                           std::string_view value, bool new_own) {
+  auto k = kv_key(key, ns);
+  std::string v = header(kind, kind == kReadMark ? 0 : revision_, seen_rev);
+  v.append(value);
+  MDB_val mk = val(k), mv = val(v);
+  check(mdb_put(txn_, ws_.impl_->kv, &mk, &mv, 0), "writing key '" + std::string(key) + "'");
+  if (new_own) {
+    auto ok = own_key(ns, key);
+    MDB_val ok_v = val(ok), empty{0, nullptr};
+    check(mdb_put(txn_, ws_.impl_->own, &ok_v, &empty, 0), "indexing key '" + std::string(key) + "'");
+  }
+  dirty_ = true;
+}
+
+void WriteTxn::erase_entry(std::uint32_t ns, std::string_view key) {
+  auto k = kv_key(key, ns);
+  MDB_val mk = val(k);
+  int rc = mdb_del(txn_, ws_.impl_->kv, &mk, nullptr);
+  if (rc != MDB_NOTFOUND) check(rc, "deleting key '" + std::string(key) + "'");
+  if (ns != 0) {
+    auto ok = own_key(ns, key);
+    MDB_val ok_v = val(ok);
+    rc = mdb_del(txn_, ws_.impl_->own, &ok_v, nullptr);
+    if (rc != MDB_NOTFOUND) check(rc, "unindexing key '" + std::string(key) + "'");
+  }
+  dirty_ = true;
+}
+
+void WriteTxn::put(const Namespace& ns, std::string_view key, std::string_view value) {
+  validate_key(key);
+  check_live(ns);
+  if (ns.is_base()) {
+    write_entry(0, key, kValue, 0, value, false);
+  } else {
+    auto mine = exact(ns.id, key);
+    std::uint64_t seen = mine ? mine->seen_rev : [&] {
+      auto p = lookup(ns.parents(), key);
+      return p ? p->mod_rev : 0;
+    }();
+    write_entry(ns.id, key, kValue, seen, value, !mine);
+  }
+  log(ns.id, proto::ChangeOp::put, key);
+}
+
+bool WriteTxn::del(const Namespace& ns, std::string_view key) {
+  validate_key(key);
+  check_live(ns);
+  if (ns.is_base()) {
+    auto mine = exact(0, key);
+    if (!mine) return false;
+    erase_entry(0, key);
+    log(0, proto::ChangeOp::del, key);
+    return true;
+  }
+  auto mine = exact(ns.id, key);
+  auto parent = lookup(ns.parents(), key);
+  bool parent_has = parent && parent->kind == kValue;
+  bool visible = mine ? mine->kind == kValue : parent_has;
+  if (!visible) return false;
+  std::uint64_t seen = mine ? mine->seen_rev : (parent ? parent->mod_rev : 0);
+  // Hide the parent's value with a tombstone; with nothing to hide, keep only the read mark.
+  write_entry(ns.id, key, parent_has ? kTombstone : kReadMark, seen, {}, !mine);
+  log(ns.id, proto::ChangeOp::del, key);
+  return true;
+}
+
+void WriteTxn::note_read(const Namespace& ns, std::string_view key) {
+  validate_key(key);
+  if (ns.is_base()) return;
+  check_live(ns);
+  if (exact(ns.id, key)) return;
+  auto p = lookup(ns.parents(), key);
+  write_entry(ns.id, key, kReadMark, p ? p->mod_rev : 0, {}, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Batch& Batch::put(const Namespace& ns, std::string key, std::string value) {
+  ops_.push_back({Kind::put, &ns, std::move(key), std::move(value)});
+  return *this;
+}
+Batch& Batch::del(const Namespace& ns, std::string key) {
+  ops_.push_back({Kind::del, &ns, std::move(key), {}});
+  return *this;
+}
+Batch& Batch::note_read(const Namespace& ns, std::string key) {
+  ops_.push_back({Kind::note_read, &ns, std::move(key), {}});
+  return *this;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Workspace::Workspace(const WorkspaceOptions& options) : options_(options), impl_(std::make_unique<Impl>()) {}
+
+Workspace::~Workspace() {
+  if (env_) {
+    for (auto& p : impl_->pool) {
+      mdb_cursor_close(p.cursor);
+      mdb_txn_abort(p.txn);
+    }
+    mdb_env_close(env_);
+  }
+  std::lock_guard g(g_open_mu);
+  g_open.erase(impl_->canonical);
+}
+
+std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
+  namespace fs = std::filesystem;
+  const fs::path data = options.dir / "data.mdb";
+  std::error_code ec;
+  if (!fs::exists(data, ec)) {
+    if (!options.create) {
+      throw Error(Errc::not_found, "no workspace at " + options.dir.string());
+    }
+    fs::create_directories(options.dir, ec);
+    if (ec) throw Error(Errc::io, "cannot create workspace directory " + options.dir.string() + ": " + ec.message());
+  } else if (!fs::is_directory(options.dir)) {
+    throw Error(Errc::invalid_argument, options.dir.string() + " is not a directory");
+  }
+  auto canonical = fs::weakly_canonical(options.dir, ec);
+  std::unique_ptr<Workspace> ws(new Workspace(options));
+  {
+    std::lock_guard g(g_open_mu);
+    if (!g_open.insert(canonical).second) {
+      throw Error(Errc::busy, "workspace " + options.dir.string() + " is already open in this process");
+    }
+    ws->impl_->canonical = canonical;
+  }
+  bool fresh = !fs::exists(data, ec);
+  check(mdb_env_create(&ws->env_), "creating the LMDB environment");
+  check(mdb_env_set_maxdbs(ws->env_, 8), "setting maxdbs");
+  check(mdb_env_set_maxreaders(ws->env_, options.max_readers), "setting maxreaders");
+  if (fresh) check(mdb_env_set_mapsize(ws->env_, options.initial_map_bytes), "setting the map size");
+  unsigned flags = MDB_NOTLS | (options.durability == Durability::nosync ? MDB_NOSYNC : 0);
+  int rc = mdb_env_open(ws->env_, options.dir.c_str(), flags, 0644);
+  if (rc != MDB_SUCCESS) {
+    mdb_env_close(ws->env_);
+    ws->env_ = nullptr;
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+      throw Error(Errc::corrupt, options.dir.string() + " does not hold a valid LMDB environment: " + mdb_strerror(rc));
+    }
+    check(rc, "opening workspace " + options.dir.string());
+  }
+  int dead = 0;
+  mdb_reader_check(ws->env_, &dead);
+  if (dead > 0) spdlog::info("workspace {}: cleared {} stale reader slot(s)", options.dir.string(), dead);
+
+  // Open (and on first use create) the databases and the metadata, in one write transaction.
+  auto& impl = *ws->impl_;
+  MDB_txn* txn = nullptr;
+  for (int attempt = 0;; ++attempt) {
+    rc = mdb_txn_begin(ws->env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < 8) {
+      check(mdb_env_set_mapsize(ws->env_, 0), "adopting the map size");
+      continue;
+    }
+    check(rc, "opening workspace " + options.dir.string());
+    break;
+  }
+  try {
+    check(mdb_dbi_open(txn, "meta", MDB_CREATE, &impl.meta), "opening db meta");
+    check(mdb_dbi_open(txn, "ns", MDB_CREATE, &impl.ns), "opening db ns");
+    check(mdb_dbi_open(txn, "ns_names", MDB_CREATE, &impl.ns_names), "opening db ns_names");
+    check(mdb_dbi_open(txn, "kv", MDB_CREATE, &impl.kv), "opening db kv");
+    check(mdb_dbi_open(txn, "own", MDB_CREATE, &impl.own), "opening db own");
+    check(mdb_dbi_open(txn, "log", MDB_CREATE, &impl.log), "opening db log");
+    MDB_val k = val("format"), v;
+    rc = mdb_get(txn, impl.meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      auto put_meta = [&](std::string_view key, std::string_view value) {
+        MDB_val mk = val(key), mv = val(value);
+        check(mdb_put(txn, impl.meta, &mk, &mv, 0), "initialising workspace metadata");
+      };
+      put_meta("format", be32(kFormat));
+      put_meta("rev", be64(0));
+      put_meta("log_start", be64(1));
+      put_meta("next_ns", be32(1));
+      proto::NamespaceInfo base{};
+      base.id = 0;
+      base.name = std::string(keys::kBase);
+      auto rec = proto::encode(base);
+      auto id = be32(0);
+      MDB_val mk = val(id), mv = val(rec);
+      check(mdb_put(txn, impl.ns, &mk, &mv, 0), "creating namespace base");
+      MDB_val nk = val(keys::kBase), nv = val(id);
+      check(mdb_put(txn, impl.ns_names, &nk, &nv, 0), "creating namespace base");
+    } else {
+      check(rc, "reading workspace metadata");
+      if (v.mv_size != 4 || read_be32(static_cast<const char*>(v.mv_data)) != kFormat) {
+        throw Error(Errc::corrupt, "workspace " + options.dir.string() + " has an unsupported format");
+      }
+    }
+    check(mdb_txn_commit(txn), "opening workspace " + options.dir.string());
+  } catch (...) {
+    mdb_txn_abort(txn);
+    throw;
+  }
+  ws->doorbell_ = std::make_unique<Doorbell>(options.dir / "doorbell");
+  // A writer that died between its commit and its ring would leave watchers asleep: ring once.
+  ws->doorbell_->ring();
+  return ws;
+}
+
+std::uint64_t Workspace::revision() const {
+  Impl::Lease lease(*this);
+  return read_meta64(lease.txn(), impl_->meta, "rev");
+}
+
+std::uint64_t Workspace::log_start() const {
+  Impl::Lease lease(*this);
+  return read_meta64(lease.txn(), impl_->meta, "log_start");
+}
+
+std::size_t Workspace::map_size() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+std::size_t Workspace::clear_stale_readers() {
+  int dead = 0;
+  check(mdb_reader_check(env_, &dead), "checking reader slots");
+  return static_cast<std::size_t>(dead);
+}
+
+void Workspace::read(const std::function<void(const Reader&)>& fn) const {
+  Impl::Lease lease(*this);
+  Reader r(*this, lease.txn(), lease.cursor(), read_meta64(lease.txn(), impl_->meta, "rev"));
+  fn(r);
+}
+
+std::optional<Entry> Workspace::get(const Namespace& ns, std::string_view key) const {
+  Impl::Lease lease(*this);
+  Reader r(*this, lease.txn(), lease.cursor(), 0);
+  return r.get(ns, key);
+}
+
+std::vector<std::pair<std::string, Entry>> Workspace::list(const Namespace& ns, std::string_view prefix,
+                                                           std::size_t limit) const {
+  std::vector<std::pair<std::string, Entry>> out;
+  Impl::Lease lease(*this);
+  Reader r(*this, lease.txn(), lease.cursor(), 0);
+  r.scan(ns, prefix, [&](std::string_view k, const Entry& e) {
+    out.emplace_back(std::string(k), e);
+    return limit == 0 || out.size() < limit;
+  });
+  return out;
+}
+
+std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
+  for (int attempt = 0;; ++attempt) {
+    std::shared_lock lk(impl_->resize_mu);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < 16) {
+      lk.unlock();
+      impl_->adopt_map(env_);
+      continue;
+    }
+    check(rc, "beginning a write transaction");
+    std::uint64_t rev = 0;
+    try {
+      rev = read_meta64(txn, impl_->meta, "rev") + 1;
+      WriteTxn w(*this, txn, rev);
+      fn(w);
+      if (!w.dirty_) {
+        mdb_txn_abort(txn);
+        return rev - 1;
+      }
+      // The change-log record and the new revision, in the same transaction.
+      auto rec = proto::encode(w.changes_);
+      auto lk_key = be64(rev);
+      MDB_val lkv = val(lk_key), lvv = val(rec);
+      check(mdb_put(txn, impl_->log, &lkv, &lvv, MDB_APPEND), "appending to the change log");
+      auto rv = be64(rev);
+      MDB_val rk = val("rev"), mv = val(rv);
+      check(mdb_put(txn, impl_->meta, &rk, &mv, 0), "writing the revision");
+      if (options_.log_retention > 0) {
+        // Bounded work per commit: drop one chunk of the oldest revisions once past retention.
+        std::uint64_t start = read_meta64(txn, impl_->meta, "log_start");
+        if (rev >= start + options_.log_retention + kCompactChunk) {
+          trim_log(txn, impl_->log, impl_->meta, start + kCompactChunk);
+        }
+      }
+    } catch (const MapFull&) {
+      mdb_txn_abort(txn);
+      lk.unlock();
+      grow();
+      continue;
+    } catch (...) {
+      mdb_txn_abort(txn);
+      throw;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc == MDB_MAP_FULL) {
+      lk.unlock();
+      grow();
+      continue;
+    }
+    check(rc, "committing revision " + std::to_string(rev));
+    lk.unlock();
+    doorbell_->ring();
+    return rev;
+  }
+}
+
+std::uint64_t Workspace::commit(const Batch& batch) {
+  return write([&](WriteTxn& t) {
+    for (const auto& op : batch.ops_) {
+      switch (op.kind) {
+        case Batch::Kind::put: t.put(*op.ns, op.key, op.value); break;
+        case Batch::Kind::del: t.del(*op.ns, op.key); break;
+        case Batch::Kind::note_read: t.note_read(*op.ns, op.key); break;
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+std::optional<proto::NamespaceInfo> read_ns(MDB_txn* txn, MDB_dbi dbi, std::uint32_t id) {
+  auto k = be32(id);
+  MDB_val mk = val(k), mv;
+  int rc = mdb_get(txn, dbi, &mk, &mv);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  check(rc, "reading namespace " + std::to_string(id));
+  return proto::decode<proto::NamespaceInfo>(view(mv), "ns:" + std::to_string(id));
+}
+
+std::optional<Namespace> resolve_ns(MDB_txn* txn, MDB_dbi names, MDB_dbi nsdb, std::string_view name) {
+  MDB_val mk = val(name), mv;
+  int rc = mdb_get(txn, names, &mk, &mv);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  check(rc, "reading namespace '" + std::string(name) + "'");
+  Namespace ns;
+  ns.name = std::string(name);
+  ns.id = read_be32(static_cast<const char*>(mv.mv_data));
+  std::uint32_t id = ns.id;
+  for (;;) {
+    ns.chain.push_back(id);
+    if (id == 0) break;
+    auto info = read_ns(txn, nsdb, id);
+    if (!info || ns.chain.size() > 4096) {
+      throw Error(Errc::corrupt, "namespace '" + std::string(name) + "' has a broken parent chain");
+    }
+    id = info->parent_id;
+  }
+  return ns;
+}
+}  // namespace
+
+void Workspace::grow() {
+  std::unique_lock lk(impl_->resize_mu);
+  std::size_t cur = map_size();
+  std::size_t next = std::min(cur * 2, options_.max_map_bytes);
+  if (next <= cur) {
+    throw Error(Errc::io, "workspace " + options_.dir.string() + " is full: the map reached its limit of " +
+                              std::to_string(options_.max_map_bytes) + " bytes");
+  }
+  check(mdb_env_set_mapsize(env_, next), "growing the workspace map");
+  spdlog::debug("workspace {}: map grown from {} to {} bytes", options_.dir.string(), cur, next);
+}
+
+std::optional<Namespace> Workspace::find_ns(std::string_view name) const {
+  Impl::Lease lease(*this);
+  return resolve_ns(lease.txn(), impl_->ns_names, impl_->ns, name);
+}
+
+Namespace Workspace::ns(std::string_view name) const {
+  auto n = find_ns(name);
+  if (!n) throw Error(Errc::not_found, "unknown namespace '" + std::string(name) + "'");
+  return *n;
+}
+
+Namespace Workspace::create_ns(std::string_view name, std::string_view parent) {
+  validate_ns_name(name);
+  Namespace out;
+  write([&](WriteTxn& t) {
+    auto& impl = *impl_;
+    if (resolve_ns(t.txn_, impl.ns_names, impl.ns, name)) {
+      throw Error(Errc::already_exists, "namespace '" + std::string(name) + "' already exists");
+    }
+    auto p = resolve_ns(t.txn_, impl.ns_names, impl.ns, parent);
+    if (!p) throw Error(Errc::not_found, "unknown parent namespace '" + std::string(parent) + "'");
+    MDB_val k = val("next_ns"), v;
+    check(mdb_get(t.txn_, impl.meta, &k, &v), "reading next namespace id");
+    std::uint32_t id = read_be32(static_cast<const char*>(v.mv_data));
+    auto next = be32(id + 1);
+    MDB_val nv = val(next);
+    check(mdb_put(t.txn_, impl.meta, &k, &nv, 0), "allocating a namespace id");
+    proto::NamespaceInfo info{};
+    info.id = id;
+    info.name = std::string(name);
+    info.parent_id = p->id;
+    info.created_rev = t.revision();
+    auto rec = proto::encode(info);
+    auto idk = be32(id);
+    MDB_val ik = val(idk), iv = val(rec);
+    check(mdb_put(t.txn_, impl.ns, &ik, &iv, 0), "creating namespace");
+    MDB_val namek = val(name);
+    check(mdb_put(t.txn_, impl.ns_names, &namek, &ik, 0), "creating namespace");
+    t.log(id, proto::ChangeOp::ns_create, "");
+    out.id = id;
+    out.name = std::string(name);
+    out.chain = {id};
+    out.chain.insert(out.chain.end(), p->chain.begin(), p->chain.end());
+  });
+  return out;
+}
+
+std::vector<proto::NamespaceInfo> Workspace::namespaces(bool include_dropped) const {
+  std::vector<proto::NamespaceInfo> out;
+  Impl::Lease lease(*this);
+  MDB_cursor* c;
+  check(mdb_cursor_open(lease.txn(), impl_->ns, &c), "listing namespaces");
+  MDB_val k, v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+  while (rc == MDB_SUCCESS) {
+    auto info = proto::decode<proto::NamespaceInfo>(view(v), "ns:" + std::to_string(read_be32(static_cast<const char*>(k.mv_data))));
+    if (include_dropped || info.dropped_rev == 0) out.push_back(std::move(info));
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  return out;
+}
+
+namespace {
+// The keys of every own entry of ns under prefix (copied: callers go on to modify the index).
+std::vector<std::string> own_keys(MDB_txn* txn, MDB_dbi own, std::uint32_t ns, std::string_view prefix) {
+  std::vector<std::string> keys_out;
+  MDB_cursor* c;
+  check(mdb_cursor_open(txn, own, &c), "reading an overlay index");
+  auto start = own_key(ns, prefix);
+  MDB_val k = val(start), v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    auto key = view(k);
+    if (key.size() < start.size() || key.compare(0, start.size(), start) != 0) break;
+    keys_out.emplace_back(key.substr(4));
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading an overlay index");
+  return keys_out;
+}
+}  // namespace
+
+void Workspace::drop_ns(std::string_view name) {
+  write([&](WriteTxn& t) {
+    auto& impl = *impl_;
+    auto ns = resolve_ns(t.txn_, impl.ns_names, impl.ns, name);
+    if (!ns) throw Error(Errc::not_found, "unknown namespace '" + std::string(name) + "'");
+    if (ns->is_base()) throw Error(Errc::invalid_argument, "the base namespace cannot be dropped");
+    std::vector<std::string> children;
+    MDB_cursor* c;
+    check(mdb_cursor_open(t.txn_, impl.ns, &c), "listing namespaces");
+    MDB_val k, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS) {
+      auto info = proto::decode<proto::NamespaceInfo>(view(v), "ns");
+      if (info.dropped_rev == 0 && info.id != 0 && info.parent_id == ns->id) children.push_back(info.name);
+      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    if (!children.empty()) {
+      std::string list;
+      for (auto& ch : children) list += (list.empty() ? "" : ", ") + ch;
+      throw Error(Errc::invalid_argument,
+                  "namespace '" + std::string(name) + "' has overlays over it (" + list + "); drop them first");
+    }
+    for (auto& key : own_keys(t.txn_, impl.own, ns->id, "")) {
+      t.erase_entry(ns->id, key);
+      t.log(ns->id, proto::ChangeOp::discard, key);
+    }
+    auto info = read_ns(t.txn_, impl.ns, ns->id);
+    info->dropped_rev = t.revision();
+    auto rec = proto::encode(*info);
+    auto idk = be32(ns->id);
+    MDB_val ik = val(idk), iv = val(rec);
+    check(mdb_put(t.txn_, impl.ns, &ik, &iv, 0), "dropping namespace");
+    MDB_val namek = val(name);
+    check(mdb_del(t.txn_, impl.ns_names, &namek, nullptr), "dropping namespace");
+    t.log(ns->id, proto::ChangeOp::ns_drop, "");
+  });
+}
+
+std::vector<DiffEntry> Workspace::diff(const Namespace& overlay, std::string_view prefix) const {
+  if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no parent to diff against");
+  std::vector<DiffEntry> out;
+  Impl::Lease lease(*this);
+  Reader r(*this, lease.txn(), lease.cursor(), 0);
+  for (auto& key : own_keys(lease.txn(), impl_->own, overlay.id, prefix)) {
+    auto mine = r.exact(overlay.id, key);
+    if (!mine || mine->kind == kReadMark) continue;
+    auto parent = r.lookup(overlay.parents(), key);
+    bool parent_has = parent && parent->kind == kValue;
+    if (mine->kind == kValue) {
+      if (parent_has && parent->value == mine->value) continue;
+      DiffEntry d;
+      d.kind = parent_has ? DiffEntry::Kind::changed : DiffEntry::Kind::added;
+      d.key = key;
+      if (parent_has) d.old_value = std::string(parent->value);
+      d.new_value = std::string(mine->value);
+      out.push_back(std::move(d));
+    } else if (parent_has) {
+      out.push_back({DiffEntry::Kind::deleted, key, std::string(parent->value), std::nullopt});
+    }
+  }
+  return out;
+}
+
+MergeResult Workspace::merge(const Namespace& overlay, MergeStrategy strategy, std::string_view prefix) {
+  if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no parent to merge into");
+  MergeResult result;
+  result.revision = write([&](WriteTxn& t) {
+    result = MergeResult{};
+    auto& impl = *impl_;
+    t.check_live(overlay);
+    auto parent_id = overlay.chain[1];
+    proto::NamespaceInfo pinfo = *read_ns(t.txn_, impl.ns, parent_id);
+    Namespace parent{parent_id, pinfo.name, std::vector<std::uint32_t>(overlay.chain.begin() + 1, overlay.chain.end())};
+
+    struct Item {
+      std::string key;
+      std::uint8_t kind;
+      std::string value;
+      bool conflict;
+      Conflict c;
+    };
+    std::vector<Item> items;
+    std::vector<Conflict> conflicts;
+    for (auto& key : own_keys(t.txn_, impl.own, overlay.id, prefix)) {
+      auto mine = t.exact(overlay.id, key);
+      if (!mine) continue;
+      auto cur = t.lookup(parent.chain, key);
+      std::uint64_t now = cur ? cur->mod_rev : 0;
+      bool conflict = false;
+      if (now != mine->seen_rev) {
+        bool cur_has = cur && cur->kind == kValue;
+        bool same = mine->kind == kValue ? (cur_has && cur->value == mine->value)
+                                         : (mine->kind == kTombstone && !cur_has);
+        conflict = !same;
+      }
+      Conflict c{key, mine->seen_rev, now, mine->kind == kReadMark};
+      if (conflict) conflicts.push_back(c);
+      items.push_back({key, mine->kind, std::string(mine->value), conflict, c});
+    }
+    if (strategy == MergeStrategy::fail && !conflicts.empty()) throw MergeConflict(overlay.name, conflicts);
+
+    for (auto& it : items) {
+      bool apply = !it.conflict || strategy == MergeStrategy::ours;
+      if (it.conflict) (strategy == MergeStrategy::ours ? result.overrode : result.skipped).push_back(it.c);
+      t.erase_entry(overlay.id, it.key);
+      t.log(overlay.id, proto::ChangeOp::discard, it.key);
+      if (!apply) continue;
+      switch (it.kind) {
+        case kValue: t.put(parent, it.key, it.value); ++result.applied; break;
+        case kTombstone: t.del(parent, it.key); ++result.applied; break;
+        case kReadMark: t.note_read(parent, it.key); break;
+      }
+    }
+  });
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+ChangePage Workspace::changes(std::uint64_t from, std::string_view prefix, std::size_t max_revisions) const {
+  ChangePage page;
+  page.next_revision = from;
+  Impl::Lease lease(*this);
+  MDB_txn* txn = lease.txn();
+  std::uint64_t start = read_meta64(txn, impl_->meta, "log_start");
+  if (from < start) {
+    throw Error(Errc::compacted, "revision " + std::to_string(from) +
+                                     " is compacted out of the change log; the oldest revision it holds is " +
+                                     std::to_string(start));
+  }
+  MDB_cursor* c;
+  check(mdb_cursor_open(txn, impl_->log, &c), "reading the change log");
+  auto fk = be64(from);
+  MDB_val k = val(fk), v;
+  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+  std::vector<std::pair<std::uint32_t, std::string>> names;
+  auto name_for = [&](std::uint32_t id) -> const std::string& {
+    for (auto& [i, n] : names)
+      if (i == id) return n;
+    auto info = read_ns(txn, impl_->ns, id);
+    names.emplace_back(id, info ? info->name : "#" + std::to_string(id));
+    return names.back().second;
+  };
+  std::size_t seen = 0;
+  try {
+    while (rc == MDB_SUCCESS && seen < max_revisions) {
+      std::uint64_t rev = read_be64(static_cast<const char*>(k.mv_data));
+      auto set = proto::decode<proto::ChangeSet>(view(v), "log:" + std::to_string(rev));
+      for (auto& ch : set.changes) {
+        if (ch.key.compare(0, prefix.size(), prefix) != 0) continue;
+        page.changes.push_back({rev, ch.ns, name_for(ch.ns), ch.op, std::move(ch.key)});
+      }
+      page.next_revision = rev + 1;
+      ++seen;
+      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+  } catch (...) {
+    mdb_cursor_close(c);
+    throw;
+  }
+  mdb_cursor_close(c);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading the change log");
+  return page;
+}
+
+void Workspace::compact(std::uint64_t before) {
+  for (bool more = true; more;) {
+    write([&](WriteTxn& t) {
+      more = false;
+      std::uint64_t start = read_meta64(t.txn_, impl_->meta, "log_start");
+      std::uint64_t limit = std::min(before, t.revision());  // never past what exists
+      if (limit <= start) return;
+      std::uint64_t end = std::min(limit, start + 65536);  // bounded transaction size
+      trim_log(t.txn_, impl_->log, impl_->meta, end);
+      t.dirty_ = true;
+      more = end < limit;
+    });
+  }
+}
+
+}  // namespace remora

@@ -1,0 +1,255 @@
+// Workspace: the LMDB environment through which the supervisor and every worker communicate.
+//
+// Namespaces. `base` holds the project. An overlay namespace is created over a parent (base or
+// another overlay); reads fall through its parent chain, writes go to the overlay only, and a
+// delete in an overlay is a tombstone that hides the parent's key. Listing a prefix gives the
+// merged, ordered view of the chain.
+//
+// Revisions. Every committed write transaction gets the next revision (64-bit, gap-free), and
+// the change log records, in that same transaction, every (namespace, key, operation) it made.
+// Watcher (watcher.hpp) reads that log and sleeps on the Doorbell between commits.
+//
+// Conflicts. Each overlay entry remembers the version its parent chain had for that key when the
+// overlay first read (note_read) or wrote it. merge() refuses, naming every such key, when the
+// parent's version has moved since and its content differs from the overlay's.
+//
+// Processes. Open one Workspace per process per directory (LMDB forbids two in one process) and
+// never use it across fork(); fork-then-exec is fine. All methods are thread-safe. The map grows
+// by itself when full, other processes adopt the new size, and stale reader slots of dead
+// processes are cleared on open. Errors are remora::Error (error.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/records.hpp"
+#include "shared/doorbell.hpp"
+#include "shared/error.hpp"
+
+typedef struct MDB_env MDB_env;
+typedef struct MDB_txn MDB_txn;
+typedef struct MDB_cursor MDB_cursor;
+
+namespace remora {
+
+enum class Durability {
+  sync,    // every commit is on disk when commit returns (two fsyncs)
+  nosync,  // survives the death of any process, not of the machine (tests, benchmarks)
+};
+
+struct WorkspaceOptions {
+  std::filesystem::path dir = ".remora/workspace";
+  bool create = true;  // create the directory and environment when missing
+  Durability durability = Durability::sync;
+  std::size_t initial_map_bytes = std::size_t{64} << 20;
+  std::size_t max_map_bytes = std::size_t{1} << 40;
+  std::uint64_t log_retention = 1'000'000;  // revisions the change log keeps; 0 keeps all
+  unsigned max_readers = 1024;
+};
+
+// A resolved namespace: its id and the ids of its chain, itself first and base (0) last.
+struct Namespace {
+  std::uint32_t id = 0;
+  std::string name;
+  std::vector<std::uint32_t> chain;
+  bool is_base() const { return id == 0; }
+  std::span<const std::uint32_t> parents() const { return std::span(chain).subspan(1); }
+};
+
+// A value as read through a chain: its bytes, the revision that wrote it, and the layer it came from.
+struct Entry {
+  std::string value;
+  std::uint64_t mod_rev = 0;
+  std::uint32_t ns = 0;
+};
+
+struct Change {
+  std::uint64_t revision = 0;
+  std::uint32_t ns = 0;
+  std::string ns_name;
+  proto::ChangeOp op = proto::ChangeOp::put;
+  std::string key;
+};
+
+struct ChangePage {
+  std::vector<Change> changes;
+  std::uint64_t next_revision = 0;  // resume from here
+};
+
+struct DiffEntry {
+  enum class Kind { added, changed, deleted };
+  Kind kind = Kind::added;
+  std::string key;
+  std::optional<std::string> old_value;  // parent's value (changed, deleted)
+  std::optional<std::string> new_value;  // overlay's value (added, changed)
+};
+std::string_view name_of(DiffEntry::Kind k);
+
+enum class MergeStrategy {
+  fail,    // refuse the whole merge if any key conflicts
+  ours,    // the overlay's value wins on conflicting keys
+  theirs,  // the parent's value wins: conflicting keys are discarded from the overlay
+};
+std::optional<MergeStrategy> merge_strategy_named(std::string_view name);
+
+struct Conflict {
+  std::string key;
+  std::uint64_t seen_rev = 0;    // parent's version when the overlay first touched the key
+  std::uint64_t parent_rev = 0;  // parent's version now
+  bool read_only = false;        // the overlay only read the key
+};
+
+struct MergeResult {
+  std::uint64_t revision = 0;
+  std::size_t applied = 0;
+  std::vector<Conflict> skipped;   // under `theirs`
+  std::vector<Conflict> overrode;  // under `ours`
+};
+
+class MergeConflict : public Error {
+ public:
+  MergeConflict(const std::string& ns, std::vector<Conflict> conflicts);
+  const std::vector<Conflict>& conflicts() const { return conflicts_; }
+
+ private:
+  std::vector<Conflict> conflicts_;
+};
+
+class Workspace;
+
+// Reads inside one transaction: a consistent snapshot (or, in a WriteTxn, one's own writes).
+class Reader {
+ public:
+  std::uint64_t revision() const { return revision_; }
+  std::optional<Entry> get(const Namespace& ns, std::string_view key) const;
+  // Calls fn for every visible key under prefix, in key order; fn returns false to stop.
+  void scan(const Namespace& ns, std::string_view prefix,
+            const std::function<bool(std::string_view key, const Entry&)>& fn) const;
+
+ protected:
+  struct Found;
+  Reader(const Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)
+      : ws_(ws), txn_(txn), kv_cursor_(kv_cursor), revision_(revision) {}
+  std::optional<Found> lookup(std::span<const std::uint32_t> chain, std::string_view key) const;
+  std::optional<Found> exact(std::uint32_t ns, std::string_view key) const;
+  friend class Workspace;
+
+  const Workspace& ws_;
+  MDB_txn* txn_;
+  MDB_cursor* kv_cursor_;
+  std::uint64_t revision_;
+};
+
+// One write transaction. Its callback may run more than once (it is retried from the start after
+// the map grows), so it must only act through this object.
+class WriteTxn : public Reader {
+ public:
+  // The revision this transaction commits as.
+  std::uint64_t revision() const { return revision_; }
+  void put(const Namespace& ns, std::string_view key, std::string_view value);
+  // Returns whether the key was visible before.
+  bool del(const Namespace& ns, std::string_view key);
+  // Records that the overlay's work depends on the parent's current version of key.
+  void note_read(const Namespace& ns, std::string_view key);
+
+ private:
+  WriteTxn(Workspace& ws, MDB_txn* txn, std::uint64_t revision) : Reader(ws, txn, nullptr, revision) {}
+  void check_live(const Namespace& ns);
+  void log(std::uint32_t ns, proto::ChangeOp op, std::string_view key);
+  void write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t base_rev,
+                   std::string_view value, bool new_own);
+  void erase_entry(std::uint32_t ns, std::string_view key);
+  friend class Workspace;
+
+  proto::ChangeSet changes_;
+  std::vector<std::uint32_t> live_checked_;
+  bool dirty_ = false;
+};
+
+// A batch of writes applied atomically by Workspace::commit.
+class Batch {
+ public:
+  Batch& put(const Namespace& ns, std::string key, std::string value);
+  Batch& del(const Namespace& ns, std::string key);
+  Batch& note_read(const Namespace& ns, std::string key);
+  std::size_t size() const { return ops_.size(); }
+  bool empty() const { return ops_.empty(); }
+  void clear() { ops_.clear(); }
+
+ private:
+  enum class Kind { put, del, note_read };
+  struct Op {
+    Kind kind;
+    const Namespace* ns;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Op> ops_;
+  friend class Workspace;
+};
+
+class Workspace {
+ public:
+  static std::unique_ptr<Workspace> open(const WorkspaceOptions& options);
+  ~Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  const std::filesystem::path& dir() const { return options_.dir; }
+  std::uint64_t revision() const;
+
+  // Namespaces
+  Namespace ns(std::string_view name) const;  // throws not_found
+  std::optional<Namespace> find_ns(std::string_view name) const;
+  Namespace create_ns(std::string_view name, std::string_view parent = "base");
+  void drop_ns(std::string_view name);  // refused while it has live children
+  std::vector<proto::NamespaceInfo> namespaces(bool include_dropped = false) const;
+
+  // Reads (each in its own snapshot; use read() for several in one)
+  std::optional<Entry> get(const Namespace& ns, std::string_view key) const;
+  std::vector<std::pair<std::string, Entry>> list(const Namespace& ns, std::string_view prefix,
+                                                  std::size_t limit = 0) const;
+  void read(const std::function<void(const Reader&)>& fn) const;
+
+  // Writes: returns the committed revision (the current one if fn wrote nothing).
+  std::uint64_t write(const std::function<void(WriteTxn&)>& fn);
+  std::uint64_t commit(const Batch& batch);
+
+  // Review
+  std::vector<DiffEntry> diff(const Namespace& overlay, std::string_view prefix = "") const;
+  MergeResult merge(const Namespace& overlay, MergeStrategy strategy = MergeStrategy::fail,
+                    std::string_view prefix = "");
+
+  // Change log
+  ChangePage changes(std::uint64_t from_revision, std::string_view prefix, std::size_t max_revisions = 4096) const;
+  std::uint64_t log_start() const;  // oldest revision the log still holds
+  void compact(std::uint64_t before_revision);
+  Doorbell& doorbell() { return *doorbell_; }
+
+  // Maintenance
+  std::size_t clear_stale_readers();
+  std::size_t map_size() const;
+  MDB_env* env() const { return env_; }  // for hot copies (checkpoints)
+
+ private:
+  struct Impl;
+  explicit Workspace(const WorkspaceOptions& options);
+  void grow();  // doubles the map (up to max_map_bytes); no transaction of this process may be open
+  friend class Reader;
+  friend class WriteTxn;
+
+  WorkspaceOptions options_;
+  MDB_env* env_ = nullptr;
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Doorbell> doorbell_;
+};
+
+}  // namespace remora

@@ -1,0 +1,4 @@
+#include <gtest/gtest.h>
+
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
