@@ -1,4 +1,409 @@
+// The workspace engine: namespaces, overlays, tombstones, listing, batches, diff, merge, drop,
+// compaction and map growth, each on a real LMDB environment in a temporary directory.
+#include "shared/workspace.hpp"
+
 #include <gtest/gtest.h>
 
-#include "proto/codec.hpp"
-#include "proto/keyspace.hpp"
+#include <fstream>
+
+#include "test_support.hpp"
+
+namespace remora {
+namespace {
+
+class WorkspaceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WorkspaceOptions o;
+    o.dir = dir_.path() / "ws";
+    o.durability = Durability::nosync;
+    ws_ = Workspace::open(o);
+    base_ = ws_->ns("base");
+  }
+  std::optional<std::string> get(const Namespace& ns, const std::string& key) {
+    auto e = ws_->get(ns, key);
+    return e ? std::optional(e->value) : std::nullopt;
+  }
+  std::uint64_t put(const Namespace& ns, const std::string& k, const std::string& v) {
+    return ws_->write([&](WriteTxn& t) { t.put(ns, k, v); });
+  }
+  std::uint64_t del(const Namespace& ns, const std::string& k) {
+    return ws_->write([&](WriteTxn& t) { t.del(ns, k); });
+  }
+  std::vector<std::string> keys(const Namespace& ns, const std::string& prefix = "") {
+    std::vector<std::string> out;
+    for (auto& [k, e] : ws_->list(ns, prefix)) out.push_back(k + "=" + e.value);
+    return out;
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<Workspace> ws_;
+  Namespace base_;
+};
+
+TEST_F(WorkspaceTest, RevisionsAreGapFreeAndEmptyWritesCommitNothing) {
+  EXPECT_EQ(ws_->revision(), 0u);
+  EXPECT_EQ(put(base_, "a", "1"), 1u);
+  EXPECT_EQ(put(base_, "b", "2"), 2u);
+  EXPECT_EQ(ws_->write([](WriteTxn&) {}), 2u);
+  EXPECT_EQ(ws_->revision(), 2u);
+  auto e = ws_->get(base_, "a");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->mod_rev, 1u);
+  EXPECT_EQ(e->ns, 0u);
+}
+
+TEST_F(WorkspaceTest, OverlayReadsFallThroughAndWritesStayInTheOverlay) {
+  put(base_, "file:a", "base-a");
+  auto o = ws_->create_ns("agent");
+  EXPECT_EQ(get(o, "file:a"), "base-a");
+  put(o, "file:a", "agent-a");
+  put(o, "file:b", "agent-b");
+  EXPECT_EQ(get(o, "file:a"), "agent-a");
+  EXPECT_EQ(get(base_, "file:a"), "base-a");
+  EXPECT_EQ(get(base_, "file:b"), std::nullopt);
+}
+
+TEST_F(WorkspaceTest, TombstonesHideThroughAThreeDeepChain) {
+  put(base_, "k", "base");
+  put(base_, "other", "x");
+  auto o1 = ws_->create_ns("o1");
+  auto o2 = ws_->create_ns("o2", "o1");
+  auto o3 = ws_->create_ns("o3", "o2");
+  EXPECT_EQ(o3.chain, (std::vector<std::uint32_t>{o3.id, o2.id, o1.id, 0}));
+  EXPECT_EQ(get(o3, "k"), "base");
+  del(o1, "k");
+  EXPECT_EQ(get(o1, "k"), std::nullopt);
+  EXPECT_EQ(get(o2, "k"), std::nullopt);
+  EXPECT_EQ(get(o3, "k"), std::nullopt);
+  EXPECT_EQ(get(base_, "k"), "base");
+  put(o3, "k", "revived");
+  EXPECT_EQ(get(o3, "k"), "revived");
+  EXPECT_EQ(get(o2, "k"), std::nullopt);
+  del(o2, "other");
+  EXPECT_EQ(get(o3, "other"), std::nullopt);
+  EXPECT_EQ(get(o1, "other"), "x");
+  // Deleting what is already invisible changes nothing and commits nothing.
+  auto rev = ws_->revision();
+  bool existed = true;
+  EXPECT_EQ(ws_->write([&](WriteTxn& t) { existed = t.del(o2, "k"); }), rev);
+  EXPECT_FALSE(existed);
+}
+
+TEST_F(WorkspaceTest, PrefixListingMergesLayersInOrder) {
+  put(base_, "file:a", "1");
+  put(base_, "file:c", "3");
+  put(base_, "file:e", "5");
+  put(base_, "outbox:x", "no");
+  auto o1 = ws_->create_ns("o1");
+  auto o2 = ws_->create_ns("o2", "o1");
+  auto o3 = ws_->create_ns("o3", "o2");
+  put(o1, "file:b", "2");
+  put(o2, "file:c", "33");
+  del(o3, "file:e");
+  put(o3, "file:d", "4");
+  auto sibling = ws_->create_ns("sibling");
+  put(sibling, "file:a", "sib");
+  put(sibling, "file:bb", "sib");
+  EXPECT_EQ(keys(o3, "file:"), (std::vector<std::string>{"file:a=1", "file:b=2", "file:c=33", "file:d=4"}));
+  EXPECT_EQ(keys(o1, "file:"), (std::vector<std::string>{"file:a=1", "file:b=2", "file:c=3", "file:e=5"}));
+  EXPECT_EQ(keys(base_, "file:"), (std::vector<std::string>{"file:a=1", "file:c=3", "file:e=5"}));
+  EXPECT_EQ(keys(sibling, "file:b"), (std::vector<std::string>{"file:bb=sib"}));
+  EXPECT_EQ(ws_->list(o3, "file:", 2).size(), 2u);
+  EXPECT_EQ(keys(o3).size(), 5u);  // the empty prefix lists everything visible
+}
+
+TEST_F(WorkspaceTest, KeysThatArePrefixesOfEachOtherStayDistinct) {
+  auto o = ws_->create_ns("o");
+  put(base_, "a", "base-a");
+  put(base_, "ab", "base-ab");
+  put(o, "a", "o-a");
+  put(base_, std::string("a\x01"), "ctl");
+  EXPECT_EQ(get(o, "a"), "o-a");
+  EXPECT_EQ(get(o, "ab"), "base-ab");
+  EXPECT_EQ(keys(o, "a"), (std::vector<std::string>{"a=o-a", std::string("a\x01=ctl"), "ab=base-ab"}));
+}
+
+TEST_F(WorkspaceTest, BatchIsAtomicAndOneRevision) {
+  auto o = ws_->create_ns("o");
+  Batch b;
+  for (int i = 0; i < 100; ++i) b.put(o, "k" + std::to_string(i), std::to_string(i));
+  b.del(o, "k5");
+  auto rev = ws_->commit(b);
+  EXPECT_EQ(rev, ws_->revision());
+  EXPECT_EQ(ws_->list(o, "k").size(), 99u);
+  for (auto& [k, e] : ws_->list(o, "k")) EXPECT_EQ(e.mod_rev, rev);
+  // A transaction that throws commits nothing.
+  EXPECT_THROW(ws_->write([&](WriteTxn& t) {
+    t.put(o, "half", "written");
+    throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(get(o, "half"), std::nullopt);
+  EXPECT_EQ(ws_->revision(), rev);
+}
+
+TEST_F(WorkspaceTest, WriteTxnReadsItsOwnWrites) {
+  auto o = ws_->create_ns("o");
+  ws_->write([&](WriteTxn& t) {
+    t.put(o, "x", "1");
+    auto e = t.get(o, "x");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->value, "1");
+    EXPECT_EQ(e->mod_rev, t.revision());
+  });
+}
+
+TEST_F(WorkspaceTest, DiffListsAddsChangesAndDeletes) {
+  put(base_, "file:keep", "same");
+  put(base_, "file:change", "old");
+  put(base_, "file:gone", "bye");
+  auto o = ws_->create_ns("o");
+  put(o, "file:keep", "same");  // rewritten identically: not a change
+  put(o, "file:change", "new");
+  put(o, "file:new", "hello");
+  del(o, "file:gone");
+  put(o, "outbox:q", "control");
+  auto d = ws_->diff(o, "file:");
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].key, "file:change");
+  EXPECT_EQ(d[0].kind, DiffEntry::Kind::changed);
+  EXPECT_EQ(d[0].old_value, "old");
+  EXPECT_EQ(d[0].new_value, "new");
+  EXPECT_EQ(d[1].key, "file:gone");
+  EXPECT_EQ(d[1].kind, DiffEntry::Kind::deleted);
+  EXPECT_EQ(d[2].key, "file:new");
+  EXPECT_EQ(d[2].kind, DiffEntry::Kind::added);
+  EXPECT_EQ(ws_->diff(o).size(), 4u);
+  EXPECT_THROW(ws_->diff(base_), Error);
+}
+
+TEST_F(WorkspaceTest, MergeAppliesToTheParentAndEmptiesTheOverlay) {
+  put(base_, "file:a", "a0");
+  put(base_, "file:d", "d0");
+  auto o = ws_->create_ns("o");
+  put(o, "file:a", "a1");
+  put(o, "file:b", "b1");
+  del(o, "file:d");
+  put(o, "outbox:q", "stays");
+  auto r = ws_->merge(o, MergeStrategy::fail, "file:");
+  EXPECT_EQ(r.applied, 3u);
+  EXPECT_EQ(keys(base_, "file:"), (std::vector<std::string>{"file:a=a1", "file:b=b1"}));
+  EXPECT_TRUE(ws_->diff(o, "file:").empty());
+  EXPECT_EQ(get(o, "outbox:q"), "stays");  // outside the prefix: untouched
+  EXPECT_EQ(get(base_, "outbox:q"), std::nullopt);
+}
+
+TEST_F(WorkspaceTest, MergeIntoAnOverlayParentKeepsHidingTheGrandparent) {
+  put(base_, "k", "base");
+  auto o1 = ws_->create_ns("o1");
+  auto o2 = ws_->create_ns("o2", "o1");
+  del(o2, "k");
+  put(o2, "n", "new");
+  ws_->merge(o2);
+  EXPECT_EQ(get(o1, "k"), std::nullopt);
+  EXPECT_EQ(get(o1, "n"), "new");
+  EXPECT_EQ(get(base_, "k"), "base");
+  ws_->merge(o1);
+  EXPECT_EQ(get(base_, "k"), std::nullopt);
+  EXPECT_EQ(get(base_, "n"), "new");
+}
+
+TEST_F(WorkspaceTest, MergeConflictsAreReportedForEveryKeyInBothDirections) {
+  put(base_, "both-changed", "0");
+  put(base_, "we-deleted", "0");
+  put(base_, "they-deleted", "0");
+  put(base_, "we-read", "0");
+  put(base_, "clean", "0");
+  auto o = ws_->create_ns("o");
+  put(o, "both-changed", "ours");
+  del(o, "we-deleted");
+  put(o, "they-deleted", "ours");
+  ws_->write([&](WriteTxn& t) { t.note_read(o, "we-read"); });
+  put(o, "clean", "ours");
+  // The parent moves after the overlay touched each key.
+  put(base_, "both-changed", "theirs");
+  put(base_, "we-deleted", "theirs");
+  del(base_, "they-deleted");
+  put(base_, "we-read", "theirs");
+  auto rev = ws_->revision();
+  try {
+    ws_->merge(o);
+    FAIL() << "merge should have been refused";
+  } catch (const MergeConflict& e) {
+    std::vector<std::string> ks;
+    for (auto& c : e.conflicts()) ks.push_back(c.key);
+    EXPECT_EQ(ks, (std::vector<std::string>{"both-changed", "they-deleted", "we-deleted", "we-read"}));
+    EXPECT_EQ(e.code(), Errc::conflict);
+    EXPECT_NE(std::string(e.what()).find("we-read"), std::string::npos);
+  }
+  EXPECT_EQ(ws_->revision(), rev);  // refused: nothing written
+  EXPECT_EQ(get(base_, "clean"), "0");
+
+  // The parent changing *before* the overlay first touches a key is no conflict.
+  auto late = ws_->create_ns("late");
+  put(base_, "x", "1");
+  put(late, "x", "2");
+  EXPECT_NO_THROW(ws_->merge(late));
+  EXPECT_EQ(get(base_, "x"), "2");
+}
+
+TEST_F(WorkspaceTest, MergeStrategiesOursAndTheirs) {
+  put(base_, "k", "0");
+  put(base_, "j", "0");
+  auto a = ws_->create_ns("a");
+  auto b = ws_->create_ns("b");
+  put(a, "k", "a");
+  put(a, "j", "a");
+  put(b, "k", "b");
+  put(base_, "k", "base");
+  auto ra = ws_->merge(a, MergeStrategy::theirs);
+  EXPECT_EQ(ra.skipped.size(), 1u);
+  EXPECT_EQ(ra.applied, 1u);
+  EXPECT_EQ(get(base_, "k"), "base");
+  EXPECT_EQ(get(base_, "j"), "a");
+  EXPECT_EQ(get(a, "k"), "base");  // discarded from the overlay
+  auto rb = ws_->merge(b, MergeStrategy::ours);
+  EXPECT_EQ(rb.overrode.size(), 1u);
+  EXPECT_EQ(get(base_, "k"), "b");
+}
+
+TEST_F(WorkspaceTest, IdenticalEditsOnBothSidesDoNotConflict) {
+  put(base_, "k", "0");
+  auto o = ws_->create_ns("o");
+  put(o, "k", "same");
+  put(base_, "k", "same");
+  EXPECT_NO_THROW(ws_->merge(o));
+}
+
+TEST_F(WorkspaceTest, DropDiscardsAndRefusesWithChildren) {
+  auto o = ws_->create_ns("o");
+  auto c = ws_->create_ns("c", "o");
+  put(o, "k", "v");
+  try {
+    ws_->drop_ns("o");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("c"), std::string::npos);
+  }
+  ws_->drop_ns("c");
+  ws_->drop_ns("o");
+  EXPECT_FALSE(ws_->find_ns("o"));
+  EXPECT_THROW(put(o, "k", "again"), Error);  // a stale handle cannot write
+  auto o2 = ws_->create_ns("o");              // the name can be reused, with a new id
+  EXPECT_NE(o2.id, o.id);
+  EXPECT_EQ(get(o2, "k"), std::nullopt);
+  EXPECT_THROW(ws_->drop_ns("base"), Error);
+  EXPECT_EQ(ws_->namespaces().size(), 2u);
+  EXPECT_EQ(ws_->namespaces(true).size(), 4u);
+}
+
+TEST_F(WorkspaceTest, BadNamesAndKeysAreClearErrors) {
+  auto expect_err = [](auto fn, Errc code, const std::string& needle) {
+    try {
+      fn();
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_err([&] { ws_->ns("nope"); }, Errc::not_found, "nope");
+  expect_err([&] { ws_->create_ns("x", "missing-parent"); }, Errc::not_found, "missing-parent");
+  ws_->create_ns("dup");
+  expect_err([&] { ws_->create_ns("dup"); }, Errc::already_exists, "dup");
+  expect_err([&] { ws_->create_ns("has space"); }, Errc::invalid_argument, "has space");
+  expect_err([&] { put(base_, "", "v"); }, Errc::invalid_argument, "empty key");
+  expect_err([&] { put(base_, std::string("a\0b", 3), "v"); }, Errc::invalid_argument, "NUL");
+  expect_err([&] { put(base_, std::string(600, 'k'), "v"); }, Errc::invalid_argument, "limit");
+}
+
+TEST_F(WorkspaceTest, ChangesAndCompaction) {
+  for (int i = 0; i < 10; ++i) put(base_, "k" + std::to_string(i), "v");
+  auto page = ws_->changes(1, "k");
+  ASSERT_EQ(page.changes.size(), 10u);
+  EXPECT_EQ(page.changes[3].revision, 4u);
+  EXPECT_EQ(page.changes[3].key, "k3");
+  EXPECT_EQ(page.next_revision, 11u);
+  ws_->compact(6);
+  EXPECT_EQ(ws_->log_start(), 6u);
+  try {
+    ws_->changes(5, "");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::compacted);
+    EXPECT_NE(std::string(e.what()).find("oldest revision it holds is 6"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ws_->changes(6, "k").changes.front().key, "k5");
+}
+
+TEST(WorkspaceRetention, AutomaticCompactionKeepsTheConfiguredWindow) {
+  test::TempDir dir;
+  WorkspaceOptions o;
+  o.dir = dir.path();
+  o.durability = Durability::nosync;
+  o.log_retention = 100;
+  auto ws = Workspace::open(o);
+  auto base = ws->ns("base");
+  for (int i = 0; i < 1000; ++i) ws->write([&](WriteTxn& t) { t.put(base, "k", std::to_string(i)); });
+  EXPECT_GE(ws->revision() - ws->log_start(), 100u);
+  EXPECT_LT(ws->revision() - ws->log_start(), 100u + 256u + 1u);
+  EXPECT_THROW(ws->changes(1, ""), Error);
+}
+
+TEST(WorkspaceMap, GrowsByItselfWhenFull) {
+  test::TempDir dir;
+  WorkspaceOptions o;
+  o.dir = dir.path();
+  o.durability = Durability::nosync;
+  o.initial_map_bytes = 1 << 20;
+  auto ws = Workspace::open(o);
+  auto base = ws->ns("base");
+  std::string big(64 << 10, 'x');
+  for (int i = 0; i < 200; ++i) {  // ~13 MB through a 1 MB map
+    Batch b;
+    b.put(base, "big" + std::to_string(i), big);
+    ws->commit(b);
+  }
+  EXPECT_GT(ws->map_size(), std::size_t{8} << 20);
+  EXPECT_EQ(ws->list(base, "big").size(), 200u);
+  EXPECT_EQ(ws->get(base, "big199")->value, big);
+}
+
+TEST(WorkspaceOpen, MissingCorruptAndDoubleOpenAreClearErrors) {
+  test::TempDir dir;
+  WorkspaceOptions o;
+  o.dir = dir.path() / "absent";
+  o.create = false;
+  try {
+    Workspace::open(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::not_found);
+    EXPECT_NE(std::string(e.what()).find("absent"), std::string::npos);
+  }
+  o.dir = dir.path() / "garbage";
+  std::filesystem::create_directories(o.dir);
+  std::ofstream(o.dir / "data.mdb") << std::string(20000, 'g');
+  try {
+    Workspace::open(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::corrupt) << e.what();
+  }
+  o.dir = dir.path() / "ok";
+  o.create = true;
+  auto ws = Workspace::open(o);
+  try {
+    Workspace::open(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::busy);
+  }
+  ws.reset();
+  o.create = false;
+  EXPECT_NO_THROW(Workspace::open(o));  // reopen after close; data persists
+}
+
+}  // namespace
+}  // namespace remora

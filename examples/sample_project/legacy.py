@@ -1,0 +1,2 @@
+def old_helper(x):
+    return x * 2

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what remora needs and is missing, then configures and builds it. Idempotent: a second
+# run installs nothing and only rebuilds what changed.
+#   tools/setup.sh            install + build (build/)
+#   REMORA_WERROR=ON tools/setup.sh   same, warnings as errors (what CI uses)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  g++ cmake ninja-build pkg-config
+  libboost1.81-dev libboost-filesystem1.81-dev liblmdb-dev lmdb-utils libcereal-dev libtree-sitter-dev
+  libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
+  libcpp-httplib-dev libseccomp-dev libssl-dev libre2-dev libdtl-dev libxxhash-dev
+  bubblewrap python3
+)
+# Tree-sitter grammars at ABI 14 (Debian's libtree-sitter reads ABI 13-14; 0.25.x grammars are ABI 15).
+GRAMMARS=(tree-sitter-python@0.23.6 tree-sitter-c@0.23.6 tree-sitter-cpp@0.23.4 tree-sitter-javascript@0.23.1)
+DEPS_DIR=.deps
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm fetches the grammars; a machine with its own Node.js keeps it.
+command -v npm >/dev/null || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+need_npm=()
+for g in "${GRAMMARS[@]}"; do
+  name=${g%@*} version=${g##*@}
+  have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$DEPS_DIR/node_modules/$name/package.json" 2>/dev/null || true)
+  [ "$have" = "$version" ] || need_npm+=("$g")
+done
+if [ ${#need_npm[@]} -gt 0 ]; then
+  say "installing grammars ${need_npm[*]}"
+  mkdir -p "$DEPS_DIR"
+  # --ignore-scripts: the packages' own scripts build Node bindings that remora does not use.
+  npm install --prefix "$DEPS_DIR" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error "${GRAMMARS[@]}" >/dev/null
+fi
+
+werror=${REMORA_WERROR:-OFF}
+if [ ! -f build/build.ninja ] || ! grep -q "REMORA_WERROR:BOOL=$werror" build/CMakeCache.txt 2>/dev/null; then
+  cmake -S . -B build -G Ninja -DREMORA_WERROR="$werror" >/dev/null
+fi
+cmake --build build -- -j"$(nproc)" | { grep -vE '^(\[[0-9]+/[0-9]+\] |ninja: no work to do)' || true; }
+test "${PIPESTATUS[0]}" = 0
