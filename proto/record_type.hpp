@@ -21,6 +21,7 @@ enum class RecordType : std::uint8_t {
   event = 10,
   namespace_info = 11,
   change_set = 12,
+  key_list = 13,
 };
 
 inline constexpr std::string_view name_of(RecordType t) {
@@ -37,12 +38,13 @@ inline constexpr std::string_view name_of(RecordType t) {
     case RecordType::event: return "event";
     case RecordType::namespace_info: return "namespace_info";
     case RecordType::change_set: return "change_set";
+    case RecordType::key_list: return "key_list";
   }
   return "unknown";
 }
 
 inline std::optional<RecordType> type_named(std::string_view name) {
-  for (int i = 1; i <= 12; ++i) {
+  for (int i = 1; i <= static_cast<int>(RecordType::key_list); ++i) {
     auto t = static_cast<RecordType>(i);
     if (name_of(t) == name) return t;
   }

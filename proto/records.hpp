@@ -206,6 +206,13 @@ struct ChangeSet {
   template <class A> void serialize(A& ar) { ar(CEREAL_NVP(changes)); }
 };
 
+// The keys one revision first wrote into an overlay (engine metadata: the overlay's own-key index).
+struct KeyList {
+  REMORA_RECORD(KeyList, key_list, 1);
+  std::vector<std::string> keys;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(keys)); }
+};
+
 #undef REMORA_RECORD
 
 }  // namespace remora::proto

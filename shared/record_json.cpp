@@ -62,7 +62,8 @@ std::string record_from_json(std::string_view type_name, const nlohmann::json& f
     case proto::RecordType::agent_result: return from_json<proto::AgentResult>(fields);
     case proto::RecordType::event: return from_json<proto::Event>(fields);
     case proto::RecordType::namespace_info:
-    case proto::RecordType::change_set: break;
+    case proto::RecordType::change_set:
+    case proto::RecordType::key_list: break;
   }
   throw Error(Errc::invalid_argument, "record type '" + std::string(type_name) + "' is engine metadata");
 }

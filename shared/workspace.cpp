@@ -4,7 +4,10 @@
 //   ns        id (u32 BE)                  -> proto::NamespaceInfo
 //   ns_names  name                         -> id (u32 BE), live namespaces only
 //   kv        key '\0' ns (u32 BE)         -> entry header + value
-//   own       ns (u32 BE) key              -> (empty)  index of overlay entries, for diff/merge/drop
+//   own       ns (u32 BE) revision (u64 BE) -> proto::KeyList: keys that revision first wrote
+//                                              into the overlay (for diff/merge/drop; one record per
+//                                              transaction, so a batch indexes in one insert; names
+//                                              whose entry is gone since are skipped on reading)
 //   log       revision (u64 BE)            -> proto::ChangeSet, one per committed revision
 //
 // Keys hold no NUL byte, so `key '\0' ns` sorts exactly as `key` does and puts every layer's
@@ -84,7 +87,7 @@ std::string kv_key(std::string_view key, std::uint32_t ns) {
   k += be32(ns);
   return k;
 }
-std::string own_key(std::uint32_t ns, std::string_view key) { return be32(ns).append(key); }
+std::string own_key(std::uint32_t ns, std::uint64_t rev) { return be32(ns).append(be64(rev)); }
 
 std::string header(std::uint8_t kind, std::uint64_t mod_rev, std::uint64_t seen_rev) {
   std::string h(kHeader, '\0');
@@ -283,36 +286,46 @@ std::optional<Reader::Found> Reader::exact(std::uint32_t ns, std::string_view ke
   return f;
 }
 
-std::optional<Reader::Found> Reader::lookup(std::span<const std::uint32_t> chain, std::string_view key) const {
+struct Reader::Layers {
+  std::optional<Found> top;    // the chain top's own entry, of any kind
+  std::optional<Found> below;  // the value or tombstone that decides the key beneath the top
+};
+
+Reader::Layers Reader::layers(std::span<const std::uint32_t> chain, std::string_view key) const {
+  Layers out;
   if (chain.size() == 1) {  // a single layer needs no scan
-    auto f = exact(chain[0], key);
-    if (f && f->kind == kReadMark) return std::nullopt;
-    return f;
+    out.top = exact(chain[0], key);
+    return out;
   }
-  MDB_cursor* cur = kv_cursor_;
-  bool own_cursor = cur == nullptr;
-  if (own_cursor) check(mdb_cursor_open(txn_, ws_.impl_->kv, &cur), "opening a cursor");
-  std::optional<Found> best;
   auto k = kv_key(key, 0);
   MDB_val mk = val(k), mv;
-  int rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+  int rc = mdb_cursor_get(kv_cursor_, &mk, &mv, MDB_SET_RANGE);
   const std::size_t want = key.size() + kNsSuffix;
   while (rc == MDB_SUCCESS) {
     auto ek = view(mk);
     if (ek.size() != want || ek.compare(0, key.size() + 1, k, 0, key.size() + 1) != 0) break;
     std::uint32_t ns = read_be32(ek.data() + key.size() + 1);
     auto v = view(mv);
-    if (in_chain(chain, ns) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
+    if (in_chain(chain, ns) && v.size() >= kHeader) {
       Found f{static_cast<std::uint8_t>(v[0]), 0, 0, ns, v.substr(kHeader)};
       std::memcpy(&f.mod_rev, v.data() + 1, 8);
       std::memcpy(&f.seen_rev, v.data() + 9, 8);
-      best = f;  // ascending ids: a later chain member is nearer the top
+      if (ns == chain[0]) {
+        out.top = f;
+      } else if (f.kind != kReadMark) {
+        out.below = f;  // ascending ids: a later chain member is nearer the top
+      }
     }
-    rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
+    rc = mdb_cursor_get(kv_cursor_, &mk, &mv, MDB_NEXT);
   }
-  if (own_cursor) mdb_cursor_close(cur);
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading key '" + std::string(key) + "'");
-  return best;
+  return out;
+}
+
+std::optional<Reader::Found> Reader::lookup(std::span<const std::uint32_t> chain, std::string_view key) const {
+  auto l = layers(chain, key);
+  if (l.top && l.top->kind != kReadMark) return l.top;
+  return l.below;
 }
 
 std::optional<Entry> Reader::get(const Namespace& ns, std::string_view key) const {
@@ -324,17 +337,13 @@ std::optional<Entry> Reader::get(const Namespace& ns, std::string_view key) cons
 
 void Reader::scan(const Namespace& ns, std::string_view prefix,
                   const std::function<bool(std::string_view, const Entry&)>& fn) const {
-  MDB_cursor* cur = kv_cursor_;
-  bool own_cursor = cur == nullptr;
-  if (own_cursor) check(mdb_cursor_open(txn_, ws_.impl_->kv, &cur), "opening a cursor");
-  struct Guard {
+  // Its own cursor: a write transaction's callback may write while it scans.
+  MDB_cursor* cur;
+  check(mdb_cursor_open(txn_, ws_.impl_->kv, &cur), "opening a cursor");
+  struct Close {
     MDB_cursor* c;
-    bool own;
-    ~Guard() {
-      if (own) mdb_cursor_close(c);
-    }
-  } guard{cur, own_cursor};
-
+    ~Close() { mdb_cursor_close(c); }
+  } close{cur};
   MDB_val mk = val(prefix), mv;
   int rc = prefix.empty() ? mdb_cursor_get(cur, &mk, &mv, MDB_FIRST) : mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
   std::string current;
@@ -351,19 +360,26 @@ void Reader::scan(const Namespace& ns, std::string_view prefix,
     auto user = ek.substr(0, ek.size() - kNsSuffix);
     if (user.substr(0, prefix.size()) != prefix) break;
     std::uint32_t id = read_be32(ek.data() + ek.size() - 4);
+    // Copy this entry out before fn runs: fn may write, and a write may move the page under mk/mv.
+    std::optional<Entry> candidate;
+    std::uint8_t kind = 0;
+    auto v = view(mv);
+    if (in_chain(ns.chain, id) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
+      kind = static_cast<std::uint8_t>(v[0]);
+      candidate = Entry{std::string(v.substr(kHeader)), 0, id};
+      std::memcpy(&candidate->mod_rev, v.data() + 1, 8);
+    }
     if (!have || user != current) {
+      std::string next(user);
       if (!flush()) return;
-      current.assign(user);
+      current = std::move(next);
       best.reset();
       best_kind = 0;
       have = true;
     }
-    auto v = view(mv);
-    if (in_chain(ns.chain, id) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
-      best_kind = static_cast<std::uint8_t>(v[0]);
-      Entry e{std::string(v.substr(kHeader)), 0, id};
-      std::memcpy(&e.mod_rev, v.data() + 1, 8);
-      best = std::move(e);
+    if (candidate) {
+      best_kind = kind;
+      best = std::move(candidate);
     }
     rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
   }
@@ -391,31 +407,42 @@ void WriteTxn::log(std::uint32_t ns, proto::ChangeOp op, std::string_view key) {
 }
 
 void WriteTxn::write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t seen_rev,
-                           std::string_view value, bool new_own) {
+                           std::string_view value, bool first_in_ns) {
   auto k = kv_key(key, ns);
   std::string v = header(kind, kind == kReadMark ? 0 : revision_, seen_rev);
   v.append(value);
   MDB_val mk = val(k), mv = val(v);
-  check(mdb_put(txn_, ws_.impl_->kv, &mk, &mv, 0), "writing key '" + std::string(key) + "'");
-  if (new_own) {
-    auto ok = own_key(ns, key);
-    MDB_val ok_v = val(ok), empty{0, nullptr};
-    check(mdb_put(txn_, ws_.impl_->own, &ok_v, &empty, 0), "indexing key '" + std::string(key) + "'");
-  }
+  // Through the cursor that just looked the key up: LMDB skips the root-to-leaf walk.
+  check(mdb_cursor_put(kv_cursor_, &mk, &mv, 0), "writing key '" + std::string(key) + "'");
+  if (first_in_ns && ns != 0) index_own(ns, key);
   dirty_ = true;
 }
 
+void WriteTxn::index_own(std::uint32_t ns, std::string_view key) {
+  for (auto& [id, list] : new_own_) {
+    if (id == ns) {
+      list.keys.emplace_back(key);
+      return;
+    }
+  }
+  new_own_.emplace_back(ns, proto::KeyList{{std::string(key)}});
+}
+
+void WriteTxn::flush_own_index() {
+  for (auto& [ns, list] : new_own_) {
+    auto k = own_key(ns, revision_);
+    auto rec = proto::encode(list);
+    MDB_val mk = val(k), mv = val(rec);
+    check(mdb_put(txn_, ws_.impl_->own, &mk, &mv, 0), "indexing an overlay");
+  }
+}
+
 void WriteTxn::erase_entry(std::uint32_t ns, std::string_view key) {
+  // The own index keeps the name; readers skip names whose entry is gone.
   auto k = kv_key(key, ns);
   MDB_val mk = val(k);
   int rc = mdb_del(txn_, ws_.impl_->kv, &mk, nullptr);
   if (rc != MDB_NOTFOUND) check(rc, "deleting key '" + std::string(key) + "'");
-  if (ns != 0) {
-    auto ok = own_key(ns, key);
-    MDB_val ok_v = val(ok);
-    rc = mdb_del(txn_, ws_.impl_->own, &ok_v, nullptr);
-    if (rc != MDB_NOTFOUND) check(rc, "unindexing key '" + std::string(key) + "'");
-  }
   dirty_ = true;
 }
 
@@ -425,12 +452,9 @@ void WriteTxn::put(const Namespace& ns, std::string_view key, std::string_view v
   if (ns.is_base()) {
     write_entry(0, key, kValue, 0, value, false);
   } else {
-    auto mine = exact(ns.id, key);
-    std::uint64_t seen = mine ? mine->seen_rev : [&] {
-      auto p = lookup(ns.parents(), key);
-      return p ? p->mod_rev : 0;
-    }();
-    write_entry(ns.id, key, kValue, seen, value, !mine);
+    auto l = layers(ns.chain, key);
+    std::uint64_t seen = l.top ? l.top->seen_rev : (l.below ? l.below->mod_rev : 0);
+    write_entry(ns.id, key, kValue, seen, value, !l.top);
   }
   log(ns.id, proto::ChangeOp::put, key);
 }
@@ -439,20 +463,18 @@ bool WriteTxn::del(const Namespace& ns, std::string_view key) {
   validate_key(key);
   check_live(ns);
   if (ns.is_base()) {
-    auto mine = exact(0, key);
-    if (!mine) return false;
+    if (!exact(0, key)) return false;
     erase_entry(0, key);
     log(0, proto::ChangeOp::del, key);
     return true;
   }
-  auto mine = exact(ns.id, key);
-  auto parent = lookup(ns.parents(), key);
-  bool parent_has = parent && parent->kind == kValue;
-  bool visible = mine ? mine->kind == kValue : parent_has;
+  auto l = layers(ns.chain, key);
+  bool below_has = l.below && l.below->kind == kValue;
+  bool visible = l.top && l.top->kind != kReadMark ? l.top->kind == kValue : below_has;
   if (!visible) return false;
-  std::uint64_t seen = mine ? mine->seen_rev : (parent ? parent->mod_rev : 0);
+  std::uint64_t seen = l.top ? l.top->seen_rev : (l.below ? l.below->mod_rev : 0);
   // Hide the parent's value with a tombstone; with nothing to hide, keep only the read mark.
-  write_entry(ns.id, key, parent_has ? kTombstone : kReadMark, seen, {}, !mine);
+  write_entry(ns.id, key, below_has ? kTombstone : kReadMark, seen, {}, !l.top);
   log(ns.id, proto::ChangeOp::del, key);
   return true;
 }
@@ -461,9 +483,9 @@ void WriteTxn::note_read(const Namespace& ns, std::string_view key) {
   validate_key(key);
   if (ns.is_base()) return;
   check_live(ns);
-  if (exact(ns.id, key)) return;
-  auto p = lookup(ns.parents(), key);
-  write_entry(ns.id, key, kReadMark, p ? p->mod_rev : 0, {}, true);
+  auto l = layers(ns.chain, key);
+  if (l.top) return;
+  write_entry(ns.id, key, kReadMark, l.below ? l.below->mod_rev : 0, {}, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -654,12 +676,15 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
     std::uint64_t rev = 0;
     try {
       rev = read_meta64(txn, impl_->meta, "rev") + 1;
-      WriteTxn w(*this, txn, rev);
+      MDB_cursor* kv_cursor;  // closed by LMDB when the write transaction ends
+      check(mdb_cursor_open(txn, impl_->kv, &kv_cursor), "opening a cursor");
+      WriteTxn w(*this, txn, kv_cursor, rev);
       fn(w);
       if (!w.dirty_) {
         mdb_txn_abort(txn);
         return rev - 1;
       }
+      w.flush_own_index();
       // The change-log record and the new revision, in the same transaction.
       auto rec = proto::encode(w.changes_);
       auto lk_key = be64(rev);
@@ -819,23 +844,49 @@ std::vector<proto::NamespaceInfo> Workspace::namespaces(bool include_dropped) co
 }
 
 namespace {
-// The keys of every own entry of ns under prefix (copied: callers go on to modify the index).
+// Every key the own index lists for ns under prefix, sorted and unique. Some may name entries
+// since discarded: callers check with exact().
 std::vector<std::string> own_keys(MDB_txn* txn, MDB_dbi own, std::uint32_t ns, std::string_view prefix) {
-  std::vector<std::string> keys_out;
+  std::vector<std::string> out;
   MDB_cursor* c;
   check(mdb_cursor_open(txn, own, &c), "reading an overlay index");
-  auto start = own_key(ns, prefix);
+  auto start = be32(ns);
   MDB_val k = val(start), v;
   int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS) {
-    auto key = view(k);
-    if (key.size() < start.size() || key.compare(0, start.size(), start) != 0) break;
-    keys_out.emplace_back(key.substr(4));
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  try {
+    while (rc == MDB_SUCCESS) {
+      auto key = view(k);
+      if (key.size() != 12 || key.compare(0, 4, start) != 0) break;
+      for (auto& name : proto::decode<proto::KeyList>(view(v), "own:" + std::to_string(ns)).keys) {
+        if (name.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(name));
+      }
+      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+  } catch (...) {
+    mdb_cursor_close(c);
+    throw;
   }
   mdb_cursor_close(c);
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading an overlay index");
-  return keys_out;
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Deletes every own-index record of ns.
+void clear_own_index(MDB_txn* txn, MDB_dbi own, std::uint32_t ns) {
+  MDB_cursor* c;
+  check(mdb_cursor_open(txn, own, &c), "clearing an overlay index");
+  const auto start = be32(ns);
+  int rc;
+  for (;;) {
+    MDB_val k = val(start), v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (rc != MDB_SUCCESS || k.mv_size != 12 || std::memcmp(k.mv_data, start.data(), 4) != 0) break;
+    if ((rc = mdb_cursor_del(c, 0)) != MDB_SUCCESS) break;
+  }
+  mdb_cursor_close(c);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "clearing an overlay index");
 }
 }  // namespace
 
@@ -863,9 +914,11 @@ void Workspace::drop_ns(std::string_view name) {
                   "namespace '" + std::string(name) + "' has overlays over it (" + list + "); drop them first");
     }
     for (auto& key : own_keys(t.txn_, impl.own, ns->id, "")) {
+      if (!t.exact(ns->id, key)) continue;
       t.erase_entry(ns->id, key);
       t.log(ns->id, proto::ChangeOp::discard, key);
     }
+    clear_own_index(t.txn_, impl.own, ns->id);
     auto info = read_ns(t.txn_, impl.ns, ns->id);
     info->dropped_rev = t.revision();
     auto rec = proto::encode(*info);
@@ -952,6 +1005,12 @@ MergeResult Workspace::merge(const Namespace& overlay, MergeStrategy strategy, s
         case kTombstone: t.del(parent, it.key); ++result.applied; break;
         case kReadMark: t.note_read(parent, it.key); break;
       }
+    }
+    // Rewrite the overlay's index as the keys it still holds (those outside the prefix).
+    auto remaining = prefix.empty() ? std::vector<std::string>{} : own_keys(t.txn_, impl.own, overlay.id, "");
+    clear_own_index(t.txn_, impl.own, overlay.id);
+    for (auto& key : remaining) {
+      if (t.exact(overlay.id, key)) t.index_own(overlay.id, key);
     }
   });
   return result;

@@ -138,6 +138,10 @@ class Reader {
   struct Found;
   Reader(const Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)
       : ws_(ws), txn_(txn), kv_cursor_(kv_cursor), revision_(revision) {}
+  struct Layers;
+  // One seek: the chain top's own entry (any kind) and the winning value/tombstone below it.
+  Layers layers(std::span<const std::uint32_t> chain, std::string_view key) const;
+  // The value or tombstone that decides key for this chain.
   std::optional<Found> lookup(std::span<const std::uint32_t> chain, std::string_view key) const;
   std::optional<Found> exact(std::uint32_t ns, std::string_view key) const;
   friend class Workspace;
@@ -161,15 +165,19 @@ class WriteTxn : public Reader {
   void note_read(const Namespace& ns, std::string_view key);
 
  private:
-  WriteTxn(Workspace& ws, MDB_txn* txn, std::uint64_t revision) : Reader(ws, txn, nullptr, revision) {}
+  WriteTxn(Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)
+      : Reader(ws, txn, kv_cursor, revision) {}
   void check_live(const Namespace& ns);
   void log(std::uint32_t ns, proto::ChangeOp op, std::string_view key);
-  void write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t base_rev,
-                   std::string_view value, bool new_own);
+  void write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t seen_rev,
+                   std::string_view value, bool first_in_ns);
   void erase_entry(std::uint32_t ns, std::string_view key);
+  void index_own(std::uint32_t ns, std::string_view key);
+  void flush_own_index();  // writes the keys this transaction first wrote, one record per overlay
   friend class Workspace;
 
   proto::ChangeSet changes_;
+  std::vector<std::pair<std::uint32_t, proto::KeyList>> new_own_;
   std::vector<std::uint32_t> live_checked_;
   bool dirty_ = false;
 };

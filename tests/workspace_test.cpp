@@ -192,6 +192,30 @@ TEST_F(WorkspaceTest, MergeAppliesToTheParentAndEmptiesTheOverlay) {
   EXPECT_TRUE(ws_->diff(o, "file:").empty());
   EXPECT_EQ(get(o, "outbox:q"), "stays");  // outside the prefix: untouched
   EXPECT_EQ(get(base_, "outbox:q"), std::nullopt);
+  // The overlay still knows what it holds, and keeps working after the partial merge.
+  put(o, "file:c", "c1");
+  auto d = ws_->diff(o);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].key, "file:c");
+  EXPECT_EQ(d[1].key, "outbox:q");
+  ws_->merge(o);
+  EXPECT_TRUE(ws_->diff(o).empty());
+  EXPECT_EQ(get(base_, "outbox:q"), "stays");
+}
+
+TEST_F(WorkspaceTest, ScanningWhileWritingInOneTransaction) {
+  auto o = ws_->create_ns("o");
+  for (int i = 0; i < 50; ++i) put(base_, "k" + std::to_string(100 + i), "v");
+  int seen = 0;
+  ws_->write([&](WriteTxn& t) {
+    t.scan(o, "k", [&](std::string_view k, const Entry&) {
+      t.put(o, std::string(k), "rewritten");
+      ++seen;
+      return true;
+    });
+  });
+  EXPECT_EQ(seen, 50);
+  for (auto& [k, e] : ws_->list(o, "k")) EXPECT_EQ(e.value, "rewritten") << k;
 }
 
 TEST_F(WorkspaceTest, MergeIntoAnOverlayParentKeepsHidingTheGrandparent) {
