@@ -9,8 +9,41 @@
 namespace remora {
 namespace {
 
+// cereal writes std::optional as {"nullopt": bool, "data": v}; people read and write null or v.
+bool is_optional_shape(const nlohmann::json& j) {
+  return j.is_object() && j.contains("nullopt") && j["nullopt"].is_boolean() && j.size() <= 2;
+}
+
+nlohmann::json lift(const nlohmann::json& j) {
+  if (is_optional_shape(j)) return j["nullopt"].get<bool>() ? nlohmann::json(nullptr) : lift(j.value("data", nlohmann::json()));
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto& [k, v] : j.items()) out[k] = lift(v);
+    return out;
+  }
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& v : j) out.push_back(lift(v));
+    return out;
+  }
+  return j;
+}
+
+// Overlays user fields on a record's cereal-shaped default document.
+nlohmann::json lower(const nlohmann::json& shape, const nlohmann::json& user) {
+  if (is_optional_shape(shape)) {
+    return user.is_null() ? nlohmann::json{{"nullopt", true}} : nlohmann::json{{"nullopt", false}, {"data", user}};
+  }
+  if (shape.is_object() && user.is_object()) {
+    nlohmann::json out = shape;
+    for (auto& [k, v] : user.items()) out[k] = shape.contains(k) ? lower(shape[k], v) : v;
+    return out;
+  }
+  return user;
+}
+
 template <class R>
-nlohmann::json to_json(const R& r) {
+nlohmann::json cereal_json(const R& r) {
   std::ostringstream os;
   {
     cereal::JSONOutputArchive ar(os, cereal::JSONOutputArchive::Options::NoIndent());
@@ -20,9 +53,13 @@ nlohmann::json to_json(const R& r) {
 }
 
 template <class R>
+nlohmann::json to_json(const R& r) {
+  return lift(cereal_json(r));
+}
+
+template <class R>
 std::string from_json(const nlohmann::json& fields) {
-  auto doc = to_json(R{});
-  doc.merge_patch(fields);
+  auto doc = lower(cereal_json(R{}), fields);
   R r;
   std::istringstream is(nlohmann::json{{"record", doc}}.dump());
   try {

@@ -72,6 +72,11 @@ TEST(Codec, JsonViewsUseTheSameSchema) {
   EXPECT_EQ(q.question, "Proceed?");
   EXPECT_EQ(q.options.size(), 2u);
   EXPECT_EQ(q.status, "pending");  // defaults kept
+  EXPECT_EQ(q.default_answer, std::nullopt);
+  auto with_default = record_from_json("question", {{"question", "Q"}, {"default_answer", "yes"}});
+  EXPECT_EQ(decode<Question>(with_default, "k").default_answer, "yes");
+  EXPECT_EQ(record_to_json(with_default, "k")["record"]["default_answer"], "yes");
+  EXPECT_TRUE(record_to_json(built, "k")["record"]["default_answer"].is_null());
   auto fb = record_from_json("file_entry", {{"content", {{"base64", "//4="}}}});
   EXPECT_EQ(decode<FileEntry>(fb, "k").content.data, std::string("\xff\xfe", 2));
   EXPECT_THROW(record_from_json("nonsense", nlohmann::json::object()), Error);
