@@ -48,7 +48,7 @@ inline FrameHeader peek(std::string_view bytes, std::string_view key) {
                      std::to_string(bytes.size()) + " bytes, no frame header)");
   }
   auto t = static_cast<unsigned char>(bytes[1]);
-  if (t == 0 || t > static_cast<unsigned char>(RecordType::key_list)) {
+  if (t == 0 || t > static_cast<unsigned char>(kLastRecordType)) {
     throw CodecError("record at key '" + std::string(key) + "' has unknown type tag " + std::to_string(t));
   }
   auto v = static_cast<std::uint16_t>(static_cast<unsigned char>(bytes[2]) |
@@ -101,6 +101,10 @@ decltype(auto) visit(std::string_view bytes, std::string_view key, F&& f) {
     case RecordType::namespace_info: return f(decode<NamespaceInfo>(bytes, key));
     case RecordType::change_set: return f(decode<ChangeSet>(bytes, key));
     case RecordType::key_list: return f(decode<KeyList>(bytes, key));
+    case RecordType::run: return f(decode<Run>(bytes, key));
+    case RecordType::agent_state: return f(decode<AgentState>(bytes, key));
+    case RecordType::question_state: return f(decode<QuestionState>(bytes, key));
+    case RecordType::control: return f(decode<Control>(bytes, key));
   }
   throw CodecError("record at key '" + std::string(key) + "' has an unhandled type");
 }

@@ -13,6 +13,12 @@
 //   <agent>    agent:<id>:inbox:<msg>           Message         another agent (via supervisor)
 //   <agent>    agent:<id>:kv:<key>              JsonValue       worker (kv_put)
 //   base       event:<rev 20 digits>:<seq>      Event           supervisor
+//   base       run:graph                        Run             supervisor
+//   base       run:agent:<id>                   AgentState      supervisor
+//   base       run:bundle:<name>                JsonValue       supervisor (the bundle, for workers)
+//   base       run:question:<id>                QuestionState   supervisor
+//   base       run:control:<id>                 Control         remora cancel (another shell)
+//   <agent>    agent:<id>:step                  JsonValue       worker (steps bundles: next step)
 //
 // Keys are UTF-8 text without NUL bytes, at most kMaxKeyBytes long (an LMDB key limit).
 #pragma once
@@ -38,6 +44,12 @@ inline constexpr std::string_view kModelRequest = "outbox:model:";
 inline constexpr std::string_view kModelResponse = "inbox:model:";
 inline constexpr std::string_view kAgent = "agent:";
 inline constexpr std::string_view kEvent = "event:";
+inline constexpr std::string_view kRun = "run:";
+inline constexpr std::string_view kRunGraph = "run:graph";
+inline constexpr std::string_view kRunAgent = "run:agent:";
+inline constexpr std::string_view kRunBundle = "run:bundle:";
+inline constexpr std::string_view kRunQuestion = "run:question:";
+inline constexpr std::string_view kRunControl = "run:control:";
 
 inline std::string cat(std::string_view a, std::string_view b) {
   std::string s;
@@ -62,6 +74,14 @@ inline std::string agent_inbox(std::string_view agent_id, std::string_view msg_i
 inline std::string agent_kv(std::string_view agent_id, std::string_view key) {
   return agent(agent_id, cat("kv:", key));
 }
+inline std::string run_agent(std::string_view id) { return cat(kRunAgent, id); }
+inline std::string run_bundle(std::string_view name) { return cat(kRunBundle, name); }
+inline std::string run_question(std::string_view id) { return cat(kRunQuestion, id); }
+inline std::string run_control(std::string_view id) { return cat(kRunControl, id); }
+inline std::string agent_step(std::string_view agent_id) { return agent(agent_id, "step"); }
+// The overlay namespace of an agent.
+inline std::string agent_ns(std::string_view agent_id) { return cat("agent/", agent_id); }
+
 // Zero-padded so that lexical order is revision order.
 inline std::string event(std::uint64_t revision, std::uint32_t seq) {
   char buf[48];
@@ -82,6 +102,11 @@ inline std::optional<proto::RecordType> expected_type(std::string_view key) {
   if (starts_with(key, kModelRequest)) return RecordType::model_request;
   if (starts_with(key, kModelResponse)) return RecordType::model_response;
   if (starts_with(key, kEvent)) return RecordType::event;
+  if (key == kRunGraph) return RecordType::run;
+  if (starts_with(key, kRunAgent)) return RecordType::agent_state;
+  if (starts_with(key, kRunBundle)) return RecordType::json_value;
+  if (starts_with(key, kRunQuestion)) return RecordType::question_state;
+  if (starts_with(key, kRunControl)) return RecordType::control;
   if (starts_with(key, kAgent)) {
     auto rest = key.substr(kAgent.size());
     auto colon = rest.find(':');
@@ -91,6 +116,7 @@ inline std::optional<proto::RecordType> expected_type(std::string_view key) {
     if (leaf == "result") return RecordType::agent_result;
     if (starts_with(leaf, "inbox:")) return RecordType::message;
     if (starts_with(leaf, "kv:")) return RecordType::json_value;
+    if (leaf == "step") return RecordType::json_value;
   }
   return std::nullopt;
 }

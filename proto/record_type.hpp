@@ -22,7 +22,13 @@ enum class RecordType : std::uint8_t {
   namespace_info = 11,
   change_set = 12,
   key_list = 13,
+  run = 14,
+  agent_state = 15,
+  question_state = 16,
+  control = 17,
 };
+
+inline constexpr RecordType kLastRecordType = RecordType::control;
 
 inline constexpr std::string_view name_of(RecordType t) {
   switch (t) {
@@ -39,12 +45,16 @@ inline constexpr std::string_view name_of(RecordType t) {
     case RecordType::namespace_info: return "namespace_info";
     case RecordType::change_set: return "change_set";
     case RecordType::key_list: return "key_list";
+    case RecordType::run: return "run";
+    case RecordType::agent_state: return "agent_state";
+    case RecordType::question_state: return "question_state";
+    case RecordType::control: return "control";
   }
   return "unknown";
 }
 
 inline std::optional<RecordType> type_named(std::string_view name) {
-  for (int i = 1; i <= static_cast<int>(RecordType::key_list); ++i) {
+  for (int i = 1; i <= static_cast<int>(kLastRecordType); ++i) {
     auto t = static_cast<RecordType>(i);
     if (name_of(t) == name) return t;
   }

@@ -213,6 +213,69 @@ struct KeyList {
   template <class A> void serialize(A& ar) { ar(CEREAL_NVP(keys)); }
 };
 
+// The run a supervisor is executing (run:graph): the validated graph and how it stands.
+struct Run {
+  REMORA_RECORD(Run, run, 1);
+  std::string graph_id;
+  std::string graph_name;
+  std::string graph_json;  // the validated graph (agents, dependencies, config), normalized
+  std::string session_id;  // changes each time a supervisor takes the run over
+  std::string state = "running";  // running | completed | failed | cancelled
+  std::int64_t started_at_ms = 0;
+  std::int64_t ended_at_ms = 0;
+  std::int64_t supervisor_pid = 0;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(graph_id), CEREAL_NVP(graph_name), CEREAL_NVP(graph_json), CEREAL_NVP(session_id),
+       CEREAL_NVP(state), CEREAL_NVP(started_at_ms), CEREAL_NVP(ended_at_ms), CEREAL_NVP(supervisor_pid));
+  }
+};
+
+// One agent of the run as the supervisor sees it (run:agent:<id>).
+struct AgentState {
+  REMORA_RECORD(AgentState, agent_state, 1);
+  std::string id;
+  std::string bundle;
+  std::string target;
+  std::string ns;  // its overlay namespace
+  std::string state = "pending";  // pending queued running blocked completed failed cancelled skipped
+  std::string reason;
+  std::uint32_t restarts = 0;
+  std::vector<std::int64_t> restart_times_ms;  // within the restart window
+  std::int64_t pid = 0;
+  std::int64_t started_at_ms = 0;   // first start
+  std::int64_t ended_at_ms = 0;
+  std::int64_t not_before_ms = 0;   // restart backoff: do not start before this time
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(bundle), CEREAL_NVP(target), CEREAL_NVP(ns), CEREAL_NVP(state), CEREAL_NVP(reason),
+       CEREAL_NVP(restarts), CEREAL_NVP(restart_times_ms), CEREAL_NVP(pid), CEREAL_NVP(started_at_ms),
+       CEREAL_NVP(ended_at_ms), CEREAL_NVP(not_before_ms));
+  }
+};
+
+// The supervisor's index of a question (run:question:<id>): where it lives and how it stands.
+struct QuestionState {
+  REMORA_RECORD(QuestionState, question_state, 1);
+  std::string id;
+  std::string agent_id;
+  std::string ns;
+  std::string status = "pending";  // pending | answered | timeout | withdrawn
+  std::int64_t asked_at_ms = 0;
+  std::int64_t closed_at_ms = 0;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(id), CEREAL_NVP(agent_id), CEREAL_NVP(ns), CEREAL_NVP(status), CEREAL_NVP(asked_at_ms),
+       CEREAL_NVP(closed_at_ms));
+  }
+};
+
+// A request to the running supervisor from another shell (run:control:<id>), e.g. remora cancel.
+struct Control {
+  REMORA_RECORD(Control, control, 1);
+  std::string action;  // cancel
+  std::string target;  // an agent id, or "*" for all
+  std::int64_t requested_at_ms = 0;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(action), CEREAL_NVP(target), CEREAL_NVP(requested_at_ms)); }
+};
+
 #undef REMORA_RECORD
 
 }  // namespace remora::proto

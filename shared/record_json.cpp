@@ -98,6 +98,10 @@ std::string record_from_json(std::string_view type_name, const nlohmann::json& f
     case proto::RecordType::heartbeat: return from_json<proto::Heartbeat>(fields);
     case proto::RecordType::agent_result: return from_json<proto::AgentResult>(fields);
     case proto::RecordType::event: return from_json<proto::Event>(fields);
+    case proto::RecordType::run: return from_json<proto::Run>(fields);
+    case proto::RecordType::agent_state: return from_json<proto::AgentState>(fields);
+    case proto::RecordType::question_state: return from_json<proto::QuestionState>(fields);
+    case proto::RecordType::control: return from_json<proto::Control>(fields);
     case proto::RecordType::namespace_info:
     case proto::RecordType::change_set:
     case proto::RecordType::key_list: break;

@@ -792,38 +792,43 @@ Namespace Workspace::ns(std::string_view name) const {
 }
 
 Namespace Workspace::create_ns(std::string_view name, std::string_view parent) {
-  validate_ns_name(name);
   Namespace out;
-  write([&](WriteTxn& t) {
-    auto& impl = *impl_;
-    if (resolve_ns(t.txn_, impl.ns_names, impl.ns, name)) {
-      throw Error(Errc::already_exists, "namespace '" + std::string(name) + "' already exists");
-    }
-    auto p = resolve_ns(t.txn_, impl.ns_names, impl.ns, parent);
-    if (!p) throw Error(Errc::not_found, "unknown parent namespace '" + std::string(parent) + "'");
-    MDB_val k = val("next_ns"), v;
-    check(mdb_get(t.txn_, impl.meta, &k, &v), "reading next namespace id");
-    std::uint32_t id = read_be32(static_cast<const char*>(v.mv_data));
-    auto next = be32(id + 1);
-    MDB_val nv = val(next);
-    check(mdb_put(t.txn_, impl.meta, &k, &nv, 0), "allocating a namespace id");
-    proto::NamespaceInfo info{};
-    info.id = id;
-    info.name = std::string(name);
-    info.parent_id = p->id;
-    info.created_rev = t.revision();
-    auto rec = proto::encode(info);
-    auto idk = be32(id);
-    MDB_val ik = val(idk), iv = val(rec);
-    check(mdb_put(t.txn_, impl.ns, &ik, &iv, 0), "creating namespace");
-    MDB_val namek = val(name);
-    check(mdb_put(t.txn_, impl.ns_names, &namek, &ik, 0), "creating namespace");
-    t.log(id, proto::ChangeOp::ns_create, "");
-    out.id = id;
-    out.name = std::string(name);
-    out.chain = {id};
-    out.chain.insert(out.chain.end(), p->chain.begin(), p->chain.end());
-  });
+  write([&](WriteTxn& t) { out = t.create_ns(name, parent); });
+  return out;
+}
+
+std::optional<Namespace> WriteTxn::find_ns(std::string_view name) const {
+  return resolve_ns(txn_, ws_.impl_->ns_names, ws_.impl_->ns, name);
+}
+
+Namespace WriteTxn::create_ns(std::string_view name, std::string_view parent) {
+  validate_ns_name(name);
+  auto& impl = *ws_.impl_;
+  if (resolve_ns(txn_, impl.ns_names, impl.ns, name)) {
+    throw Error(Errc::already_exists, "namespace '" + std::string(name) + "' already exists");
+  }
+  auto p = resolve_ns(txn_, impl.ns_names, impl.ns, parent);
+  if (!p) throw Error(Errc::not_found, "unknown parent namespace '" + std::string(parent) + "'");
+  MDB_val k = val("next_ns"), v;
+  check(mdb_get(txn_, impl.meta, &k, &v), "reading next namespace id");
+  std::uint32_t id = read_be32(static_cast<const char*>(v.mv_data));
+  auto next = be32(id + 1);
+  MDB_val nv = val(next);
+  check(mdb_put(txn_, impl.meta, &k, &nv, 0), "allocating a namespace id");
+  proto::NamespaceInfo info{};
+  info.id = id;
+  info.name = std::string(name);
+  info.parent_id = p->id;
+  info.created_rev = revision_;
+  auto rec = proto::encode(info);
+  auto idk = be32(id);
+  MDB_val ik = val(idk), iv = val(rec);
+  check(mdb_put(txn_, impl.ns, &ik, &iv, 0), "creating namespace");
+  MDB_val namek = val(name);
+  check(mdb_put(txn_, impl.ns_names, &namek, &ik, 0), "creating namespace");
+  log(id, proto::ChangeOp::ns_create, "");
+  Namespace out{id, std::string(name), {id}};
+  out.chain.insert(out.chain.end(), p->chain.begin(), p->chain.end());
   return out;
 }
 

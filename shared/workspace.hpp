@@ -163,6 +163,9 @@ class WriteTxn : public Reader {
   bool del(const Namespace& ns, std::string_view key);
   // Records that the overlay's work depends on the parent's current version of key.
   void note_read(const Namespace& ns, std::string_view key);
+  // Namespaces, inside a larger transaction.
+  Namespace create_ns(std::string_view name, std::string_view parent = "base");
+  std::optional<Namespace> find_ns(std::string_view name) const;
 
  private:
   WriteTxn(Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)

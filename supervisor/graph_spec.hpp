@@ -1,0 +1,108 @@
+// GraphSpec: a graph of agents as written in a YAML graph file, validated before anything runs.
+//
+//   name: demo                        # optional (default: the file's stem)
+//   bundles: [bundles]                # directories holding bundle directories, relative to the
+//                                     # graph file (default: [bundles])
+//   config:                           # every field optional; defaults as upstream Remora
+//     max_concurrency: 4
+//     timeout: 300                    # seconds per agent run
+//     error_policy: skip_downstream   # stop_graph | skip_downstream | continue
+//     interactive: true               # ask the human on a terminal
+//     cancel_grace: 5                 # seconds between SIGTERM and SIGKILL
+//     heartbeat: {interval: 2, timeout: 10}
+//     restart: {policy: transient, max_restarts: 3, window: 60, backoff_initial: 1, backoff_max: 100}
+//   agents:
+//     - id: lint-a                    # unique; [A-Za-z0-9._-]+
+//       bundle: lint                  # a directory bundles/lint/bundle.yaml
+//       target: src/a.py              # optional
+//       after: [other-id]             # optional dependencies
+//       timeout: 30                   # optional override
+//       restart: {policy: permanent}  # optional override, fields merged over config.restart
+//
+// Validation reports, in one Error(invalid_argument) with one problem per line: YAML syntax
+// (with line), unknown fields, bad values, duplicate ids, unknown ids in `after`, unknown
+// bundles (naming where it looked), bundle errors, and dependency cycles (printing the path,
+// e.g. "dependency cycle: a -> b -> c -> a"). The spec never depends on the order of lines in
+// the file: agents are kept sorted by id and `after` lists sorted.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared/bundle.hpp"
+
+namespace remora {
+
+enum class ErrorPolicy { stop_graph, skip_downstream, continue_ };
+enum class RestartMode { permanent, transient, temporary };
+std::string_view name_of(ErrorPolicy p);
+std::string_view name_of(RestartMode m);
+
+struct RestartPolicy {
+  RestartMode mode = RestartMode::transient;
+  std::uint32_t max_restarts = 3;  // at most this many restarts ...
+  double window_s = 60;            // ... within this many seconds
+  double backoff_initial_s = 1;    // delay before the first restart, doubled each time
+  double backoff_max_s = 100;
+  bool operator==(const RestartPolicy&) const = default;
+};
+
+struct HeartbeatConfig {
+  double interval_s = 2;  // a worker refreshes agent:<id>:heartbeat this often
+  double timeout_s = 10;  // a worker silent this long is hung and is killed
+  bool operator==(const HeartbeatConfig&) const = default;
+};
+
+struct GraphConfig {
+  std::uint32_t max_concurrency = 4;
+  double timeout_s = 300;
+  ErrorPolicy error_policy = ErrorPolicy::skip_downstream;
+  bool interactive = true;
+  double cancel_grace_s = 5;
+  HeartbeatConfig heartbeat;
+  RestartPolicy restart;
+  bool operator==(const GraphConfig&) const = default;
+};
+
+struct AgentSpec {
+  std::string id;
+  std::string bundle;
+  std::string target;
+  std::vector<std::string> after;  // sorted
+  double timeout_s = 0;            // resolved: the override or config.timeout_s
+  RestartPolicy restart;           // resolved: config.restart with the override merged over it
+  bool operator==(const AgentSpec&) const = default;
+};
+
+struct GraphSpec {
+  std::string name;
+  GraphConfig config;
+  std::vector<AgentSpec> agents;          // sorted by id
+  std::map<std::string, Bundle> bundles;  // every bundle an agent uses
+
+  const AgentSpec* agent(std::string_view id) const;  // nullptr if absent
+  // Agent ids in a dependency order, ties broken by id (deterministic).
+  std::vector<std::string> topo_order() const;
+  // Ids of the agents that depend on id, directly or transitively, sorted.
+  std::vector<std::string> dependents(std::string_view id) const;
+
+  // The normalized spec, stored in the workspace so that a resumed run needs no files.
+  nlohmann::json to_json() const;
+  static GraphSpec from_json(const nlohmann::json& j);  // throws Error(corrupt) on a bad document
+  bool operator==(const GraphSpec&) const = default;
+};
+
+// Loads and validates a graph file (see above). Throws Error(invalid_argument) listing every
+// problem, or Error(not_found) when the file does not exist.
+GraphSpec load_graph(const std::filesystem::path& file);
+
+// Validates an in-memory spec (ids, dependencies, bundles present, cycles); used by load_graph
+// and by graphs built from discovery. Throws like load_graph.
+void validate(const GraphSpec& spec);
+
+}  // namespace remora
