@@ -11,8 +11,14 @@ Watcher::Watcher(Workspace& ws, std::string prefix, std::optional<std::uint64_t>
   if (position_ < ws_.log_start()) ws_.changes(position_, prefix_, 1);  // throws the compacted error
 }
 
+void Watcher::cancel() {
+  cancelled_ = true;
+  ws_.doorbell().ring();
+}
+
 std::vector<Change> Watcher::next(std::optional<Clock::time_point> deadline) {
   for (;;) {
+    if (cancelled_) return {};
     // The ticket is taken before looking, so a commit landing after the look still wakes us.
     auto ticket = ws_.doorbell().ticket();
     auto page = ws_.changes(position_, prefix_, kPage);

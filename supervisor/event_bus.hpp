@@ -15,7 +15,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/records.hpp"
@@ -57,6 +59,7 @@ class EventBus {
  private:
   std::mutex mu_;
   std::vector<std::shared_ptr<Subscription>> subs_;
+  bool closed_ = false;
 };
 
 }  // namespace remora

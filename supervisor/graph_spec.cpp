@@ -1,1 +1,484 @@
-// placeholder: being implemented
+#include "supervisor/graph_spec.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <queue>
+#include <regex>
+#include <set>
+#include <utility>
+
+#include "shared/error.hpp"
+
+namespace remora {
+
+std::string_view name_of(ErrorPolicy p) {
+  switch (p) {
+    case ErrorPolicy::stop_graph: return "stop_graph";
+    case ErrorPolicy::skip_downstream: return "skip_downstream";
+    case ErrorPolicy::continue_: return "continue";
+  }
+  return "unknown";
+}
+
+std::string_view name_of(RestartMode m) {
+  switch (m) {
+    case RestartMode::permanent: return "permanent";
+    case RestartMode::transient: return "transient";
+    case RestartMode::temporary: return "temporary";
+  }
+  return "unknown";
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// The YAML-reading helpers below (Problems, Rule, Fields, parse_file) are repeated from
+// shared/bundle.cpp; they belong in a shared header once one may be added.
+
+// Every problem in one document, so that the user sees all of them in one run.
+struct Problems {
+  explicit Problems(std::string file_ = {}) : file(std::move(file_)) {}
+  std::string file;  // prefixes every line when set
+  std::vector<std::string> lines;
+
+  void add(const std::string& path, const std::string& what) {
+    lines.push_back(fmt::format("{}{}{}", file.empty() ? "" : file + ": ", path.empty() ? "" : path + ": ", what));
+  }
+  void throw_if_any() const {
+    if (!lines.empty()) throw Error(Errc::invalid_argument, fmt::format("{}", fmt::join(lines, "\n")));
+  }
+};
+
+// What a field must satisfy beyond its type; min and above apply to numbers.
+struct Rule {
+  bool required = false;
+  std::optional<double> min;    // value >= min
+  std::optional<double> above;  // value > above
+};
+const Rule kRequired{true, std::nullopt, std::nullopt};
+Rule at_least(double min, Rule r = {}) {
+  r.min = min;
+  return r;
+}
+Rule above(double bound, Rule r = {}) {
+  r.above = bound;
+  return r;
+}
+
+template <class T> constexpr const char* kExpected = nullptr;
+template <> constexpr const char* kExpected<std::string> = "a string";
+template <> constexpr const char* kExpected<double> = "a number";
+template <> constexpr const char* kExpected<bool> = "true or false";
+template <> constexpr const char* kExpected<std::uint32_t> = "a non-negative integer";
+template <> constexpr const char* kExpected<std::vector<std::string>> = "a list of strings";
+template <> constexpr const char* kExpected<std::vector<YAML::Node>> = "a list";
+
+// One YAML map being read. Every read is typed and reports under the field's path. Keys never
+// read are reported as unknown when the reader goes away, so that no map can skip that check.
+class Fields {
+ public:
+  Fields(const YAML::Node& node, std::string path, Problems& problems)
+      : node_(node && node.IsMap() ? node : YAML::Node(YAML::NodeType::Map)),
+        path_(std::move(path)),
+        problems_(problems),
+        valid_(!node || node.IsNull() || node.IsMap()) {  // absent or null is empty: no `config:`, say
+    // Not a map: its fields are not worth reporting as missing.
+    if (!valid_) problems_.add(path_, "expected a map");
+  }
+  Fields(const Fields&) = delete;
+  Fields& operator=(const Fields&) = delete;
+  ~Fields() {
+    std::set<std::string> seen;
+    for (const auto& kv : node_) {
+      const std::string& key = kv.first.Scalar();
+      if (!seen.insert(key).second)
+        problems_.add(at(key), "duplicate field");
+      else if (!known_.contains(key))
+        problems_.add(at(key), "unknown field");
+    }
+  }
+
+  std::string at(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  // The raw value at key (undefined when absent), for a value with a reader of its own.
+  YAML::Node node(const std::string& key) {
+    known_.insert(key);
+    return std::as_const(node_)[key];
+  }
+
+  // Reads key into out; out is left alone when the field is absent or bad (bad is reported).
+  template <class T> bool read(const std::string& key, T& out, const Rule& rule = {}) {
+    static_assert(kExpected<T> != nullptr, "name the type in kExpected");
+    YAML::Node n = node(key);
+    if (!valid_) return false;
+    if (!n || n.IsNull()) return rule.required && check(key, false, "required");
+    T value{};
+    if (!decode(n, value)) return check(key, false, std::string("expected ") + kExpected<T>);
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      if (rule.min && !(value >= *rule.min)) return check(key, false, fmt::format("must be >= {}", *rule.min));
+      if (rule.above && !(value > *rule.above)) return check(key, false, fmt::format("must be > {}", *rule.above));
+    }
+    out = std::move(value);
+    return true;
+  }
+
+  // Reports what at key unless ok; returns ok.
+  bool check(const std::string& key, bool ok, const std::string& what) {
+    if (!ok) problems_.add(at(key), what);
+    return ok;
+  }
+
+ private:
+  template <class T> static bool decode(const YAML::Node& n, T& out) {
+    try {
+      if (!YAML::convert<T>::decode(n, out)) return false;
+    } catch (const YAML::Exception&) {  // a list holding a map, say
+      return false;
+    }
+    if constexpr (std::is_floating_point_v<T>) return std::isfinite(out);  // JSON cannot hold inf
+    return true;
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  Problems& problems_;
+  std::set<std::string> known_;
+  bool valid_;
+};
+
+// Parses file; a missing file is not_found, a syntax error invalid_argument naming the line.
+YAML::Node parse_file(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw Error(Errc::not_found, file.string() + ": no such file");
+  std::ifstream in(file);
+  if (!in) throw Error(Errc::io, file.string() + ": cannot be read");
+  try {
+    return YAML::Load(in);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) throw Error(Errc::invalid_argument, file.string() + ": " + e.msg);
+    throw Error(Errc::invalid_argument, fmt::format("{}: line {}: {}", file.string(), e.mark.line + 1, e.msg));
+  }
+}
+
+constexpr std::array kErrorPolicies = {ErrorPolicy::stop_graph, ErrorPolicy::skip_downstream, ErrorPolicy::continue_};
+constexpr std::array kRestartModes = {RestartMode::permanent, RestartMode::transient, RestartMode::temporary};
+
+template <class E, std::size_t N> std::optional<E> enum_named(const std::array<E, N>& all, std::string_view name) {
+  for (E e : all)
+    if (name_of(e) == name) return e;
+  return std::nullopt;
+}
+
+template <class E, std::size_t N> std::string enum_names(const std::array<E, N>& all) {
+  std::vector<std::string_view> names;
+  for (E e : all) names.push_back(name_of(e));
+  return fmt::format("{}", fmt::join(names, " | "));
+}
+
+template <class E, std::size_t N>
+void read_enum(Fields& f, const std::string& key, E& out, const std::array<E, N>& all) {
+  std::string name;
+  if (!f.read(key, name)) return;
+  auto e = enum_named(all, name);
+  if (f.check(key, e.has_value(), fmt::format("'{}' is not one of {}", name, enum_names(all)))) out = *e;
+}
+
+bool valid_name(const std::string& s) {
+  static const std::regex pattern("[A-Za-z0-9._-]+");
+  return std::regex_match(s, pattern);
+}
+
+// Reads the fields present over r, so that an agent's override keeps config.restart's others.
+void read_restart(const YAML::Node& node, const std::string& path, RestartPolicy& r, Problems& p) {
+  Fields f(node, path, p);
+  read_enum(f, "policy", r.mode, kRestartModes);
+  f.read("max_restarts", r.max_restarts);
+  f.read("window", r.window_s, at_least(0));
+  // Checked only where a backoff is written, so that a bad config.restart is reported once.
+  bool initial = f.read("backoff_initial", r.backoff_initial_s, at_least(0));
+  bool max = f.read("backoff_max", r.backoff_max_s, at_least(0));
+  if (initial || max)
+    f.check("backoff_max", r.backoff_max_s >= r.backoff_initial_s,
+            fmt::format("{} must be >= backoff_initial ({})", r.backoff_max_s, r.backoff_initial_s));
+}
+
+void read_config(const YAML::Node& node, GraphConfig& c, Problems& p) {
+  Fields f(node, "config", p);
+  f.read("max_concurrency", c.max_concurrency, at_least(1));
+  f.read("timeout", c.timeout_s, above(0));
+  read_enum(f, "error_policy", c.error_policy, kErrorPolicies);
+  f.read("interactive", c.interactive);
+  f.read("cancel_grace", c.cancel_grace_s, at_least(0));
+  {
+    Fields h(f.node("heartbeat"), f.at("heartbeat"), p);
+    h.read("interval", c.heartbeat.interval_s, above(0));
+    h.read("timeout", c.heartbeat.timeout_s, above(0));
+    h.check("timeout", c.heartbeat.timeout_s > c.heartbeat.interval_s,
+            fmt::format("{} must be > interval ({})", c.heartbeat.timeout_s, c.heartbeat.interval_s));
+  }
+  read_restart(f.node("restart"), f.at("restart"), c.restart, p);
+}
+
+// An agent with its timeout and restart policy resolved; nullopt without an id to know it by.
+std::optional<AgentSpec> read_agent(const YAML::Node& node, const std::string& path, const GraphConfig& config,
+                                    Problems& p) {
+  Fields f(node, path, p);
+  AgentSpec a;
+  a.timeout_s = config.timeout_s;
+  a.restart = config.restart;
+  bool has_id = f.read("id", a.id, kRequired);
+  if (f.read("bundle", a.bundle, kRequired))
+    f.check("bundle", valid_name(a.bundle), "'" + a.bundle + "' is not a valid bundle name ([A-Za-z0-9._-]+)");
+  f.read("target", a.target);
+  f.read("after", a.after);
+  f.read("timeout", a.timeout_s, above(0));
+  read_restart(f.node("restart"), f.at("restart"), a.restart, p);
+  std::ranges::sort(a.after);
+  a.after.erase(std::unique(a.after.begin(), a.after.end()), a.after.end());
+  if (!has_id) return std::nullopt;
+  return a;
+}
+
+// Each dependency cycle met by a depth-first walk along `after`, as a path from its smallest id
+// round to that id again ("a -> b" reads "a depends on b"). Unknown ids are reported elsewhere.
+std::vector<std::vector<std::string>> cycles(const GraphSpec& spec) {
+  std::map<std::string, const std::vector<std::string>*> after;
+  for (const AgentSpec& a : spec.agents) after.emplace(a.id, &a.after);
+  enum Mark { unseen, on_path, done };
+  std::map<std::string, Mark> mark;
+  std::vector<std::string> path;
+  std::set<std::vector<std::string>> found;
+  std::function<void(const std::string&)> visit = [&](const std::string& id) {
+    mark[id] = on_path;
+    path.push_back(id);
+    for (const std::string& dep : *after.at(id)) {
+      if (!after.contains(dep)) continue;
+      if (mark[dep] == unseen) {
+        visit(dep);
+      } else if (mark[dep] == on_path) {
+        std::vector<std::string> cycle(std::ranges::find(path, dep), path.end());
+        std::ranges::rotate(cycle, std::ranges::min_element(cycle));
+        cycle.push_back(cycle.front());
+        found.insert(std::move(cycle));
+      }
+    }
+    path.pop_back();
+    mark[id] = done;
+  };
+  for (const auto& entry : after)
+    if (mark[entry.first] == unseen) visit(entry.first);
+  return {found.begin(), found.end()};
+}
+
+// The rules of a whole graph, shared by load_graph and validate. load_graph reports missing
+// bundles itself (it knows where it looked), hence check_bundles.
+void check_graph(const GraphSpec& spec, bool check_bundles, Problems& p) {
+  std::set<std::string> ids;
+  for (const AgentSpec& a : spec.agents) {
+    if (!valid_name(a.id)) p.add("", "agent id '" + a.id + "' is not valid ([A-Za-z0-9._-]+)");
+    if (!ids.insert(a.id).second) p.add("", "duplicate agent id '" + a.id + "'");
+  }
+  for (const AgentSpec& a : spec.agents) {
+    for (const std::string& dep : a.after)
+      if (!ids.contains(dep)) p.add("", "agent '" + a.id + "' depends on unknown agent '" + dep + "'");
+    if (check_bundles && !spec.bundles.contains(a.bundle))
+      p.add("", "agent '" + a.id + "' uses unknown bundle '" + a.bundle + "'");
+  }
+  for (const auto& cycle : cycles(spec)) p.add("", fmt::format("dependency cycle: {}", fmt::join(cycle, " -> ")));
+}
+
+// Loads every bundle the agents name from the first directory holding it.
+void load_bundles(GraphSpec& spec, const std::vector<fs::path>& dirs, Problems& p) {
+  std::vector<std::string> looked_in;
+  for (const fs::path& d : dirs) looked_in.push_back(d.string());
+  std::map<std::string, std::optional<fs::path>> where;
+  for (const AgentSpec& a : spec.agents) {
+    if (!valid_name(a.bundle)) continue;  // reported already
+    if (!where.contains(a.bundle)) {
+      auto dir = std::ranges::find_if(dirs, [&](const fs::path& d) {
+        std::error_code ec;
+        return fs::exists(d / a.bundle / "bundle.yaml", ec);
+      });
+      where[a.bundle] = dir == dirs.end() ? std::nullopt : std::optional(*dir / a.bundle);
+    }
+    if (!where[a.bundle])
+      p.add("", fmt::format("agent '{}' uses unknown bundle '{}' (looked in: {})", a.id, a.bundle,
+                            fmt::join(looked_in, ", ")));
+  }
+  for (const auto& [name, dir] : where) {
+    if (!dir) continue;
+    try {
+      spec.bundles.emplace(name, load_bundle(*dir));
+    } catch (const Error& e) {
+      p.lines.push_back(e.what());  // its lines name the bundle file, which says more than ours would
+    }
+  }
+}
+
+json restart_json(const RestartPolicy& r) {
+  return {{"policy", name_of(r.mode)},
+          {"max_restarts", r.max_restarts},
+          {"window", r.window_s},
+          {"backoff_initial", r.backoff_initial_s},
+          {"backoff_max", r.backoff_max_s}};
+}
+
+RestartPolicy restart_from_json(const json& j) {
+  RestartPolicy r;
+  auto mode = enum_named(kRestartModes, j.at("policy").get<std::string>());
+  if (!mode) throw Error(Errc::corrupt, "unknown restart policy " + j.at("policy").dump());
+  r.mode = *mode;
+  r.max_restarts = j.at("max_restarts").get<std::uint32_t>();
+  r.window_s = j.at("window").get<double>();
+  r.backoff_initial_s = j.at("backoff_initial").get<double>();
+  r.backoff_max_s = j.at("backoff_max").get<double>();
+  return r;
+}
+
+}  // namespace
+
+const AgentSpec* GraphSpec::agent(std::string_view id) const {
+  auto it = std::ranges::find(agents, id, &AgentSpec::id);
+  return it == agents.end() ? nullptr : &*it;
+}
+
+std::vector<std::string> GraphSpec::topo_order() const {
+  std::map<std::string, std::size_t> waiting;  // id -> dependencies not yet ordered
+  std::map<std::string, std::vector<std::string>> dependents_of;
+  for (const AgentSpec& a : agents) waiting.emplace(a.id, 0);
+  for (const AgentSpec& a : agents)
+    for (const std::string& dep : a.after)
+      if (waiting.contains(dep)) {
+        ++waiting[a.id];
+        dependents_of[dep].push_back(a.id);
+      }
+  std::priority_queue<std::string, std::vector<std::string>, std::greater<>> ready;
+  for (const auto& [id, n] : waiting)
+    if (n == 0) ready.push(id);
+  std::vector<std::string> order;
+  while (!ready.empty()) {
+    std::string id = ready.top();
+    ready.pop();
+    for (const std::string& d : dependents_of[id])
+      if (--waiting[d] == 0) ready.push(d);
+    order.push_back(std::move(id));
+  }
+  return order;
+}
+
+std::vector<std::string> GraphSpec::dependents(std::string_view id) const {
+  std::map<std::string, std::vector<std::string>, std::less<>> dependents_of;
+  for (const AgentSpec& a : agents)
+    for (const std::string& dep : a.after) dependents_of[dep].push_back(a.id);
+  std::set<std::string> found;
+  std::vector<std::string_view> todo{id};
+  while (!todo.empty()) {
+    auto it = dependents_of.find(todo.back());
+    todo.pop_back();
+    if (it == dependents_of.end()) continue;
+    for (const std::string& d : it->second)
+      if (found.insert(d).second) todo.push_back(d);
+  }
+  found.erase(std::string(id));  // only on a cycle, which validation rejects
+  return {found.begin(), found.end()};
+}
+
+json GraphSpec::to_json() const {
+  json js_agents = json::array();
+  for (const AgentSpec& a : agents)
+    js_agents.push_back({{"id", a.id},
+                         {"bundle", a.bundle},
+                         {"target", a.target},
+                         {"after", a.after},
+                         {"timeout", a.timeout_s},
+                         {"restart", restart_json(a.restart)}});
+  json js_bundles = json::object();
+  for (const auto& [bundle_name, b] : bundles) js_bundles[bundle_name] = b.to_json();
+  return {{"name", name},
+          {"config",
+           {{"max_concurrency", config.max_concurrency},
+            {"timeout", config.timeout_s},
+            {"error_policy", name_of(config.error_policy)},
+            {"interactive", config.interactive},
+            {"cancel_grace", config.cancel_grace_s},
+            {"heartbeat", {{"interval", config.heartbeat.interval_s}, {"timeout", config.heartbeat.timeout_s}}},
+            {"restart", restart_json(config.restart)}}},
+          {"agents", js_agents},
+          {"bundles", js_bundles}};
+}
+
+GraphSpec GraphSpec::from_json(const json& j) {
+  try {
+    GraphSpec s;
+    s.name = j.at("name").get<std::string>();
+    const json& c = j.at("config");
+    s.config.max_concurrency = c.at("max_concurrency").get<std::uint32_t>();
+    s.config.timeout_s = c.at("timeout").get<double>();
+    auto policy = enum_named(kErrorPolicies, c.at("error_policy").get<std::string>());
+    if (!policy) throw Error(Errc::corrupt, "unknown error policy " + c.at("error_policy").dump());
+    s.config.error_policy = *policy;
+    s.config.interactive = c.at("interactive").get<bool>();
+    s.config.cancel_grace_s = c.at("cancel_grace").get<double>();
+    s.config.heartbeat.interval_s = c.at("heartbeat").at("interval").get<double>();
+    s.config.heartbeat.timeout_s = c.at("heartbeat").at("timeout").get<double>();
+    s.config.restart = restart_from_json(c.at("restart"));
+    for (const json& a : j.at("agents"))
+      s.agents.push_back({.id = a.at("id").get<std::string>(),
+                          .bundle = a.at("bundle").get<std::string>(),
+                          .target = a.at("target").get<std::string>(),
+                          .after = a.at("after").get<std::vector<std::string>>(),
+                          .timeout_s = a.at("timeout").get<double>(),
+                          .restart = restart_from_json(a.at("restart"))});
+    for (const auto& [name, b] : j.at("bundles").items()) s.bundles.emplace(name, Bundle::from_json(b));
+    validate(s);
+    return s;
+  } catch (const json::exception& e) {
+    throw Error(Errc::corrupt, std::string("stored graph spec: ") + e.what());
+  } catch (const Error& e) {
+    throw Error(Errc::corrupt, std::string("stored graph spec: ") + e.what());
+  }
+}
+
+GraphSpec load_graph(const fs::path& file) {
+  YAML::Node root = parse_file(file);
+  Problems p(file.string());
+  GraphSpec spec;
+  spec.name = file.stem().string();
+  std::vector<std::string> bundle_dirs{"bundles"};
+  {
+    Fields f(root, "", p);
+    f.read("name", spec.name);
+    if (f.read("bundles", bundle_dirs)) f.check("bundles", !bundle_dirs.empty(), "must name at least one directory");
+    read_config(f.node("config"), spec.config, p);
+    std::vector<YAML::Node> agents;
+    if (f.read("agents", agents, kRequired)) f.check("agents", !agents.empty(), "must have at least one agent");
+    for (std::size_t i = 0; i < agents.size(); ++i)
+      if (auto a = read_agent(agents[i], fmt::format("agents[{}]", i), spec.config, p)) spec.agents.push_back(*a);
+  }
+  // Sorted, so that the spec does not depend on the order of lines in the file.
+  std::ranges::stable_sort(spec.agents, {}, &AgentSpec::id);
+  std::vector<fs::path> dirs;
+  for (const std::string& d : bundle_dirs) dirs.push_back(file.parent_path() / d);
+  load_bundles(spec, dirs, p);
+  check_graph(spec, false, p);
+  p.throw_if_any();
+  return spec;
+}
+
+void validate(const GraphSpec& spec) {
+  Problems p;
+  check_graph(spec, true, p);
+  p.throw_if_any();
+}
+
+}  // namespace remora

@@ -1,12 +1,296 @@
-// remora: the supervisor command line.
+// remora: the supervisor and its command line.
+//
+// Exit codes: 0 every agent completed (or the command succeeded); 1 some agent failed, was
+// cancelled or skipped (or the thing asked for is absent or refused); 2 bad input (graph,
+// bundle, arguments); 3 remora could not run (workspace busy or unusable, I/O error).
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
+
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
+#include "shared/clock.hpp"
+#include "shared/watcher.hpp"
+#include "supervisor/event_format.hpp"
+#include "supervisor/run_lock.hpp"
+#include "supervisor/supervisor.hpp"
+#include "supervisor/terminal_ui.hpp"
+
+using namespace remora;
+using nlohmann::json;
+
+namespace {
+
+int exit_code(Errc c) {
+  switch (c) {
+    case Errc::invalid_argument: return 2;
+    case Errc::busy:
+    case Errc::io:
+    case Errc::corrupt: return 3;
+    default: return 1;
+  }
+}
+
+std::unique_ptr<Workspace> open_workspace(const std::string& dir, bool create) {
+  WorkspaceOptions o;
+  o.dir = dir;
+  o.create = create;
+  return Workspace::open(o);
+}
+
+std::optional<proto::Run> read_run(const Workspace& ws) {
+  auto e = ws.get(ws.ns("base"), std::string(keys::kRunGraph));
+  if (!e) return std::nullopt;
+  return proto::decode<proto::Run>(e->value, keys::kRunGraph);
+}
+
+std::vector<proto::AgentState> read_agents(const Workspace& ws) {
+  std::vector<proto::AgentState> out;
+  for (auto& [k, e] : ws.list(ws.ns("base"), keys::kRunAgent)) out.push_back(proto::decode<proto::AgentState>(e.value, k));
+  return out;
+}
+
+std::string duration(std::int64_t ms) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(1) << static_cast<double>(ms) / 1000.0 << "s";
+  return s.str();
+}
+
+// SIGINT/SIGTERM arrive here (blocked everywhere else) and are passed on as a callback.
+class SignalThread {
+ public:
+  explicit SignalThread(std::function<void()> on_signal) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    sfd_ = ::signalfd(-1, &set, SFD_CLOEXEC);
+    efd_ = ::eventfd(0, EFD_CLOEXEC);
+    thread_ = std::thread([this, cb = std::move(on_signal)] {
+      for (;;) {
+        pollfd fds[2] = {{sfd_, POLLIN, 0}, {efd_, POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) continue;
+        if (fds[1].revents) return;
+        signalfd_siginfo info;
+        if (::read(sfd_, &info, sizeof info) == sizeof info) cb();
+      }
+    });
+  }
+  ~SignalThread() {
+    std::uint64_t one = 1;
+    if (::write(efd_, &one, sizeof one) < 0) {
+      // Cannot happen for an eventfd; the thread would then end with the process.
+    }
+    thread_.join();
+    ::close(sfd_);
+    ::close(efd_);
+  }
+
+ private:
+  int sfd_, efd_;
+  std::thread thread_;
+};
+
+int cmd_run(const std::string& graph_file, const std::string& dir, bool as_json, bool fresh) {
+  GraphSpec spec;
+  try {
+    spec = load_graph(graph_file);
+  } catch (const Error& e) {
+    std::cerr << "remora: " << e.what() << "\n";
+    return e.code() == Errc::not_found ? 2 : exit_code(e.code());
+  }
+  auto ws = open_workspace(dir, true);
+  RunLock lock(dir);
+  if (auto prev = read_run(*ws)) {
+    if (!fresh) {
+      std::cerr << "remora: workspace " << dir << " already holds a " << prev->state << " run of graph '"
+                << prev->graph_name << "'; use --fresh to discard it and its agents' overlays\n";
+      return 2;
+    }
+    // Discard the previous run: its records and every agent overlay.
+    for (auto& info : ws->namespaces())
+      if (info.name.rfind(keys::agent_ns(""), 0) == 0) ws->drop_ns(info.name);
+    auto base = ws->ns("base");
+    ws->write([&](WriteTxn& t) {
+      for (auto& [k, e] : ws->list(base, keys::kRun)) t.del(base, k);
+      for (auto& [k, e] : ws->list(base, keys::kEvent)) t.del(base, k);
+    });
+  }
+  const bool interactive = spec.config.interactive;
+  SupervisorOptions opts;
+  opts.worker_exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
+  opts.log_dir = std::filesystem::path(dir) / "logs";
+  Supervisor sup(*ws, std::move(spec), opts);
+  bool tty = ::isatty(STDOUT_FILENO);
+  bool prompt = !as_json && ::isatty(STDIN_FILENO) && interactive;
+  int code;
+  {
+    SignalThread signals([&] { sup.interrupt(); });
+    TerminalUi ui(sup, as_json ? TerminalUi::Mode::json : tty ? TerminalUi::Mode::live : TerminalUi::Mode::plain,
+                  prompt);
+    code = sup.run();
+  }
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("remora");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::warn);
+
   CLI::App app{"remora: run graphs of code agents in sandboxed workers over an LMDB workspace"};
   app.set_version_flag("--version", "remora 0.1.0");
-  app.require_subcommand(0);
+  app.require_subcommand(1);
+  std::string dir = ".remora/workspace";
+  bool verbose = false;
+  app.add_option("-w,--workspace", dir, "workspace directory")->capture_default_str();
+  app.add_flag("-v,--verbose", verbose, "log debug details to stderr");
+
+  std::string graph, agent, qid, text, pattern = "*";
+  bool as_json = false, fresh = false, follow = false, all = false;
+  std::uint64_t from = 1;
+
+  auto* run = app.add_subcommand("run", "run a graph of agents to the end");
+  run->add_option("graph", graph, "graph file (YAML)")->required();
+  run->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
+  run->add_flag("--fresh", fresh, "discard a previous run in this workspace, with its overlays");
+
+  auto* status = app.add_subcommand("status", "show each agent's state, reason, restarts and duration");
+  status->add_flag("--json", as_json, "one JSON object");
+
+  auto* events = app.add_subcommand("events", "print the run's event log");
+  events->add_flag("--follow", follow, "keep printing new events as they are committed");
+  events->add_option("--from", from, "first revision")->capture_default_str();
+  events->add_option("--pattern", pattern, "agent:*, *:failed, agent:started, *")->capture_default_str();
+  events->add_flag("--json", as_json, "JSON lines");
+
+  auto* answer = app.add_subcommand("answer", "answer a pending question of an agent");
+  answer->add_option("id", qid, "question id")->required();
+  answer->add_option("text", text, "the answer (an option's text or its number)")->required();
+
+  auto* cancel = app.add_subcommand("cancel", "cancel an agent (or all) of the running graph");
+  cancel->add_option("agent", agent, "agent id");
+  cancel->add_flag("--all", all, "cancel every agent");
+
   CLI11_PARSE(app, argc, argv);
-  std::cout << app.help();
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+
+  try {
+    if (run->parsed()) return cmd_run(graph, dir, as_json, fresh);
+
+    auto ws = open_workspace(dir, false);
+    auto base = ws->ns("base");
+    if (status->parsed()) {
+      auto r = read_run(*ws);
+      if (!r) throw Error(Errc::not_found, "workspace " + dir + " holds no run");
+      auto agents = read_agents(*ws);
+      if (as_json) {
+        json j{{"graph", r->graph_name}, {"graph_id", r->graph_id}, {"state", r->state}, {"agents", json::array()}};
+        for (auto& a : agents) {
+          j["agents"].push_back({{"id", a.id}, {"bundle", a.bundle}, {"target", a.target}, {"state", a.state},
+                                 {"reason", a.reason}, {"restarts", a.restarts},
+                                 {"duration_ms", a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0}});
+        }
+        std::cout << j.dump(2) << "\n";
+      } else {
+        auto end = r->ended_at_ms ? r->ended_at_ms : now_ms();
+        std::cout << "graph " << r->graph_name << " (" << r->graph_id << "): " << r->state << ", "
+                  << duration(end - r->started_at_ms) << "\n";
+        std::size_t w = 5;
+        for (auto& a : agents) w = std::max(w, a.id.size());
+        std::cout << std::left << std::setw(static_cast<int>(w) + 2) << "AGENT" << std::setw(11) << "STATE"
+                  << std::setw(10) << "RESTARTS" << std::setw(10) << "DURATION" << "REASON\n";
+        for (auto& a : agents) {
+          auto d = a.started_at_ms ? duration((a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms) : "-";
+          std::cout << std::setw(static_cast<int>(w) + 2) << a.id << std::setw(11) << a.state << std::setw(10)
+                    << a.restarts << std::setw(10) << d << a.reason << "\n";
+        }
+      }
+      return 0;
+    }
+    if (events->parsed()) {
+      auto print = [&](const proto::Event& e) {
+        if (!event_matches(pattern, e.category, e.action)) return;
+        std::cout << (as_json ? event_json(e).dump() : event_line(e)) << "\n";
+      };
+      std::uint64_t next = from;
+      for (auto& [k, e] : ws->list(base, keys::kEvent)) {
+        auto ev = proto::decode<proto::Event>(e.value, k);
+        if (ev.revision < from) continue;
+        print(ev);
+        next = ev.revision + 1;
+      }
+      std::cout << std::flush;
+      if (follow) {
+        Watcher w(*ws, std::string(keys::kEvent), std::max(next, ws->revision() + 1));
+        for (;;) {
+          for (auto& c : w.next()) {
+            if (c.op != proto::ChangeOp::put) continue;
+            if (auto e = ws->get(base, c.key)) print(proto::decode<proto::Event>(e->value, c.key));
+          }
+          std::cout << std::flush;
+        }
+      }
+      return 0;
+    }
+    if (answer->parsed()) {
+      auto qe = ws->get(base, keys::run_question(qid));
+      if (!qe) throw Error(Errc::not_found, "no question " + qid + " in workspace " + dir);
+      auto qs = proto::decode<proto::QuestionState>(qe->value, keys::run_question(qid));
+      if (qs.status != "pending") throw Error(Errc::invalid_argument, "question " + qid + " is " + qs.status + ", not pending");
+      auto ns = ws->ns(qs.ns);
+      auto q = proto::decode<proto::Question>(ws->get(ns, keys::question(qid))->value, keys::question(qid));
+      std::string ans = text;
+      if (!q.options.empty()) {
+        char* end = nullptr;
+        long k = std::strtol(text.c_str(), &end, 10);
+        if (end && *end == '\0' && k >= 1 && k <= static_cast<long>(q.options.size())) ans = q.options[k - 1];
+        if (std::find(q.options.begin(), q.options.end(), ans) == q.options.end()) {
+          std::string opts;
+          for (auto& o : q.options) opts += (opts.empty() ? "" : ", ") + o;
+          throw Error(Errc::invalid_argument, "question " + qid + " takes one of: " + opts);
+        }
+      }
+      proto::Response r;
+      r.answer = ans;
+      r.responded_at_ms = now_ms();
+      r.source = "remora answer";
+      auto bytes = proto::encode(r);
+      ws->write([&](WriteTxn& t) { t.put(ns, keys::response(qid), bytes); });
+      std::cout << "answered " << qid << " (" << qs.agent_id << "): " << ans << "\n";
+      return 0;
+    }
+    if (cancel->parsed()) {
+      if (all == !agent.empty()) throw Error(Errc::invalid_argument, "name one agent, or --all");
+      if (!all && !ws->get(base, keys::run_agent(agent))) throw Error(Errc::not_found, "no agent " + agent + " in the run");
+      proto::Control c;
+      c.action = "cancel";
+      c.target = all ? "*" : agent;
+      c.requested_at_ms = now_ms();
+      auto bytes = proto::encode(c);
+      ws->write([&](WriteTxn& t) { t.put(base, keys::run_control(std::to_string(t.revision())), bytes); });
+      std::cout << "cancel requested for " << (all ? "every agent" : agent)
+                << (RunLock::held(dir) ? "" : " (no supervisor is running: it applies when the run resumes)") << "\n";
+      return 0;
+    }
+  } catch (const Error& e) {
+    std::cerr << "remora: " << e.what() << "\n";
+    return exit_code(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "remora: " << e.what() << "\n";
+    return 3;
+  }
   return 0;
 }

@@ -7,6 +7,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/process.hpp>
+#include <boost/process/v2/stdio.hpp>
+#include <cstdio>
+#include <fstream>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -36,8 +39,14 @@ class TempDir {
 // A child process started with Boost.Process v2.
 class Child {
  public:
-  Child(const std::string& exe, const std::vector<std::string>& args)
-      : proc_(ctx_, exe, args) {}
+  Child(const std::string& exe, const std::vector<std::string>& args) : proc_(ctx_, exe, args) {}
+  // stdout and stderr go to this file.
+  Child(const std::string& exe, const std::vector<std::string>& args, const std::filesystem::path& out)
+      : out_(std::fopen(out.c_str(), "w")),
+        proc_(ctx_, exe, args, boost::process::v2::process_stdio{nullptr, out_, out_}) {}
+  ~Child() {
+    if (out_) std::fclose(out_);
+  }
   int pid() const { return proc_.id(); }
   void kill9() { ::kill(proc_.id(), SIGKILL); }
   // Exit code, or 128 + signal number for a child killed by a signal.
@@ -50,7 +59,32 @@ class Child {
 
  private:
   boost::asio::io_context ctx_;
+  FILE* out_ = nullptr;
   boost::process::v2::process proc_;
 };
+
+inline std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+// Runs a shell command; returns its exit code and what it printed (stdout and stderr).
+struct Shell {
+  int code;
+  std::string out;
+};
+inline Shell shell(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), out};
+}
 
 }  // namespace remora::test

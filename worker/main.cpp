@@ -1,11 +1,71 @@
-// remora-worker: runs one agent; talks to the world only through the workspace.
+// remora-worker: runs one agent of a graph. Started by the supervisor; learns everything from the
+// workspace (its run:agent record and its bundle) and reports only through it.
+//
+//   remora-worker --workspace DIR --agent ID [--supervisor-pid PID]
+//
+// Exit codes: see worker/step_runner.hpp (0 completed, 1 failed as reported, 2 bad input,
+// 3 orphaned). Logs go to stderr, which the supervisor sends to the agent's log file.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
-#include <iostream>
+#include <csignal>
+
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
+#include "worker/heartbeat.hpp"
+#include "worker/step_runner.hpp"
+
+using namespace remora;
 
 int main(int argc, char** argv) {
   CLI::App app{"remora-worker: runs one agent of a graph (started by the remora supervisor)"};
-  app.set_version_flag("--version", "remora-worker 0.1.0");
+  std::string dir, agent_id;
+  long supervisor_pid = 0;
+  app.add_option("--workspace", dir, "workspace directory")->required();
+  app.add_option("--agent", agent_id, "agent id")->required();
+  app.add_option("--supervisor-pid", supervisor_pid, "exit if this process is not our parent");
   CLI11_PARSE(app, argc, argv);
-  std::cout << app.help();
-  return 0;
+
+  auto logger = spdlog::stderr_logger_mt("worker");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] " + agent_id + " pid %P: %v");
+
+  // Bound to the supervisor's life: killed when it dies, and gone at once if it already has.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (supervisor_pid != 0 && ::getppid() != supervisor_pid) {
+    spdlog::error("the supervisor (pid {}) is gone; exiting", supervisor_pid);
+    return worker::kOrphaned;
+  }
+  try {
+    WorkspaceOptions opts;
+    opts.dir = dir;
+    opts.create = false;
+    auto ws = Workspace::open(opts);
+    auto base = ws->ns("base");
+    auto rec = ws->get(base, keys::run_agent(agent_id));
+    if (!rec) {
+      spdlog::error("no record {} in the workspace", keys::run_agent(agent_id));
+      return worker::kBadInput;
+    }
+    auto agent = proto::decode<proto::AgentState>(rec->value, keys::run_agent(agent_id));
+    auto bkey = keys::run_bundle(agent.bundle);
+    auto brec = ws->get(base, bkey);
+    if (!brec) {
+      spdlog::error("no bundle {} in the workspace", bkey);
+      return worker::kBadInput;
+    }
+    auto bundle = Bundle::from_json(nlohmann::json::parse(proto::decode<proto::JsonValue>(brec->value, bkey).json));
+    spdlog::info("starting (attempt {}, bundle {})", agent.attempt, agent.bundle);
+    worker::Heartbeat heartbeat(*ws, ws->ns(agent.ns), agent.id, std::chrono::milliseconds(agent.heartbeat_ms));
+    worker::StepRunner runner(*ws, agent, std::move(bundle), [&] { heartbeat.stop(); });
+    int code = runner.run();
+    spdlog::info("finished with exit code {}", code);
+    return code;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return worker::kBadInput;
+  }
 }

@@ -1,0 +1,35 @@
+#include "supervisor/event_format.hpp"
+
+#include <ctime>
+
+namespace remora {
+
+nlohmann::json event_json(const proto::Event& e) {
+  auto payload = nlohmann::json::parse(e.payload_json, nullptr, false);
+  return {{"id", e.id},
+          {"revision", e.revision},
+          {"timestamp_ms", e.timestamp_ms},
+          {"event", e.category + ":" + e.action},
+          {"graph_id", e.graph_id},
+          {"session_id", e.session_id},
+          {"agent_id", e.agent_id},
+          {"node_id", e.node_id},
+          {"payload", payload.is_discarded() ? nlohmann::json(e.payload_json) : payload}};
+}
+
+std::string event_line(const proto::Event& e) {
+  std::time_t t = e.timestamp_ms / 1000;
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char ts[16];
+  std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+  std::string line = std::string(ts) + " " + e.category + ":" + e.action;
+  if (!e.agent_id.empty()) line += "  " + e.agent_id;
+  auto payload = nlohmann::json::parse(e.payload_json, nullptr, false);
+  if (payload.is_object()) {
+    for (auto& [k, v] : payload.items()) line += "  " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return line;
+}
+
+}  // namespace remora

@@ -1,0 +1,24 @@
+// RunLock: at most one supervisor per workspace. An flock on <workspace>/supervisor.lock, which the
+// kernel releases when the holder dies, so a crashed supervisor never blocks the next one.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+namespace remora {
+
+class RunLock {
+ public:
+  // Throws Error(busy) naming the holder's pid when another live process holds it.
+  explicit RunLock(const std::filesystem::path& workspace_dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  // Whether some process holds the lock now (for commands that only want to know).
+  static bool held(const std::filesystem::path& workspace_dir);
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace remora

@@ -1,0 +1,150 @@
+// Supervisor: runs a graph of agents, one remora-worker process per agent, to the end.
+//
+// It owns the run's state and keeps it in the workspace: every decision (an agent started, ended,
+// blocked, restarted, skipped; a question asked or answered) is committed, with the events that
+// report it, before it is acted upon. One loop thread makes every decision; other threads only
+// feed it inputs: the workspace's change feed (questions, answers, heartbeats and control
+// requests written by other processes), the reaper (workers that ended), signals (SIGINT and
+// SIGTERM cancel the run; a second one kills at once), and answers typed on a terminal. Each
+// iteration of the loop commits everything it decided in one transaction.
+//
+// Agents start as soon as their dependencies are done and a slot is free (no waves). Restart
+// policy after OTP: `permanent` restarts after any failure, `transient` after abnormal ends only
+// (crash, timeout, lost heartbeat), `temporary` never; at most max_restarts within window_s, with
+// exponential backoff; a completed agent is never restarted.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "proto/records.hpp"
+#include "shared/watcher.hpp"
+#include "shared/workspace.hpp"
+#include "supervisor/event_bus.hpp"
+#include "supervisor/graph_spec.hpp"
+#include "supervisor/worker_processes.hpp"
+
+namespace remora {
+
+struct SupervisorOptions {
+  std::filesystem::path worker_exe;  // remora-worker
+  std::filesystem::path log_dir;     // <log_dir>/<agent>.log gets each worker's stderr
+};
+
+class Supervisor {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options);
+  ~Supervisor();
+
+  EventBus& bus() { return bus_; }
+  // Runs the graph to the end. Returns 0 if every agent completed, 1 otherwise.
+  int run();
+
+  // Thread-safe inputs from a user interface.
+  void answer(std::string question_id, std::string text);  // as if by `remora answer`
+  void interrupt();                                        // as if by Ctrl-C
+
+ private:
+  enum class Kill { none, cancel, stop, timeout, heartbeat, question_timeout };
+  struct Agent {
+    const AgentSpec* spec = nullptr;
+    proto::AgentState st;
+    Kill kill = Kill::none;
+    std::string kill_note;
+    Clock::time_point deadline{};        // run timeout
+    Clock::time_point last_heartbeat{};
+    Clock::time_point term_deadline{};   // SIGKILL after a SIGTERM grace period
+    std::optional<Clock::time_point> blocked_since;
+    bool launch = false;                 // committed as started; process to start after the commit
+    std::set<std::string> open_questions;
+  };
+  struct Pending {  // what the current loop iteration has decided, committed by flush()
+    std::set<std::string> agents;
+    std::vector<std::tuple<std::string, std::string, std::string>> puts;  // ns, key, bytes
+    std::vector<std::pair<std::string, std::string>> dels;                // ns, key
+    std::vector<proto::Event> events;
+    bool run = false;
+  };
+  struct ChildExited {
+    pid_t pid;
+    int status;
+  };
+  struct Answer {
+    std::string qid, text;
+  };
+  struct Interrupt {};
+  using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt>;
+
+  void push(Input in);
+  void begin();
+  void schedule();
+  void start(Agent& a);
+  void launch_started();
+  void flush();
+  void emit(const std::string& category, const std::string& action, const std::string& agent_id,
+            nlohmann::json payload = nlohmann::json::object());
+  void set_state(Agent& a, const std::string& state, const std::string& reason = "");
+  void handle(const ChildExited& e);
+  void handle(const std::vector<Change>& changes);
+  void handle(const Answer& a);
+  void handle(const Interrupt&);
+  void on_question(Agent& a, const std::string& qid);
+  void on_response(Agent& a, const std::string& qid);
+  void on_control(const std::string& key);
+  void end_failed(Agent& a, const std::string& reason, bool abnormal, bool restartable);
+  void finish_agent(Agent& a, const std::string& state, const std::string& reason, nlohmann::json payload);
+  void close_questions(Agent& a, const std::string& status);
+  void cancel(Agent& a, const std::string& reason, Kill kind);
+  void cancel_all(const std::string& reason, Kill kind);
+  void terminate(Agent& a, Kill kind, const std::string& note, bool hard);
+  void check_timers();
+  std::optional<Clock::time_point> next_deadline() const;
+  bool finished() const;
+  bool terminal(const Agent& a) const;
+  nlohmann::json counts() const;
+  Agent* agent_for_ns(const std::string& ns);
+  std::string log_tail(const Agent& a) const;
+
+  Workspace& ws_;
+  GraphSpec spec_;
+  SupervisorOptions opts_;
+  EventBus bus_;
+  Namespace base_;
+  proto::Run run_;
+  std::map<std::string, Agent> agents_;
+  std::vector<std::string> order_;
+  std::map<pid_t, std::string> by_pid_;
+  std::map<std::string, proto::QuestionState> questions_;
+  std::map<std::string, Clock::time_point> question_deadlines_;
+  std::map<std::string, Namespace> ns_cache_;
+  Pending pending_;
+  std::size_t running_ = 0;
+  bool stopping_ = false;
+  int interrupts_ = 0;
+  std::string last_counts_;
+
+  std::mutex in_mu_;
+  std::condition_variable in_cv_;
+  std::deque<Input> inputs_;
+
+  std::unique_ptr<WorkerProcesses> procs_;
+  std::unique_ptr<Watcher> watcher_;
+  std::thread watch_thread_;
+};
+
+}  // namespace remora

@@ -1,0 +1,46 @@
+// WorkerProcesses: starts remora-worker processes with Boost.Process v2 and reports how each one
+// ended. A reaper thread waits for children and hands (pid, wait status) to a callback; on
+// destruction every child still alive is killed and reaped, so no worker outlives its supervisor
+// object (and PR_SET_PDEATHSIG in the worker covers the supervisor's own death).
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace remora {
+
+class WorkerProcesses {
+ public:
+  using ExitFn = std::function<void(pid_t pid, int wait_status)>;
+  explicit WorkerProcesses(ExitFn on_exit);
+  ~WorkerProcesses();
+
+  // Starts exe with args; its stderr (and stdout) append to log_file, stdin is /dev/null, every
+  // other descriptor is closed, and signals are unblocked. Throws Error(io) if it cannot start.
+  pid_t start(const std::filesystem::path& exe, const std::vector<std::string>& args,
+              const std::filesystem::path& log_file);
+  void signal(pid_t pid, int sig);
+  std::size_t live() const;
+
+ private:
+  void reap_loop();
+  ExitFn on_exit_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<pid_t> live_;
+  bool stopping_ = false;
+  std::thread reaper_;
+};
+
+// "exited with code 3", "killed by SIGSEGV (Segmentation fault)".
+std::string describe_wait_status(int wait_status);
+
+}  // namespace remora

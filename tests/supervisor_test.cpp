@@ -1,0 +1,428 @@
+// The supervisor with real processes: `remora run` as a user runs it, real remora-worker processes
+// driven by `steps` bundles, real signals. The test watches the run through the workspace's own
+// event log (a Watcher on event:), so every wait is event-driven and bounded by a deadline.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
+#include "shared/watcher.hpp"
+#include "shared/workspace.hpp"
+#include "test_support.hpp"
+
+namespace remora {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Child;
+using test::shell;
+using test::write_text;
+
+const std::string kRemora = REMORA_BIN;
+
+// A graph project in a temporary directory: graph.yaml, bundles/, and a workspace.
+class Project {
+ public:
+  Project() {
+    bundle("ok", "steps:\n  - write: {path: \"out/{agent}.txt\", content: \"done by {agent}\"}\n  - result: {summary: ok}\n");
+  }
+  void bundle(const std::string& name, const std::string& body) {
+    write_text(dir_ / "bundles" / name / "bundle.yaml", "name: " + name + "\nkind: steps\n" + body);
+  }
+  void graph(const std::string& yaml) { write_text(dir_ / "graph.yaml", yaml); }
+  std::string ws() const { return (dir_ / "ws").string(); }
+  std::string graph_path() const { return (dir_ / "graph.yaml").string(); }
+  std::filesystem::path path(const std::string& p) const { return dir_ / p; }
+
+  // Starts `remora run --json` in the background.
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"-w", ws(), "run", graph_path(), "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    run_ = std::make_unique<Child>(kRemora, args, dir_ / "run.out");
+  }
+  int wait() { return run_->wait(); }
+  Child& run() { return *run_; }
+  std::string output() const { return test::read_text(dir_ / "run.out"); }
+
+  // Runs the graph to the end; returns the exit code.
+  int run_to_end(std::vector<std::string> extra = {}) {
+    start(std::move(extra));
+    return wait();
+  }
+
+  // Events from the workspace's log (after or during a run), in revision order.
+  std::vector<proto::Event> events() {
+    auto& w = open();
+    std::vector<proto::Event> out;
+    for (auto& [k, e] : w.list(w.ns("base"), "event:")) out.push_back(proto::decode<proto::Event>(e.value, k));
+    return out;
+  }
+
+  // Blocks until an event named `name` for `agent` is committed (any agent if empty).
+  proto::Event wait_event(const std::string& name, const std::string& agent = "") {
+    auto& w = open();
+    if (!watcher_) watcher_ = std::make_unique<Watcher>(w, "event:", 1);
+    auto deadline = Watcher::Clock::now() + 60s;
+    for (;;) {
+      for (auto& e : seen_) {
+        if (e.category + ":" + e.action == name && (agent.empty() || e.agent_id == agent) && !used_.count(e.id)) {
+          used_.insert(e.id);
+          return e;
+        }
+      }
+      auto changes = watcher_->next(deadline);
+      if (changes.empty()) throw std::runtime_error("timed out waiting for " + name + " " + agent);
+      for (auto& c : changes) {
+        if (c.op != proto::ChangeOp::put) continue;
+        if (auto e = w.get(w.ns("base"), c.key)) seen_.push_back(proto::decode<proto::Event>(e->value, c.key));
+      }
+    }
+  }
+
+  // Blocks until agent id's record satisfies pred (watching run:agent:<id>).
+  proto::AgentState wait_agent(const std::string& id, const std::function<bool(const proto::AgentState&)>& pred) {
+    auto& w = open();
+    Watcher watch(w, keys::run_agent(id), 1);
+    auto deadline = Watcher::Clock::now() + 60s;
+    for (;;) {
+      if (auto st = agent_if(id); st && pred(*st)) return *st;
+      if (watch.next(deadline).empty()) throw std::runtime_error("timed out waiting on agent " + id);
+    }
+  }
+  std::optional<proto::AgentState> agent_if(const std::string& id) {
+    auto& w = open();
+    auto e = w.get(w.ns("base"), keys::run_agent(id));
+    if (!e) return std::nullopt;
+    return proto::decode<proto::AgentState>(e->value, id);
+  }
+
+  proto::AgentState agent(const std::string& id) {
+    auto& w = open();
+    auto e = w.get(w.ns("base"), keys::run_agent(id));
+    if (!e) throw std::runtime_error("no agent " + id);
+    return proto::decode<proto::AgentState>(e->value, id);
+  }
+  std::optional<std::string> overlay_file(const std::string& agent_id, const std::string& path) {
+    auto& w = open();
+    auto e = w.get(w.ns(keys::agent_ns(agent_id)), keys::file(path));
+    if (!e) return std::nullopt;
+    return proto::decode<proto::FileEntry>(e->value, path).content.data;
+  }
+  std::string kv(const std::string& agent_id, const std::string& key) {
+    auto& w = open();
+    auto e = w.get(w.ns(keys::agent_ns(agent_id)), keys::agent_kv(agent_id, key));
+    return e ? proto::decode<proto::JsonValue>(e->value, key).json : "";
+  }
+
+  Workspace& open() {
+    if (!ws_) {
+      WorkspaceOptions o;
+      o.dir = ws();
+      ws_ = Workspace::open(o);  // the test's own handle; remora runs in other processes
+    }
+    return *ws_;
+  }
+
+ private:
+  test::TempDir dir_;
+  std::unique_ptr<Child> run_;
+  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<Watcher> watcher_;
+  std::vector<proto::Event> seen_;
+  std::set<std::string> used_;
+};
+
+bool alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH); }
+
+// Waits (on a pidfd, not by polling) until a process that is not our child has exited.
+bool wait_exit(long pid, int timeout_ms) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd pfd{fd, POLLIN, 0};
+  int n = ::poll(&pfd, 1, timeout_ms);
+  ::close(fd);
+  return n == 1;
+}
+
+// Position in the event log (revision, then sequence within it) of each agent's event `name`.
+std::map<std::string, std::size_t> positions_of(const std::vector<proto::Event>& events, const std::string& name) {
+  std::map<std::string, std::size_t> out;
+  for (std::size_t i = 0; i < events.size(); ++i)
+    if (events[i].category + ":" + events[i].action == name) out[events[i].agent_id] = i;
+  return out;
+}
+
+TEST(Supervisor, TwoHundredAgentsRespectTheirDependencies) {
+  Project p;
+  std::mt19937 rng(20261122);
+  std::string g = "config: {max_concurrency: 8}\nagents:\n";
+  std::map<std::string, std::vector<std::string>> deps;
+  // Written in shuffled order: the graph must not depend on the order of lines.
+  std::vector<int> order(200);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int i : order) {
+    std::string id = "a" + std::to_string(i);
+    g += "  - id: " + id + "\n    bundle: ok\n    after: [";
+    std::mt19937 r2(static_cast<unsigned>(i));
+    for (int k = 0; i > 0 && k < 2; ++k) {
+      std::string d = "a" + std::to_string(r2() % i);
+      if (std::find(deps[id].begin(), deps[id].end(), d) == deps[id].end()) deps[id].push_back(d);
+    }
+    for (std::size_t k = 0; k < deps[id].size(); ++k) g += (k ? ", " : "") + deps[id][k];
+    g += "]\n";
+  }
+  p.graph(g);
+  ASSERT_EQ(p.run_to_end(), 0) << p.output().substr(0, 2000);
+  auto events = p.events();
+  auto started = positions_of(events, "agent:started");
+  auto completed = positions_of(events, "agent:completed");
+  ASSERT_EQ(completed.size(), 200u);
+  for (auto& [id, ds] : deps) {
+    for (auto& d : ds) EXPECT_GT(started[id], completed[d]) << id << " started before " << d << " completed";
+  }
+  EXPECT_EQ(p.overlay_file("a57", "out/a57.txt"), "done by a57");
+  // Events were appended with the state they report: revision order is the order things happened.
+  for (std::size_t i = 1; i < events.size(); ++i) EXPECT_LE(events[i - 1].revision, events[i].revision);
+  // --json printed the same events on stdout.
+  EXPECT_NE(p.output().find("\"event\":\"graph:completed\""), std::string::npos);
+}
+
+class ErrorPolicies : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ErrorPolicies, OneFailingAgent) {
+  Project p;
+  p.bundle("bad", "steps:\n  - fail: {message: broken on purpose}\n");
+  p.bundle("slow", "steps:\n  - work: {ms: 3000}\n");
+  p.graph("config: {error_policy: " + GetParam() + ", max_concurrency: 4, restart: {policy: temporary}}\n" +
+          "agents:\n"
+          "  - {id: a, bundle: bad}\n"
+          "  - {id: b, bundle: ok, after: [a]}\n"
+          "  - {id: c, bundle: ok, after: [b]}\n"
+          "  - {id: d, bundle: slow}\n");
+  EXPECT_EQ(p.run_to_end(), 1);
+  EXPECT_EQ(p.agent("a").state, "failed");
+  EXPECT_EQ(p.agent("a").reason, "error: broken on purpose");
+  if (GetParam() == "skip_downstream") {
+    EXPECT_EQ(p.agent("b").state, "skipped");
+    EXPECT_EQ(p.agent("b").reason, "dependency a failed");
+    EXPECT_EQ(p.agent("c").state, "skipped");
+    EXPECT_EQ(p.agent("d").state, "completed");
+  } else if (GetParam() == "stop_graph") {
+    EXPECT_EQ(p.agent("b").state, "cancelled");
+    EXPECT_EQ(p.agent("c").state, "cancelled");
+    EXPECT_EQ(p.agent("d").state, "cancelled");  // it was running: stopped
+    EXPECT_EQ(p.agent("d").reason, "graph stopped: a failed");
+  } else {
+    EXPECT_EQ(p.agent("b").state, "completed");
+    EXPECT_EQ(p.agent("c").state, "completed");
+    EXPECT_EQ(p.agent("d").state, "completed");
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Supervisor, ErrorPolicies, ::testing::Values("stop_graph", "skip_downstream", "continue"));
+
+TEST(Supervisor, AWorkerKilledWithSigkillIsRestartedAndResumes) {
+  Project p;
+  p.bundle("long", "steps:\n  - write: {path: first.txt, content: \"attempt {attempt}\"}\n"
+                   "  - work: {ms: 60000}\n  - write: {path: second.txt, content: \"attempt {attempt}\"}\n");
+  p.bundle("self", "steps:\n  - crash: {signal: KILL, attempts: [0]}\n  - result: {summary: survived}\n");
+  p.graph("config: {restart: {policy: transient, backoff_initial: 0.05}}\nagents:\n"
+          "  - {id: ext, bundle: long, timeout: 120}\n  - {id: self, bundle: self}\n");
+  p.start();
+  p.wait_event("agent:started", "ext");
+  // Wait until the first step is committed (the worker's heartbeat-free progress), then kill it.
+  auto pid = p.wait_agent("ext", [](auto& a) { return a.pid != 0; }).pid;
+  {
+    Watcher w(p.open(), keys::agent_step("ext"), 1);
+    while (!p.overlay_file("ext", "first.txt")) ASSERT_FALSE(w.next(Watcher::Clock::now() + 60s).empty());
+  }
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  auto restarting = p.wait_event("agent:restarting", "ext");
+  EXPECT_NE(restarting.payload_json.find("SIGKILL"), std::string::npos) << restarting.payload_json;
+  p.wait_event("agent:started", "ext");  // attempt 1
+  // The restarted worker resumed at the committed step: first.txt keeps attempt 0's content.
+  EXPECT_EQ(p.overlay_file("ext", "first.txt"), "attempt 0");
+  Child cancel(kRemora, {"-w", p.ws(), "cancel", "ext"});
+  EXPECT_EQ(cancel.wait(), 0);
+  EXPECT_EQ(p.wait(), 1);
+  EXPECT_EQ(p.agent("self").state, "completed");
+  EXPECT_EQ(p.agent("self").restarts, 1u);
+  EXPECT_EQ(p.agent("ext").restarts, 1u);
+  EXPECT_EQ(p.agent("ext").state, "cancelled");
+}
+
+TEST(Supervisor, AWorkerThatKeepsCrashingExhaustsItsBudget) {
+  Project p;
+  p.bundle("segv", "steps:\n  - crash: {signal: SEGV}\n");
+  p.graph("config: {restart: {policy: permanent, max_restarts: 2, window: 60, backoff_initial: 0.02}}\n"
+          "agents:\n  - {id: x, bundle: segv}\n");
+  EXPECT_EQ(p.run_to_end(), 1);
+  auto x = p.agent("x");
+  EXPECT_EQ(x.state, "failed");
+  EXPECT_EQ(x.restarts, 2u);
+  EXPECT_NE(x.reason.find("restart budget exhausted (2 restarts within 60s)"), std::string::npos) << x.reason;
+  EXPECT_NE(x.reason.find("SIGSEGV"), std::string::npos) << x.reason;
+  int restarting = 0;
+  for (auto& e : p.events()) restarting += e.action == "restarting";
+  EXPECT_EQ(restarting, 2);
+}
+
+TEST(Supervisor, AHungWorkerIsDetectedByItsHeartbeat) {
+  Project p;
+  p.bundle("hang", "steps:\n  - hang: {}\n");
+  p.graph("config: {heartbeat: {interval: 0.05, timeout: 0.5}, restart: {policy: temporary}}\n"
+          "agents:\n  - {id: h, bundle: hang}\n  - {id: fine, bundle: ok}\n");
+  EXPECT_EQ(p.run_to_end(), 1);
+  EXPECT_EQ(p.agent("h").state, "failed");
+  EXPECT_EQ(p.agent("h").reason, "heartbeat lost: none for 0.5s");
+  EXPECT_EQ(p.agent("fine").state, "completed");
+}
+
+TEST(Supervisor, AnAgentPastItsTimeoutIsStopped) {
+  Project p;
+  p.bundle("slow", "steps:\n  - work: {ms: 60000}\n");
+  p.graph("config: {restart: {policy: temporary}, cancel_grace: 1}\nagents:\n  - {id: s, bundle: slow, timeout: 0.3}\n");
+  EXPECT_EQ(p.run_to_end(), 1);
+  EXPECT_EQ(p.agent("s").reason, "timed out after 0.3s");
+}
+
+const char* kAsk =
+    "steps:\n  - ask: {question: \"Style for {agent}?\", options: [google, numpy], timeout: 600}\n"
+    "  - write: {path: \"style-{agent}.txt\", content: \"{answer}\"}\n";
+
+TEST(Supervisor, CancellingABlockedAgentWithdrawsItsQuestion) {
+  Project p;
+  p.bundle("ask", kAsk);
+  p.graph("agents:\n  - {id: q, bundle: ask}\n");
+  p.start();
+  auto blocked = p.wait_event("agent:blocked", "q");
+  EXPECT_NE(blocked.payload_json.find("Style for q?"), std::string::npos);
+  EXPECT_EQ(p.agent("q").state, "blocked");
+  auto r = shell(kRemora + " -w " + p.ws() + " cancel q");
+  EXPECT_EQ(r.code, 0) << r.out;
+  p.wait_event("user:question_withdrawn", "q");
+  EXPECT_EQ(p.wait(), 1);
+  EXPECT_EQ(p.agent("q").state, "cancelled");
+  auto late = shell(kRemora + " -w " + p.ws() + " answer q.0 google");
+  EXPECT_EQ(late.code, 2);
+  EXPECT_NE(late.out.find("withdrawn"), std::string::npos) << late.out;
+}
+
+TEST(Supervisor, TwoQuestionsAnsweredOutOfOrder) {
+  Project p;
+  p.bundle("ask", kAsk);
+  p.graph("agents:\n  - {id: one, bundle: ask}\n  - {id: two, bundle: ask}\n");
+  p.start();
+  p.wait_event("agent:blocked", "one");
+  p.wait_event("agent:blocked", "two");
+  auto r2 = shell(kRemora + " -w " + p.ws() + " answer two.0 2");  // by number
+  EXPECT_EQ(r2.code, 0) << r2.out;
+  EXPECT_EQ(r2.out, "answered two.0 (two): numpy\n");
+  p.wait_event("agent:resumed", "two");
+  EXPECT_EQ(p.agent("one").state, "blocked");
+  auto bad = shell(kRemora + " -w " + p.ws() + " answer one.0 epytext");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("takes one of: google, numpy"), std::string::npos) << bad.out;
+  EXPECT_EQ(shell(kRemora + " -w " + p.ws() + " answer one.0 google").code, 0);
+  EXPECT_EQ(p.wait(), 0);
+  EXPECT_EQ(p.overlay_file("one", "style-one.txt"), "google");
+  EXPECT_EQ(p.overlay_file("two", "style-two.txt"), "numpy");
+}
+
+TEST(Supervisor, AnAnswerGivenWhileTheWorkerIsDownReachesItAfterRestart) {
+  Project p;
+  p.bundle("ask", kAsk);
+  p.graph("config: {restart: {policy: transient, backoff_initial: 2}}\nagents:\n  - {id: q, bundle: ask}\n");
+  p.start();
+  p.wait_event("agent:blocked", "q");
+  ASSERT_EQ(::kill(static_cast<pid_t>(p.agent("q").pid), SIGKILL), 0);
+  p.wait_event("agent:restarting", "q");  // down for 2 s of backoff
+  EXPECT_EQ(p.agent("q").state, "queued");
+  auto r = shell(kRemora + " -w " + p.ws() + " answer q.0 numpy");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(p.wait(), 0);
+  EXPECT_EQ(p.overlay_file("q", "style-q.txt"), "numpy");
+  int asked = 0;
+  for (auto& e : p.events()) asked += e.action == "blocked";
+  EXPECT_EQ(asked, 1);  // the restarted worker did not ask again: the answer was there
+}
+
+TEST(Supervisor, NoWorkerOutlivesTheSupervisor) {
+  for (int sig : {SIGINT, SIGKILL}) {
+    Project p;
+    p.bundle("slow", "steps:\n  - work: {ms: 60000}\n");
+    p.graph("agents:\n  - {id: s1, bundle: slow}\n  - {id: s2, bundle: slow}\n");
+    p.start();
+    p.wait_event("agent:started", "s1");
+    p.wait_event("agent:started", "s2");
+    std::vector<long> pids;
+    for (auto id : {"s1", "s2"}) pids.push_back(p.wait_agent(id, [](auto& a) { return a.pid != 0; }).pid);
+    for (long pid : pids) EXPECT_TRUE(alive(pid));
+    ::kill(p.run().pid(), sig);
+    int code = p.wait();
+    EXPECT_EQ(code, sig == SIGINT ? 1 : 128 + SIGKILL);
+    // SIGINT: the run cancels its workers and reaps them; SIGKILL: PR_SET_PDEATHSIG kills them.
+    for (long pid : pids) {
+      EXPECT_TRUE(wait_exit(pid, 10000)) << "worker " << pid << " still running";
+      // Gone, or a zombie waiting for init to reap it: either way not running.
+      auto ps = shell("ps -o stat= -p " + std::to_string(pid));
+      EXPECT_TRUE(ps.out.empty() || ps.out[0] == 'Z') << "worker " << pid << " outlived: " << ps.out;
+    }
+    if (sig == SIGINT) {
+      EXPECT_EQ(p.agent("s1").state, "cancelled");
+    }
+  }
+}
+
+TEST(Supervisor, BadGraphsExitWithCodeTwoAndTheirMessage) {
+  Project p;
+  struct Case {
+    std::string yaml, message;
+  } cases[] = {
+      {"agents:\n  - {id: a, bundle: ok, after: [zz]}\n", "depends on unknown agent 'zz'"},
+      {"agents:\n  - {id: a, bundle: nope}\n", "unknown bundle 'nope'"},
+      {"agents:\n  - {id: a, bundle: ok}\n  - {id: a, bundle: ok}\n", "duplicate"},
+      {"agents:\n  - {id: a, bundle: ok, after: [b]}\n  - {id: b, bundle: ok, after: [a]}\n",
+       "dependency cycle: a -> b -> a"},
+  };
+  for (auto& c : cases) {
+    p.graph(c.yaml);
+    auto r = shell(kRemora + " -w " + p.ws() + " run " + p.graph_path());
+    EXPECT_EQ(r.code, 2) << c.yaml << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << r.out;
+  }
+  auto missing = shell(kRemora + " -w " + p.ws() + " run " + p.path("nope.yaml").string());
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.out.find("nope.yaml"), std::string::npos) << missing.out;
+}
+
+TEST(Supervisor, StatusAndEventsCommands) {
+  Project p;
+  p.graph("name: tiny\nagents:\n  - {id: only, bundle: ok}\n");
+  ASSERT_EQ(p.run_to_end(), 0);
+  auto st = shell(kRemora + " -w " + p.ws() + " status");
+  EXPECT_EQ(st.code, 0);
+  EXPECT_NE(st.out.find("graph tiny"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("only   completed"), std::string::npos) << st.out;
+  auto js = nlohmann::json::parse(shell(kRemora + " -w " + p.ws() + " status --json").out);
+  EXPECT_EQ(js["agents"][0]["state"], "completed");
+  auto ev = shell(kRemora + " -w " + p.ws() + " events --pattern 'agent:*'");
+  EXPECT_NE(ev.out.find("agent:started  only"), std::string::npos) << ev.out;
+  EXPECT_EQ(ev.out.find("graph:"), std::string::npos) << ev.out;
+  auto again = shell(kRemora + " -w " + p.ws() + " run " + p.graph_path());
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.out.find("--fresh"), std::string::npos);
+  EXPECT_EQ(shell(kRemora + " -w " + p.ws() + " run --fresh " + p.graph_path()).code, 0);
+}
+
+}  // namespace
+}  // namespace remora

@@ -1,0 +1,46 @@
+// StepRunner: executes a `steps` bundle for one agent (see shared/bundle.hpp). Each step's effects
+// are committed together with the index of the next step, so a worker killed at any point and
+// started again continues at the first step whose effects were not committed.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "proto/records.hpp"
+#include "shared/bundle.hpp"
+#include "shared/workspace.hpp"
+
+namespace remora::worker {
+
+// Exit codes of remora-worker; the supervisor reads them together with agent:<id>:result.
+enum ExitCode : int {
+  kCompleted = 0,
+  kFailed = 1,    // the agent reported an error (agent:<id>:result says which)
+  kBadInput = 2,  // wrong arguments, or run records the worker cannot use
+  kOrphaned = 3,  // the supervisor was already gone at start-up
+};
+
+class StepRunner {
+ public:
+  // stop_heartbeat is called by a `hang` step, which then blocks forever.
+  StepRunner(Workspace& ws, const proto::AgentState& agent, Bundle bundle, std::function<void()> stop_heartbeat);
+  // Runs from the committed position to the end; returns the exit code.
+  int run();
+
+ private:
+  std::string ask(std::size_t index, const Step& step);
+  void finish(const std::string& status, const std::string& summary, const std::string& error);
+  std::string text(const nlohmann::json& v) const;
+
+  Workspace& ws_;
+  proto::AgentState agent_;
+  Bundle bundle_;
+  Namespace ns_;
+  std::function<void()> stop_heartbeat_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::string answer_;
+  std::string summary_;
+};
+
+}  // namespace remora::worker
