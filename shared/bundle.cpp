@@ -6,14 +6,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <set>
 #include <utility>
 
 #include "shared/error.hpp"
+#include "shared/yaml_fields.hpp"
 
 namespace remora {
 namespace {
@@ -21,132 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The YAML-reading helpers below (Problems, Rule, Fields, parse_file) are repeated in
-// supervisor/graph_spec.cpp; they belong in a shared header once one may be added.
-
-// Every problem in one document, so that the user sees all of them in one run.
-struct Problems {
-  explicit Problems(std::string file_ = {}) : file(std::move(file_)) {}
-  std::string file;  // prefixes every line when set
-  std::vector<std::string> lines;
-
-  void add(const std::string& path, const std::string& what) {
-    lines.push_back(fmt::format("{}{}{}", file.empty() ? "" : file + ": ", path.empty() ? "" : path + ": ", what));
-  }
-  void throw_if_any() const {
-    if (!lines.empty()) throw Error(Errc::invalid_argument, fmt::format("{}", fmt::join(lines, "\n")));
-  }
-};
-
-// What a field must satisfy beyond its type; min and above apply to numbers.
-struct Rule {
-  bool required = false;
-  std::optional<double> min;    // value >= min
-  std::optional<double> above;  // value > above
-};
-const Rule kRequired{true, std::nullopt, std::nullopt};
-Rule at_least(double min, Rule r = {}) {
-  r.min = min;
-  return r;
-}
-Rule above(double bound, Rule r = {}) {
-  r.above = bound;
-  return r;
-}
-
-template <class T> constexpr const char* kExpected = nullptr;
-template <> constexpr const char* kExpected<std::string> = "a string";
-template <> constexpr const char* kExpected<double> = "a number";
-template <> constexpr const char* kExpected<std::vector<std::string>> = "a list of strings";
-template <> constexpr const char* kExpected<std::vector<long long>> = "a list of integers";
-template <> constexpr const char* kExpected<std::vector<YAML::Node>> = "a list";
-
-// One YAML map being read. Every read is typed and reports under the field's path. Keys never
-// read are reported as unknown when the reader goes away, so that no map can skip that check.
-class Fields {
- public:
-  Fields(const YAML::Node& node, std::string path, Problems& problems)
-      : node_(node && node.IsMap() ? node : YAML::Node(YAML::NodeType::Map)),
-        path_(std::move(path)),
-        problems_(problems),
-        valid_(!node || node.IsNull() || node.IsMap()) {  // absent or null is empty: `hang:`, no `config:`
-    // Not a map: its fields are not worth reporting as missing.
-    if (!valid_) problems_.add(path_, "expected a map");
-  }
-  Fields(const Fields&) = delete;
-  Fields& operator=(const Fields&) = delete;
-  ~Fields() {
-    std::set<std::string> seen;
-    for (const auto& kv : node_) {
-      const std::string& key = kv.first.Scalar();
-      if (!seen.insert(key).second)
-        problems_.add(at(key), "duplicate field");
-      else if (!known_.contains(key))
-        problems_.add(at(key), "unknown field");
-    }
-  }
-
-  std::string at(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  // The raw value at key (undefined when absent), for a value with a reader of its own.
-  YAML::Node node(const std::string& key) {
-    known_.insert(key);
-    return std::as_const(node_)[key];
-  }
-
-  // Reads key into out; out is left alone when the field is absent or bad (bad is reported).
-  template <class T> bool read(const std::string& key, T& out, const Rule& rule = {}) {
-    static_assert(kExpected<T> != nullptr, "name the type in kExpected");
-    YAML::Node n = node(key);
-    if (!valid_) return false;
-    if (!n || n.IsNull()) return rule.required && check(key, false, "required");
-    T value{};
-    if (!decode(n, value)) return check(key, false, std::string("expected ") + kExpected<T>);
-    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
-      if (rule.min && !(value >= *rule.min)) return check(key, false, fmt::format("must be >= {}", *rule.min));
-      if (rule.above && !(value > *rule.above)) return check(key, false, fmt::format("must be > {}", *rule.above));
-    }
-    out = std::move(value);
-    return true;
-  }
-
-  // Reports what at key unless ok; returns ok.
-  bool check(const std::string& key, bool ok, const std::string& what) {
-    if (!ok) problems_.add(at(key), what);
-    return ok;
-  }
-
- private:
-  template <class T> static bool decode(const YAML::Node& n, T& out) {
-    try {
-      if (!YAML::convert<T>::decode(n, out)) return false;
-    } catch (const YAML::Exception&) {  // a list holding a map, say
-      return false;
-    }
-    if constexpr (std::is_floating_point_v<T>) return std::isfinite(out);  // JSON cannot hold inf
-    return true;
-  }
-
-  YAML::Node node_;
-  std::string path_;
-  Problems& problems_;
-  std::set<std::string> known_;
-  bool valid_;
-};
-
-// Parses file; a missing file is not_found, a syntax error invalid_argument naming the line.
-YAML::Node parse_file(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) throw Error(Errc::not_found, file.string() + ": no such file");
-  std::ifstream in(file);
-  if (!in) throw Error(Errc::io, file.string() + ": cannot be read");
-  try {
-    return YAML::Load(in);
-  } catch (const YAML::Exception& e) {
-    if (e.mark.is_null()) throw Error(Errc::invalid_argument, file.string() + ": " + e.msg);
-    throw Error(Errc::invalid_argument, fmt::format("{}: line {}: {}", file.string(), e.mark.line + 1, e.msg));
-  }
-}
+using namespace yaml_fields;
 
 // A stored bundle as YAML, so that from_json checks it with the very reader that checks files.
 // Numbers and booleans become the scalars YAML would read back as the same values.

@@ -16,4 +16,14 @@ std::string_view name_of(Errc code) {
   return "unknown";
 }
 
+int exit_code_for(Errc code) {
+  switch (code) {
+    case Errc::invalid_argument: return 2;
+    case Errc::busy:
+    case Errc::io:
+    case Errc::corrupt: return 3;
+    default: return 1;
+  }
+}
+
 }  // namespace remora

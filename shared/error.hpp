@@ -22,6 +22,11 @@ enum class Errc {
 
 std::string_view name_of(Errc code);
 
+// The exit code the command-line tools give for an error of this kind:
+// 1 absent or refused (not_found, already_exists, conflict, compacted); 2 bad input
+// (invalid_argument); 3 could not run (busy, io, corrupt).
+int exit_code_for(Errc code);
+
 class Error : public std::runtime_error {
  public:
   Error(Errc code, const std::string& message) : std::runtime_error(message), code_(code) {}

@@ -162,6 +162,21 @@ std::string_view name_of(DiffEntry::Kind k) {
   return "?";
 }
 
+std::string_view name_of(Durability d) {
+  switch (d) {
+    case Durability::sync: return "sync";
+    case Durability::meta_nosync: return "meta_nosync";
+    case Durability::nosync: return "nosync";
+  }
+  return "?";
+}
+
+std::optional<Durability> durability_named(std::string_view name) {
+  for (auto d : {Durability::sync, Durability::meta_nosync, Durability::nosync})
+    if (name_of(d) == name) return d;
+  return std::nullopt;
+}
+
 std::optional<MergeStrategy> merge_strategy_named(std::string_view name) {
   if (name == "fail") return MergeStrategy::fail;
   if (name == "ours") return MergeStrategy::ours;
@@ -546,7 +561,9 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   check(mdb_env_set_maxdbs(ws->env_, 8), "setting maxdbs");
   check(mdb_env_set_maxreaders(ws->env_, options.max_readers), "setting maxreaders");
   if (fresh) check(mdb_env_set_mapsize(ws->env_, options.initial_map_bytes), "setting the map size");
-  unsigned flags = MDB_NOTLS | (options.durability == Durability::nosync ? MDB_NOSYNC : 0);
+  unsigned flags = MDB_NOTLS | (options.durability == Durability::nosync        ? MDB_NOSYNC
+                                : options.durability == Durability::meta_nosync ? MDB_NOMETASYNC
+                                                                                : 0);
   int rc = mdb_env_open(ws->env_, options.dir.c_str(), flags, 0644);
   if (rc != MDB_SUCCESS) {
     mdb_env_close(ws->env_);

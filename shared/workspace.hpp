@@ -41,9 +41,12 @@ typedef struct MDB_cursor MDB_cursor;
 namespace remora {
 
 enum class Durability {
-  sync,    // every commit is on disk when commit returns (two fsyncs)
-  nosync,  // survives the death of any process, not of the machine (tests, benchmarks)
+  sync,         // every commit is on disk when commit returns (two fsyncs)
+  meta_nosync,  // one fsync per commit: a machine crash may roll back the last commit, never corrupts
+  nosync,       // survives the death of any process, not of the machine (tests, benchmarks)
 };
+std::string_view name_of(Durability d);
+std::optional<Durability> durability_named(std::string_view name);
 
 struct WorkspaceOptions {
   std::filesystem::path dir = ".remora/workspace";

@@ -9,6 +9,8 @@
 //     error_policy: skip_downstream   # stop_graph | skip_downstream | continue
 //     interactive: true               # ask the human on a terminal
 //     cancel_grace: 5                 # seconds between SIGTERM and SIGKILL
+//     durability: sync                # sync (two fsyncs a commit) | meta_nosync (one; a machine
+//                                     # crash may roll back the last commit, never corrupts)
 //     heartbeat: {interval: 2, timeout: 10}
 //     restart: {policy: transient, max_restarts: 3, window: 60, backoff_initial: 1, backoff_max: 100}
 //   agents:
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "shared/bundle.hpp"
+#include "shared/workspace.hpp"
 
 namespace remora {
 
@@ -64,6 +67,7 @@ struct GraphConfig {
   ErrorPolicy error_policy = ErrorPolicy::skip_downstream;
   bool interactive = true;
   double cancel_grace_s = 5;
+  Durability durability = Durability::sync;
   HeartbeatConfig heartbeat;
   RestartPolicy restart;
   bool operator==(const GraphConfig&) const = default;

@@ -30,20 +30,12 @@ using nlohmann::json;
 
 namespace {
 
-int exit_code(Errc c) {
-  switch (c) {
-    case Errc::invalid_argument: return 2;
-    case Errc::busy:
-    case Errc::io:
-    case Errc::corrupt: return 3;
-    default: return 1;
-  }
-}
-
-std::unique_ptr<Workspace> open_workspace(const std::string& dir, bool create) {
+std::unique_ptr<Workspace> open_workspace(const std::string& dir, bool create,
+                                          Durability durability = Durability::sync) {
   WorkspaceOptions o;
   o.dir = dir;
   o.create = create;
+  o.durability = durability;
   return Workspace::open(o);
 }
 
@@ -107,9 +99,9 @@ int cmd_run(const std::string& graph_file, const std::string& dir, bool as_json,
     spec = load_graph(graph_file);
   } catch (const Error& e) {
     std::cerr << "remora: " << e.what() << "\n";
-    return e.code() == Errc::not_found ? 2 : exit_code(e.code());
+    return e.code() == Errc::not_found ? 2 : exit_code_for(e.code());
   }
-  auto ws = open_workspace(dir, true);
+  auto ws = open_workspace(dir, true, spec.config.durability);
   RunLock lock(dir);
   if (auto prev = read_run(*ws)) {
     if (!fresh) {
@@ -287,7 +279,7 @@ int main(int argc, char** argv) {
     }
   } catch (const Error& e) {
     std::cerr << "remora: " << e.what() << "\n";
-    return exit_code(e.code());
+    return exit_code_for(e.code());
   } catch (const std::exception& e) {
     std::cerr << "remora: " << e.what() << "\n";
     return 3;

@@ -89,9 +89,10 @@ int Supervisor::run() {
 
   for (;;) {
     schedule();
-    flush();           // decisions are durable before they are acted upon ...
+    flush();  // decisions are durable before they are acted upon
+    // The pids recorded here ride along with the next commit: a worker dies with its supervisor
+    // (PR_SET_PDEATHSIG), and its heartbeats carry its pid as well.
     launch_started();
-    flush();           // ... and the pids of what was started are recorded at once
     if (finished()) break;
     std::deque<Input> batch;
     {
@@ -211,7 +212,8 @@ void Supervisor::launch_started() {
     if (!a.launch) continue;
     a.launch = false;
     std::vector<std::string> args{"--workspace", ws_.dir().string(), "--agent", id,
-                                  "--supervisor-pid", std::to_string(::getpid())};
+                                  "--supervisor-pid", std::to_string(::getpid()),
+                                  "--durability", std::string(name_of(spec_.config.durability))};
     try {
       pid_t pid = procs_->start(opts_.worker_exe, args, opts_.log_dir / (id + ".log"));
       by_pid_[pid] = id;

@@ -87,21 +87,20 @@ class Project {
     }
   }
 
-  // Blocks until agent id's record satisfies pred (watching run:agent:<id>).
-  proto::AgentState wait_agent(const std::string& id, const std::function<bool(const proto::AgentState&)>& pred) {
+  // The pid of agent id's current worker, from its heartbeat (graphs set a short interval).
+  long worker_pid(const std::string& id, long not_pid = 0) {
     auto& w = open();
-    Watcher watch(w, keys::run_agent(id), 1);
+    Watcher watch(w, keys::heartbeat(id), 1);
     auto deadline = Watcher::Clock::now() + 60s;
     for (;;) {
-      if (auto st = agent_if(id); st && pred(*st)) return *st;
-      if (watch.next(deadline).empty()) throw std::runtime_error("timed out waiting on agent " + id);
+      if (auto ns = w.find_ns(keys::agent_ns(id))) {
+        if (auto e = w.get(*ns, keys::heartbeat(id))) {
+          auto pid = proto::decode<proto::Heartbeat>(e->value, id).pid;
+          if (pid != not_pid) return pid;
+        }
+      }
+      if (watch.next(deadline).empty()) throw std::runtime_error("no heartbeat from " + id);
     }
-  }
-  std::optional<proto::AgentState> agent_if(const std::string& id) {
-    auto& w = open();
-    auto e = w.get(w.ns("base"), keys::run_agent(id));
-    if (!e) return std::nullopt;
-    return proto::decode<proto::AgentState>(e->value, id);
   }
 
   proto::AgentState agent(const std::string& id) {
@@ -234,12 +233,12 @@ TEST(Supervisor, AWorkerKilledWithSigkillIsRestartedAndResumes) {
   p.bundle("long", "steps:\n  - write: {path: first.txt, content: \"attempt {attempt}\"}\n"
                    "  - work: {ms: 60000}\n  - write: {path: second.txt, content: \"attempt {attempt}\"}\n");
   p.bundle("self", "steps:\n  - crash: {signal: KILL, attempts: [0]}\n  - result: {summary: survived}\n");
-  p.graph("config: {restart: {policy: transient, backoff_initial: 0.05}}\nagents:\n"
-          "  - {id: ext, bundle: long, timeout: 120}\n  - {id: self, bundle: self}\n");
+  p.graph("config: {heartbeat: {interval: 0.05}, restart: {policy: transient, backoff_initial: 0.05}}\n"
+          "agents:\n  - {id: ext, bundle: long, timeout: 120}\n  - {id: self, bundle: self}\n");
   p.start();
   p.wait_event("agent:started", "ext");
   // Wait until the first step is committed (the worker's heartbeat-free progress), then kill it.
-  auto pid = p.wait_agent("ext", [](auto& a) { return a.pid != 0; }).pid;
+  auto pid = p.worker_pid("ext");
   {
     Watcher w(p.open(), keys::agent_step("ext"), 1);
     while (!p.overlay_file("ext", "first.txt")) ASSERT_FALSE(w.next(Watcher::Clock::now() + 60s).empty());
@@ -341,10 +340,11 @@ TEST(Supervisor, TwoQuestionsAnsweredOutOfOrder) {
 TEST(Supervisor, AnAnswerGivenWhileTheWorkerIsDownReachesItAfterRestart) {
   Project p;
   p.bundle("ask", kAsk);
-  p.graph("config: {restart: {policy: transient, backoff_initial: 2}}\nagents:\n  - {id: q, bundle: ask}\n");
+  p.graph("config: {heartbeat: {interval: 0.05}, restart: {policy: transient, backoff_initial: 2}}\n"
+          "agents:\n  - {id: q, bundle: ask}\n");
   p.start();
   p.wait_event("agent:blocked", "q");
-  ASSERT_EQ(::kill(static_cast<pid_t>(p.agent("q").pid), SIGKILL), 0);
+  ASSERT_EQ(::kill(static_cast<pid_t>(p.worker_pid("q")), SIGKILL), 0);
   p.wait_event("agent:restarting", "q");  // down for 2 s of backoff
   EXPECT_EQ(p.agent("q").state, "queued");
   auto r = shell(kRemora + " -w " + p.ws() + " answer q.0 numpy");
@@ -360,12 +360,12 @@ TEST(Supervisor, NoWorkerOutlivesTheSupervisor) {
   for (int sig : {SIGINT, SIGKILL}) {
     Project p;
     p.bundle("slow", "steps:\n  - work: {ms: 60000}\n");
-    p.graph("agents:\n  - {id: s1, bundle: slow}\n  - {id: s2, bundle: slow}\n");
+    p.graph("config: {heartbeat: {interval: 0.05}}\nagents:\n  - {id: s1, bundle: slow}\n  - {id: s2, bundle: slow}\n");
     p.start();
     p.wait_event("agent:started", "s1");
     p.wait_event("agent:started", "s2");
     std::vector<long> pids;
-    for (auto id : {"s1", "s2"}) pids.push_back(p.wait_agent(id, [](auto& a) { return a.pid != 0; }).pid);
+    for (auto id : {"s1", "s2"}) pids.push_back(p.worker_pid(id));
     for (long pid : pids) EXPECT_TRUE(alive(pid));
     ::kill(p.run().pid(), sig);
     int code = p.wait();

@@ -25,15 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-int exit_code(Errc c) {
-  switch (c) {
-    case Errc::invalid_argument: return 2;
-    case Errc::io:
-    case Errc::corrupt: return 3;
-    default: return 1;
-  }
-}
-
 std::string type_of(std::string_view bytes, std::string_view key) {
   try {
     return std::string(remora::proto::name_of(remora::proto::peek(bytes, key).type));
@@ -281,7 +272,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const Error& e) {
     std::cerr << "remora-kv: " << e.what() << "\n";
-    return exit_code(e.code());
+    return remora::exit_code_for(e.code());
   } catch (const remora::proto::CodecError& e) {
     std::cerr << "remora-kv: " << e.what() << "\n";
     return 3;

@@ -24,9 +24,11 @@ int main(int argc, char** argv) {
   CLI::App app{"remora-worker: runs one agent of a graph (started by the remora supervisor)"};
   std::string dir, agent_id;
   long supervisor_pid = 0;
+  std::string durability = "sync";
   app.add_option("--workspace", dir, "workspace directory")->required();
   app.add_option("--agent", agent_id, "agent id")->required();
   app.add_option("--supervisor-pid", supervisor_pid, "exit if this process is not our parent");
+  app.add_option("--durability", durability, "sync, meta_nosync or nosync")->check(CLI::IsMember({"sync", "meta_nosync", "nosync"}));
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_logger_mt("worker");
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     WorkspaceOptions opts;
     opts.dir = dir;
     opts.create = false;
+    opts.durability = *durability_named(durability);
     auto ws = Workspace::open(opts);
     auto base = ws->ns("base");
     auto rec = ws->get(base, keys::run_agent(agent_id));
