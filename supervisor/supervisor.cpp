@@ -453,12 +453,12 @@ void Supervisor::handle(const ChildExited& e) {
   if (exited && code == 0 && result && result->status == "completed") {
     finish_agent(a, "completed", "",
                  {{"summary", result->summary}, {"changed_files", result->changed_files}, {"turns", result->turns},
-                  {"duration_ms", result->duration_ms}});
+                  {"duration_ms", std::llround(result->duration_ms)}});
   } else if (exited && code == 1 && result && result->status == "failed") {
     end_failed(a, "error: " + result->error, false, true);
   } else {
     auto tail = log_tail(a);
-    end_failed(a, (exited ? "worker " : "crashed: ") + how + (tail.empty() ? "" : " (last log line: " + tail + ")"),
+    end_failed(a, (exited ? "worker " : "crashed: ") + how + (tail.empty() ? "" : " (its last words: " + tail + ")"),
                true, true);
   }
 }
@@ -629,6 +629,10 @@ std::string Supervisor::log_tail(const Agent& a) const {
   std::string line, last;
   while (std::getline(in, line))
     if (!line.empty()) last = line;
+  // Worker lines read "<time> [<level>] <agent> pid <pid>: <message>": keep the message.
+  if (auto at = last.find(" pid "); at != std::string::npos) {
+    if (auto colon = last.find(": ", at); colon != std::string::npos) last = last.substr(colon + 2);
+  }
   if (last.size() > 300) last = last.substr(last.size() - 300);
   return last;
 }

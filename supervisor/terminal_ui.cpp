@@ -42,7 +42,13 @@ void TerminalUi::progress() {
   for (auto& [state, n] : counts_.items()) {
     if (n.get<int>() > 0) line += "  " + state + " " + std::to_string(n.get<int>());
   }
+  if (prompt_ && !questions_.empty() && !questions_.front().sent) line += "  |  " + prompt_text(questions_.front());
   std::cout << line << std::flush;
+}
+
+std::string TerminalUi::prompt_text(const Question& q) {
+  std::string s = q.options.empty() ? "answer " + q.id : "choose 1-" + std::to_string(q.options.size());
+  return s + (q.default_answer.empty() ? "> " : " [" + q.default_answer + "]> ");
 }
 
 void TerminalUi::show(const Question& q) {
@@ -52,8 +58,7 @@ void TerminalUi::show(const Question& q) {
     s += "  " + std::to_string(i + 1) + ") " + q.options[i] + (q.options[i] == q.default_answer ? "  (default)" : "") + "\n";
   }
   if (prompt_) {
-    s += q.options.empty() ? "answer" : "choose 1-" + std::to_string(q.options.size());
-    s += q.default_answer.empty() ? "> " : " [" + q.default_answer + "]> ";
+    if (mode_ != Mode::live) s += prompt_text(q);  // live: the prompt ends the progress line
   } else {
     s += "  answer from another shell: remora answer " + q.id + " TEXT\n";
   }
@@ -121,6 +126,7 @@ void TerminalUi::input_loop() {
       }
       if (answer.empty()) {
         show(q);  // nothing usable: ask again
+        progress();
         continue;
       }
       q.sent = true;

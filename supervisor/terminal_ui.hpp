@@ -34,6 +34,7 @@ class TerminalUi {
   void print_loop();
   void input_loop();
   void show(const Question& q);
+  static std::string prompt_text(const Question& q);
   void progress();
 
   Supervisor& sup_;

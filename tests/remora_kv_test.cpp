@@ -1,27 +1,13 @@
 // remora-kv as a user runs it: real output, one-line errors, exit codes.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
-#include <sys/wait.h>
 
 #include "test_support.hpp"
 
 namespace {
 
-struct Run {
-  int code;
-  std::string out;
-};
-
-Run kv(const std::string& ws, const std::string& args) {
-  std::string cmd = std::string(REMORA_KV) + " -w " + ws + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (auto n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
+remora::test::Shell kv(const std::string& ws, const std::string& args) {
+  return remora::test::shell(std::string(REMORA_KV) + " -w " + ws + " " + args);
 }
 
 TEST(RemoraKv, EditsInspectsAndReportsErrors) {
