@@ -27,7 +27,10 @@ std::string event_line(const proto::Event& e) {
   if (!e.agent_id.empty()) line += "  " + e.agent_id;
   auto payload = nlohmann::json::parse(e.payload_json, nullptr, false);
   if (payload.is_object()) {
-    for (auto& [k, v] : payload.items()) line += "  " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    for (auto& [k, v] : payload.items()) {
+      if (v.is_string() && v.get<std::string>().empty()) continue;
+      line += "  " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    }
   }
   return line;
 }

@@ -110,14 +110,16 @@ int Supervisor::run() {
     check_timers();
   }
 
-  bool all_ok = std::all_of(agents_.begin(), agents_.end(), [](auto& kv) { return kv.second.st.state == "completed"; });
-  bool cancelled = std::any_of(agents_.begin(), agents_.end(), [](auto& kv) { return kv.second.st.state == "cancelled"; });
-  run_.state = all_ok ? "completed" : cancelled && interrupts_ > 0 ? "cancelled" : "failed";
+  auto count = [&](const char* state) {
+    return std::count_if(agents_.begin(), agents_.end(), [&](auto& kv) { return kv.second.st.state == state; });
+  };
+  const bool all_ok = count("completed") == static_cast<long>(agents_.size());
+  run_.state = all_ok ? "completed" : count("cancelled") > 0 && count("failed") == 0 ? "cancelled" : "failed";
   run_.ended_at_ms = now_ms();
   pending_.run = true;
   auto c = counts();
   c["duration_ms"] = run_.ended_at_ms - run_.started_at_ms;
-  emit("graph", all_ok ? "completed" : "failed", "", c);
+  emit("graph", run_.state, "", c);
   flush();
   watcher_->cancel();
   watch_thread_.join();

@@ -189,6 +189,15 @@ TEST(Supervisor, TwoHundredAgentsRespectTheirDependencies) {
     for (auto& d : ds) EXPECT_GT(started[id], completed[d]) << id << " started before " << d << " completed";
   }
   EXPECT_EQ(p.overlay_file("a57", "out/a57.txt"), "done by a57");
+  // Never more than max_concurrency workers at once.
+  int running = 0, peak = 0;
+  for (auto& e : events) {
+    if (e.category != "agent") continue;
+    if (e.action == "started") peak = std::max(peak, ++running);
+    if (e.action == "completed" || e.action == "failed" || e.action == "restarting") --running;
+  }
+  EXPECT_LE(peak, 8);
+  EXPECT_GE(peak, 2);
   // Events were appended with the state they report: revision order is the order things happened.
   for (std::size_t i = 1; i < events.size(); ++i) EXPECT_LE(events[i - 1].revision, events[i].revision);
   // --json printed the same events on stdout.
@@ -354,6 +363,23 @@ TEST(Supervisor, AnAnswerGivenWhileTheWorkerIsDownReachesItAfterRestart) {
   int asked = 0;
   for (auto& e : p.events()) asked += e.action == "blocked";
   EXPECT_EQ(asked, 1);  // the restarted worker did not ask again: the answer was there
+}
+
+TEST(Supervisor, AQuestionPastItsTimeoutTakesItsDefaultOrFailsTheAgent) {
+  Project p;
+  p.bundle("withdefault", "steps:\n  - ask: {question: \"Go?\", options: [yes, no], default: no, timeout: 0.2}\n"
+                          "  - write: {path: answer.txt, content: \"{answer}\"}\n");
+  p.bundle("nodefault", "steps:\n  - ask: {question: \"Go?\", timeout: 0.2}\n");
+  p.graph("config: {restart: {policy: permanent}}\nagents:\n  - {id: d, bundle: withdefault}\n"
+          "  - {id: n, bundle: nodefault}\n");
+  EXPECT_EQ(p.run_to_end(), 1);
+  EXPECT_EQ(p.agent("d").state, "completed");
+  EXPECT_EQ(p.overlay_file("d", "answer.txt"), "no");
+  auto resumed = p.wait_event("agent:resumed", "d");
+  EXPECT_NE(resumed.payload_json.find("\"source\":\"timeout: default\""), std::string::npos) << resumed.payload_json;
+  EXPECT_EQ(p.agent("n").state, "failed");
+  EXPECT_EQ(p.agent("n").restarts, 0u);  // not restarted, even under `permanent`: nobody answered
+  EXPECT_EQ(p.agent("n").reason, "question n.0 timed out with no default answer");
 }
 
 TEST(Supervisor, NoWorkerOutlivesTheSupervisor) {
