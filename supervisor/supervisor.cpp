@@ -555,7 +555,7 @@ void Supervisor::terminate(Agent& a, Kill kind, const std::string& note, bool ha
   a.kill = kind;
   a.kill_note = note;
   procs_->signal(static_cast<pid_t>(a.st.pid), hard ? SIGKILL : SIGTERM);
-  a.term_deadline = Clock::now() + seconds(spec_.config.cancel_grace_s);
+  a.term_deadline = hard ? Clock::time_point::max() : Clock::now() + seconds(spec_.config.cancel_grace_s);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -566,7 +566,10 @@ void Supervisor::check_timers() {
   for (auto& [id, a] : agents_) {
     if (a.st.pid == 0) continue;
     if (a.kill != Kill::none) {
-      if (now >= a.term_deadline) procs_->signal(static_cast<pid_t>(a.st.pid), SIGKILL);
+      if (now >= a.term_deadline) {
+        procs_->signal(static_cast<pid_t>(a.st.pid), SIGKILL);
+        a.term_deadline = Clock::time_point::max();  // nothing more to do until the reaper reports it
+      }
       continue;
     }
     auto hb_timeout = seconds(spec_.config.heartbeat.timeout_s);
@@ -618,8 +621,9 @@ std::optional<Supervisor::Clock::time_point> Supervisor::next_deadline() const {
         if (!a.blocked_since) earliest(a.deadline);
         earliest(a.last_heartbeat + hb_timeout);
       }
-    } else if (a.st.state == "queued" && a.st.not_before_ms > 0) {
-      earliest(Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(0, a.st.not_before_ms - now_ms())));
+    } else if (a.st.state == "queued" && a.st.not_before_ms > now_ms()) {
+      // A restart waiting out its backoff; once past it, only a free slot (a worker's exit) helps.
+      earliest(Clock::now() + std::chrono::milliseconds(a.st.not_before_ms - now_ms()));
     }
   }
   for (auto& [qid, t] : question_deadlines_) earliest(t);

@@ -284,6 +284,22 @@ TEST(Supervisor, AWorkerThatKeepsCrashingExhaustsItsBudget) {
   EXPECT_EQ(restarting, 2);
 }
 
+TEST(Supervisor, WaitingForASlotAfterABackoffDoesNotSpin) {
+  Project p;
+  p.bundle("once", "steps:\n  - crash: {signal: KILL, attempts: [0]}\n");
+  p.bundle("slow", "steps:\n  - work: {ms: 2500}\n");
+  // a crashes and waits 50 ms to restart; b holds the only slot for 2.5 s meanwhile.
+  p.graph("config: {max_concurrency: 1, restart: {backoff_initial: 0.05}}\n"
+          "agents:\n  - {id: a, bundle: once}\n  - {id: b, bundle: slow}\n");
+  auto r = shell("bash -c 'TIMEFORMAT=\"%3U %3S\"; time " + kRemora + " -w " + p.ws() + " run " + p.graph_path() +
+                 " > /dev/null'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  double user = 0, sys = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "%lf %lf", &user, &sys), 2) << r.out;
+  EXPECT_LT(user + sys, 0.25) << "CPU seconds spent while waiting: " << r.out;  // ~0.05; a spin burns ~1
+  EXPECT_EQ(p.agent("a").restarts, 1u);
+}
+
 TEST(Supervisor, AHungWorkerIsDetectedByItsHeartbeat) {
   Project p;
   p.bundle("hang", "steps:\n  - hang: {}\n");
