@@ -5,7 +5,6 @@
 // bundle, arguments); 3 remora could not run (workspace busy or unusable, I/O error).
 #include <poll.h>
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -19,7 +18,9 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
+#include "shared/cli.hpp"
 #include "shared/watcher.hpp"
+#include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/run_lock.hpp"
 #include "supervisor/supervisor.hpp"
@@ -135,12 +136,27 @@ int cmd_run(const std::string& graph_file, const std::string& dir, bool as_json,
   return code;
 }
 
+// Prints the code nodes under the roots: `path:line type qualified_name`, or JSON lines. With
+// --verbose, the files it skipped go to stderr.
+int cmd_discover(const std::vector<std::string>& paths, const DiscoveryOptions& options, bool as_json, bool verbose) {
+  std::vector<std::filesystem::path> roots(paths.begin(), paths.end());
+  Discovery d = discover(roots, options);
+  for (const auto& n : d.nodes) {
+    if (as_json)
+      std::cout << to_json(n).dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    else
+      std::cout << n.path << ":" << n.start_line << " " << n.type << " " << n.qualified_name
+                << (n.type == "file" && !n.error.empty() ? "  (" + n.error + ")" : "") << "\n";
+  }
+  if (verbose)
+    for (const auto& s : d.skipped) std::cerr << "remora: skipped " << s.path << ": " << s.reason << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_color_mt("remora");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::warn);
+  remora::cli::init_logging("remora");
 
   CLI::App app{"remora: run graphs of code agents in sandboxed workers over an LMDB workspace"};
   app.set_version_flag("--version", "remora 0.1.0");
@@ -176,11 +192,29 @@ int main(int argc, char** argv) {
   cancel->add_option("agent", agent, "agent id");
   cancel->add_flag("--all", all, "cancel every agent");
 
-  CLI11_PARSE(app, argc, argv);
+  std::vector<std::string> discover_paths;
+  std::string discover_lang, discover_queries;
+  DiscoveryOptions discover_opts;
+  auto* discover = app.add_subcommand("discover", "list the code nodes (files, classes, functions, ...) of source trees");
+  discover->add_option("paths", discover_paths, "directories or files; node paths are relative to each")->required();
+  discover->add_option("--lang", discover_lang, "only this language (python, c, cpp, javascript)");
+  discover->add_flag("--json", as_json, "JSON lines");
+  discover->add_option("--queries", discover_queries, "query packs directory (<dir>/<language>/*.scm)");
+  discover->add_option("--exclude", discover_opts.exclude, "also skip paths matching this gitignore pattern (repeatable)")
+      ->allow_extra_args(false);
+  discover->add_option("--max-size", discover_opts.max_file_bytes, "skip files larger than this many bytes")
+      ->capture_default_str();
+
+  if (auto code = remora::cli::parse(app, argc, argv)) return *code;
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   try {
     if (run->parsed()) return cmd_run(graph, dir, as_json, fresh);
+    if (discover->parsed()) {
+      if (!discover_lang.empty()) discover_opts.language = discover_lang;
+      discover_opts.queries_dir = discover_queries;
+      return cmd_discover(discover_paths, discover_opts, as_json, verbose);
+    }
 
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");

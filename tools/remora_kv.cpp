@@ -2,7 +2,6 @@
 //
 // Exit codes: 0 success; 1 the thing asked for is absent or refused (unknown key or namespace,
 // merge conflict, compacted revision, workspace busy); 2 bad usage or input; 3 I/O or corruption.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "proto/codec.hpp"
+#include "shared/cli.hpp"
 #include "shared/error.hpp"
 #include "shared/record_json.hpp"
 #include "shared/watcher.hpp"
@@ -44,9 +44,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_color_mt("remora-kv");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::warn);
+  remora::cli::init_logging("remora-kv");
 
   CLI::App app{"remora-kv: inspect and edit a remora workspace (an LMDB environment)"};
   app.require_subcommand(1);
@@ -117,7 +115,7 @@ int main(int argc, char** argv) {
   auto* compact = app.add_subcommand("compact", "drop change-log records below a revision");
   compact->add_option("revision", compact_to, "first revision to keep")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = remora::cli::parse(app, argc, argv)) return *code;
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   try {

@@ -5,7 +5,6 @@
 //
 // Exit codes: see worker/step_runner.hpp (0 completed, 1 failed as reported, 2 bad input,
 // 3 orphaned). Logs go to stderr, which the supervisor sends to the agent's log file.
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include <csignal>
 
 #include "proto/codec.hpp"
+#include "shared/cli.hpp"
 #include "proto/keyspace.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/step_runner.hpp"
@@ -29,10 +29,9 @@ int main(int argc, char** argv) {
   app.add_option("--agent", agent_id, "agent id")->required();
   app.add_option("--supervisor-pid", supervisor_pid, "exit if this process is not our parent");
   app.add_option("--durability", durability, "sync, meta_nosync or nosync")->check(CLI::IsMember({"sync", "meta_nosync", "nosync"}));
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = cli::parse(app, argc, argv)) return *code;  // 2 is kBadInput
 
-  auto logger = spdlog::stderr_logger_mt("worker");
-  spdlog::set_default_logger(logger);
+  cli::init_logging("worker", spdlog::level::info);  // stderr is the agent's log file
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] " + agent_id + " pid %P: %v");
 
   // Bound to the supervisor's life: killed when it dies, and gone at once if it already has.

@@ -1,0 +1,30 @@
+// Start-up shared by remora's programs: logs go to stderr (stdout is for output) at warn level
+// unless asked for more, and command-line errors exit with 2 (bad input), not CLI11's own codes.
+#pragma once
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+namespace remora::cli {
+
+inline void init_logging(const std::string& program, spdlog::level::level_enum level = spdlog::level::warn) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt(program));
+  spdlog::set_level(level);
+}
+
+// Parses the command line. Returns the code to exit with at once (0 after --help or --version,
+// 2 for a usage error, which CLI11 has printed), or nullopt to go on.
+inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+}
+
+}  // namespace remora::cli

@@ -1,0 +1,134 @@
+#include "supervisor/discovery_walk.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "shared/error.hpp"
+#include "supervisor/discovery_ignore.hpp"
+
+namespace remora {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_all(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool skipped_dir(const fs::path& dir, const std::string& name) {
+  static const char* const kNames[] = {"node_modules", "__pycache__", "build", "dist", "target"};
+  if (name.empty() || name[0] == '.') return true;
+  for (const char* n : kNames)
+    if (name == n) return true;
+  std::error_code ec;
+  return fs::exists(dir / "pyvenv.cfg", ec);
+}
+
+class Walk {
+ public:
+  Walk(const DiscoveryOptions& options, std::vector<SkippedFile>& skipped)
+      : options_(options), only_(options.language ? language_named(*options.language) : nullptr), skipped_(skipped) {
+    std::string text;
+    for (const auto& p : options.exclude) text += p + "\n";
+    excludes_.add("", text);
+  }
+
+  void dir(const fs::path& dir, const std::string& rel) {
+    const auto mark = rules_.mark();
+    for (const char* name : {".gitignore", ".remoraignore"}) {
+      std::error_code ec;
+      if (fs::is_regular_file(dir / name, ec)) rules_.add(rel, read_all(dir / name));
+    }
+    std::vector<fs::directory_entry> entries;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      entries.push_back(*it);
+    if (ec) skipped_.push_back({rel.empty() ? "." : rel, "unreadable directory: " + ec.message()});
+    std::sort(entries.begin(), entries.end());
+
+    for (const auto& e : entries) {
+      const std::string name = e.path().filename().string();
+      const std::string child = rel.empty() ? name : rel + "/" + name;
+      const auto status = e.symlink_status(ec);
+      if (fs::is_directory(status)) {
+        if (!skipped_dir(e.path(), name) && !ignored(child, true)) this->dir(e.path(), child);
+      } else if (fs::is_regular_file(status)) {
+        const Language* lang = language_of(e.path());
+        if (!lang || (only_ && lang != only_) || ignored(child, false)) continue;
+        file(e.path(), child, lang);
+      }
+    }
+    rules_.reset(mark);
+  }
+
+  void file(const fs::path& file, const std::string& rel, const Language* lang) {
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (ec)
+      skipped_.push_back({rel, "unreadable: " + ec.message()});
+    else if (size > options_.max_file_bytes)
+      skipped_.push_back({rel, "larger than " + std::to_string(options_.max_file_bytes) + " bytes"});
+    else
+      files_.push_back({file, rel, lang});
+  }
+
+  std::vector<SourceFile> files() { return std::move(files_); }
+
+ private:
+  bool ignored(const std::string& path, bool is_dir) const {
+    return rules_.ignored(path, is_dir) || excludes_.ignored(path, is_dir);
+  }
+
+  const DiscoveryOptions& options_;
+  const Language* only_;
+  std::vector<SkippedFile>& skipped_;
+  IgnoreRules rules_, excludes_;
+  std::vector<SourceFile> files_;
+};
+
+}  // namespace
+
+std::vector<SourceFile> walk_sources(const fs::path& root, const DiscoveryOptions& options,
+                                     std::vector<SkippedFile>& skipped) {
+  if (options.language && !language_named(*options.language))
+    throw Error(Errc::invalid_argument, "unknown language '" + *options.language + "' (python, c, cpp, javascript)");
+  std::error_code ec;
+  const auto status = fs::status(root, ec);
+  Walk walk(options, skipped);
+  if (fs::is_directory(status)) {
+    walk.dir(root, "");
+  } else if (fs::is_regular_file(status)) {
+    // A file named on purpose is read even if an ignore rule or its directory would skip it.
+    const Language* lang = options.language ? language_named(*options.language) : language_of(root);
+    if (!lang) throw Error(Errc::invalid_argument, "cannot tell the language of " + root.string() + " (use --lang)");
+    walk.file(root, root.filename().string(), lang);
+  } else {
+    throw Error(Errc::invalid_argument, "no such file or directory: " + root.string());
+  }
+  return walk.files();
+}
+
+std::optional<std::string> read_source(const SourceFile& source, std::string& reason) {
+  std::ifstream in(source.file, std::ios::binary);
+  if (!in) {
+    reason = std::string("unreadable: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  if (std::memchr(text.data(), '\0', std::min<std::size_t>(text.size(), 8192))) {
+    reason = "binary (a NUL byte in its first 8 KiB)";
+    return std::nullopt;
+  }
+  return text;
+}
+
+}  // namespace remora

@@ -1,0 +1,36 @@
+// The source walk: which files of a tree discovery reads, and reading them.
+//
+// Skipped without a word: dot-directories (.git, .venv, ...), node_modules, __pycache__, build
+// dirs (build, dist, target), virtualenvs (a directory holding pyvenv.cfg), whatever .gitignore,
+// .remoraignore or an --exclude pattern ignores, symbolic links (a link can lead out of the tree
+// or into a cycle), and files of no known language. Skipped with a reason: files over the size
+// limit, binary files, unreadable files and directories. Nothing stops the walk.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supervisor/discovery.hpp"
+#include "supervisor/discovery_language.hpp"
+
+namespace remora {
+
+struct SourceFile {
+  std::filesystem::path file;  // where to read it
+  std::string path;            // relative to the root, '/'-separated: the path of its nodes
+  const Language* language;
+};
+
+// The files to parse under root: a directory, or a single file (read whatever its name, in the
+// language its extension or options.language says). Throws Error(invalid_argument) when root
+// does not exist, or is a file of no known language.
+std::vector<SourceFile> walk_sources(const std::filesystem::path& root, const DiscoveryOptions& options,
+                                     std::vector<SkippedFile>& skipped);
+
+// A source file's bytes, or nullopt with the reason when it is binary (a NUL byte in its first
+// 8 KiB) or cannot be read. Any bytes are text otherwise: invalid UTF-8 is parsed as it is.
+std::optional<std::string> read_source(const SourceFile& source, std::string& reason);
+
+}  // namespace remora
