@@ -44,26 +44,23 @@ constexpr std::size_t kHeader = 17;
 constexpr std::size_t kNsSuffix = 5;  // '\0' + u32
 constexpr std::uint64_t kCompactChunk = 256;
 
-std::string be32(std::uint32_t v) {
-  std::string s(4, '\0');
-  for (int i = 3; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xFF);
+// Big-endian integers: byte order is numeric order, so LMDB keeps ids and revisions sorted.
+template <class T>
+std::string big_endian(T v) {
+  std::string s(sizeof(T), '\0');
+  for (auto i = sizeof(T); i-- > 0; v >>= 8) s[i] = static_cast<char>(v & 0xFF);
   return s;
 }
-std::uint32_t read_be32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+template <class T>
+T from_big_endian(const char* p) {
+  T v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((v << 8) | static_cast<unsigned char>(p[i]));
   return v;
 }
-std::string be64(std::uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xFF);
-  return s;
-}
-std::uint64_t read_be64(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
+std::string be32(std::uint32_t v) { return big_endian(v); }
+std::string be64(std::uint64_t v) { return big_endian(v); }
+std::uint32_t read_be32(const char* p) { return from_big_endian<std::uint32_t>(p); }
+std::uint64_t read_be64(const char* p) { return from_big_endian<std::uint64_t>(p); }
 
 MDB_val val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 std::string_view view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
