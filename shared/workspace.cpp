@@ -77,6 +77,19 @@ void check(int rc, std::string_view what) {
   throw Error(Errc::io, std::string(what) + ": " + mdb_strerror(rc));
 }
 
+// A cursor closed when it goes out of scope, whatever is thrown meanwhile.
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi, std::string_view what) { check(mdb_cursor_open(txn, dbi, &c_), what); }
+  ~Cursor() { mdb_cursor_close(c_); }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  operator MDB_cursor*() const { return c_; }
+
+ private:
+  MDB_cursor* c_ = nullptr;
+};
+
 std::string kv_key(std::string_view key, std::uint32_t ns) {
   std::string k;
   k.reserve(key.size() + kNsSuffix);
@@ -122,15 +135,13 @@ bool in_chain(std::span<const std::uint32_t> chain, std::uint32_t ns) {
 
 // Deletes change-log records below `end` and moves log_start there.
 void trim_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, std::uint64_t end) {
-  MDB_cursor* c;
-  check(mdb_cursor_open(txn, log, &c), "compacting the change log");
+  Cursor c(txn, log, "compacting the change log");
   MDB_val ck, cv;
   int rc = mdb_cursor_get(c, &ck, &cv, MDB_FIRST);
   while (rc == MDB_SUCCESS && read_be64(static_cast<const char*>(ck.mv_data)) < end) {
     rc = mdb_cursor_del(c, 0);
     if (rc == MDB_SUCCESS) rc = mdb_cursor_get(c, &ck, &cv, MDB_FIRST);
   }
-  mdb_cursor_close(c);
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "compacting the change log");
   auto ev = be64(end);
   MDB_val sk = val("log_start"), ekv = val(ev);
@@ -350,12 +361,7 @@ std::optional<Entry> Reader::get(const Namespace& ns, std::string_view key) cons
 void Reader::scan(const Namespace& ns, std::string_view prefix,
                   const std::function<bool(std::string_view, const Entry&)>& fn) const {
   // Its own cursor: a write transaction's callback may write while it scans.
-  MDB_cursor* cur;
-  check(mdb_cursor_open(txn_, ws_.impl_->kv, &cur), "opening a cursor");
-  struct Close {
-    MDB_cursor* c;
-    ~Close() { mdb_cursor_close(c); }
-  } close{cur};
+  Cursor cur(txn_, ws_.impl_->kv, "opening a cursor");
   MDB_val mk = val(prefix), mv;
   int rc = prefix.empty() ? mdb_cursor_get(cur, &mk, &mv, MDB_FIRST) : mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
   std::string current;
@@ -849,8 +855,7 @@ Namespace WriteTxn::create_ns(std::string_view name, std::string_view parent) {
 std::vector<proto::NamespaceInfo> Workspace::namespaces(bool include_dropped) const {
   std::vector<proto::NamespaceInfo> out;
   Impl::Lease lease(*this);
-  MDB_cursor* c;
-  check(mdb_cursor_open(lease.txn(), impl_->ns, &c), "listing namespaces");
+  Cursor c(lease.txn(), impl_->ns, "listing namespaces");
   MDB_val k, v;
   int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
   while (rc == MDB_SUCCESS) {
@@ -858,7 +863,7 @@ std::vector<proto::NamespaceInfo> Workspace::namespaces(bool include_dropped) co
     if (include_dropped || info.dropped_rev == 0) out.push_back(std::move(info));
     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
   }
-  mdb_cursor_close(c);
+  if (rc != MDB_NOTFOUND) check(rc, "listing namespaces");
   return out;
 }
 
@@ -867,25 +872,18 @@ namespace {
 // since discarded: callers check with exact().
 std::vector<std::string> own_keys(MDB_txn* txn, MDB_dbi own, std::uint32_t ns, std::string_view prefix) {
   std::vector<std::string> out;
-  MDB_cursor* c;
-  check(mdb_cursor_open(txn, own, &c), "reading an overlay index");
+  Cursor c(txn, own, "reading an overlay index");
   auto start = be32(ns);
   MDB_val k = val(start), v;
   int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  try {
-    while (rc == MDB_SUCCESS) {
-      auto key = view(k);
-      if (key.size() != 12 || key.compare(0, 4, start) != 0) break;
-      for (auto& name : proto::decode<proto::KeyList>(view(v), "own:" + std::to_string(ns)).keys) {
-        if (name.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(name));
-      }
-      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  while (rc == MDB_SUCCESS) {
+    auto key = view(k);
+    if (key.size() != 12 || key.compare(0, 4, start) != 0) break;
+    for (auto& name : proto::decode<proto::KeyList>(view(v), "own:" + std::to_string(ns)).keys) {
+      if (name.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(name));
     }
-  } catch (...) {
-    mdb_cursor_close(c);
-    throw;
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
   }
-  mdb_cursor_close(c);
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading an overlay index");
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -894,8 +892,7 @@ std::vector<std::string> own_keys(MDB_txn* txn, MDB_dbi own, std::uint32_t ns, s
 
 // Deletes every own-index record of ns.
 void clear_own_index(MDB_txn* txn, MDB_dbi own, std::uint32_t ns) {
-  MDB_cursor* c;
-  check(mdb_cursor_open(txn, own, &c), "clearing an overlay index");
+  Cursor c(txn, own, "clearing an overlay index");
   const auto start = be32(ns);
   int rc;
   for (;;) {
@@ -904,7 +901,6 @@ void clear_own_index(MDB_txn* txn, MDB_dbi own, std::uint32_t ns) {
     if (rc != MDB_SUCCESS || k.mv_size != 12 || std::memcmp(k.mv_data, start.data(), 4) != 0) break;
     if ((rc = mdb_cursor_del(c, 0)) != MDB_SUCCESS) break;
   }
-  mdb_cursor_close(c);
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "clearing an overlay index");
 }
 }  // namespace
@@ -916,16 +912,14 @@ void Workspace::drop_ns(std::string_view name) {
     if (!ns) throw Error(Errc::not_found, "unknown namespace '" + std::string(name) + "'");
     if (ns->is_base()) throw Error(Errc::invalid_argument, "the base namespace cannot be dropped");
     std::vector<std::string> children;
-    MDB_cursor* c;
-    check(mdb_cursor_open(t.txn_, impl.ns, &c), "listing namespaces");
-    MDB_val k, v;
-    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (rc == MDB_SUCCESS) {
-      auto info = proto::decode<proto::NamespaceInfo>(view(v), "ns");
-      if (info.dropped_rev == 0 && info.id != 0 && info.parent_id == ns->id) children.push_back(info.name);
-      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    {
+      Cursor c(t.txn_, impl.ns, "listing namespaces");
+      MDB_val k, v;
+      for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        auto info = proto::decode<proto::NamespaceInfo>(view(v), "ns");
+        if (info.dropped_rev == 0 && info.id != 0 && info.parent_id == ns->id) children.push_back(info.name);
+      }
     }
-    mdb_cursor_close(c);
     if (!children.empty()) {
       std::string list;
       for (auto& ch : children) list += (list.empty() ? "" : ", ") + ch;
@@ -1048,8 +1042,7 @@ ChangePage Workspace::changes(std::uint64_t from, std::string_view prefix, std::
                                      " is compacted out of the change log; the oldest revision it holds is " +
                                      std::to_string(start));
   }
-  MDB_cursor* c;
-  check(mdb_cursor_open(txn, impl_->log, &c), "reading the change log");
+  Cursor c(txn, impl_->log, "reading the change log");
   auto fk = be64(from);
   MDB_val k = val(fk), v;
   int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -1061,24 +1054,16 @@ ChangePage Workspace::changes(std::uint64_t from, std::string_view prefix, std::
     names.emplace_back(id, info ? info->name : "#" + std::to_string(id));
     return names.back().second;
   };
-  std::size_t seen = 0;
-  try {
-    while (rc == MDB_SUCCESS && seen < max_revisions) {
-      std::uint64_t rev = read_be64(static_cast<const char*>(k.mv_data));
-      auto set = proto::decode<proto::ChangeSet>(view(v), "log:" + std::to_string(rev));
-      for (auto& ch : set.changes) {
-        if (ch.key.compare(0, prefix.size(), prefix) != 0) continue;
-        page.changes.push_back({rev, ch.ns, name_for(ch.ns), ch.op, std::move(ch.key)});
-      }
-      page.next_revision = rev + 1;
-      ++seen;
-      rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+  for (std::size_t seen = 0; rc == MDB_SUCCESS && seen < max_revisions; ++seen) {
+    std::uint64_t rev = read_be64(static_cast<const char*>(k.mv_data));
+    auto set = proto::decode<proto::ChangeSet>(view(v), "log:" + std::to_string(rev));
+    for (auto& ch : set.changes) {
+      if (ch.key.compare(0, prefix.size(), prefix) != 0) continue;
+      page.changes.push_back({rev, ch.ns, name_for(ch.ns), ch.op, std::move(ch.key)});
     }
-  } catch (...) {
-    mdb_cursor_close(c);
-    throw;
+    page.next_revision = rev + 1;
+    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
   }
-  mdb_cursor_close(c);
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading the change log");
   return page;
 }
