@@ -291,6 +291,13 @@ void Supervisor::flush() {
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
+const Namespace& Supervisor::overlay(const Agent& a) {
+  // Created (and cached) by the commit that started the agent; resolved once otherwise.
+  auto it = ns_cache_.find(a.st.ns);
+  if (it == ns_cache_.end()) it = ns_cache_.emplace(a.st.ns, ws_.ns(a.st.ns)).first;
+  return it->second;
+}
+
 Supervisor::Agent* Supervisor::agent_for_ns(const std::string& ns) {
   static const std::string prefix = keys::agent_ns("");
   if (ns.compare(0, prefix.size(), prefix) != 0) return nullptr;
@@ -318,7 +325,7 @@ void Supervisor::handle(const std::vector<Change>& changes) {
 void Supervisor::on_question(Agent& a, const std::string& qid) {
   if (questions_.count(qid) || terminal(a)) return;
   const auto key = keys::question(qid);
-  auto e = ws_.get(ns_cache_.count(a.st.ns) ? ns_cache_.at(a.st.ns) : ws_.ns(a.st.ns), key);
+  auto e = ws_.get(overlay(a), key);
   if (!e) return;
   proto::Question q;
   try {
@@ -353,7 +360,7 @@ void Supervisor::on_response(Agent& a, const std::string& qid) {
   auto it = questions_.find(qid);
   if (it == questions_.end() || it->second.status != "pending") return;
   const auto key = keys::response(qid);
-  auto e = ws_.get(ws_.ns(a.st.ns), key);
+  auto e = ws_.get(overlay(a), key);
   if (!e) return;
   proto::Response r;
   try {
@@ -429,7 +436,7 @@ void Supervisor::handle(const ChildExited& e) {
 
   std::optional<proto::AgentResult> result;
   const auto rkey = keys::result(a.st.id);
-  if (auto r = ws_.get(ws_.ns(a.st.ns), rkey)) {
+  if (auto r = ws_.get(overlay(a), rkey)) {
     try {
       result = proto::decode<proto::AgentResult>(r->value, rkey);
     } catch (const std::exception& err) {
@@ -589,7 +596,7 @@ void Supervisor::check_timers() {
     it = question_deadlines_.erase(it);
     auto key = keys::question(qs.id);
     std::optional<std::string> def;
-    if (auto e = ws_.get(ws_.ns(a.st.ns), key)) def = proto::decode<proto::Question>(e->value, key).default_answer;
+    if (auto e = ws_.get(overlay(a), key)) def = proto::decode<proto::Question>(e->value, key).default_answer;
     if (def) {
       proto::Response r;
       r.answer = *def;

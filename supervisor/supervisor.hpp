@@ -118,6 +118,7 @@ class Supervisor {
   bool terminal(const Agent& a) const;
   nlohmann::json counts() const;
   Agent* agent_for_ns(const std::string& ns);
+  const Namespace& overlay(const Agent& a);  // the agent's overlay namespace
   std::string log_tail(const Agent& a) const;
 
   Workspace& ws_;
