@@ -160,7 +160,6 @@ nlohmann::json Supervisor::counts() const {
 }
 
 void Supervisor::schedule() {
-  auto now = Clock::now();
   auto now_wall = now_ms();
   for (const auto& id : order_) {
     Agent& a = agents_.at(id);
@@ -185,13 +184,12 @@ void Supervisor::schedule() {
       }
       continue;
     }
-    (void)now;
     start(a);
   }
-  auto c = counts().dump();
-  if (c != last_counts_) {
-    last_counts_ = c;
-    emit("graph", "progress", "", counts());
+  auto c = counts();
+  if (auto text = c.dump(); text != last_counts_) {
+    last_counts_ = std::move(text);
+    emit("graph", "progress", "", std::move(c));
   }
 }
 
