@@ -105,6 +105,9 @@ decltype(auto) visit(std::string_view bytes, std::string_view key, F&& f) {
     case RecordType::agent_state: return f(decode<AgentState>(bytes, key));
     case RecordType::question_state: return f(decode<QuestionState>(bytes, key));
     case RecordType::control: return f(decode<Control>(bytes, key));
+    case RecordType::kernel_state: return f(decode<KernelState>(bytes, key));
+    case RecordType::project: return f(decode<Project>(bytes, key));
+    case RecordType::undo_entry: return f(decode<UndoEntry>(bytes, key));
   }
   throw CodecError("record at key '" + std::string(key) + "' has an unhandled type");
 }

@@ -19,6 +19,12 @@
 //   base       run:question:<id>                QuestionState   supervisor
 //   base       run:control:<id>                 Control         remora cancel (another shell)
 //   <agent>    agent:<id>:step                  JsonValue       worker (steps bundles: next step)
+//   <agent>    agent:<id>:kernel                KernelState     worker (model loop position)
+//   <agent>    agent:<id>:message:<seq 6>       JsonValue       worker (one chat message)
+//   <agent>    outbox:message:<id>              Message         worker (send_message; delivered by
+//                                                               the supervisor to agent:<to>:inbox:)
+//   base       run:project                      Project         import (remora run PATHS)
+//   base       run:undo:<seq 10>                UndoEntry       remora accept
 //
 // Keys are UTF-8 text without NUL bytes, at most kMaxKeyBytes long (an LMDB key limit).
 #pragma once
@@ -42,6 +48,7 @@ inline constexpr std::string_view kQuestion = "outbox:question:";
 inline constexpr std::string_view kResponse = "inbox:response:";
 inline constexpr std::string_view kModelRequest = "outbox:model:";
 inline constexpr std::string_view kModelResponse = "inbox:model:";
+inline constexpr std::string_view kOutboxMessage = "outbox:message:";
 inline constexpr std::string_view kAgent = "agent:";
 inline constexpr std::string_view kEvent = "event:";
 inline constexpr std::string_view kRun = "run:";
@@ -50,6 +57,8 @@ inline constexpr std::string_view kRunAgent = "run:agent:";
 inline constexpr std::string_view kRunBundle = "run:bundle:";
 inline constexpr std::string_view kRunQuestion = "run:question:";
 inline constexpr std::string_view kRunControl = "run:control:";
+inline constexpr std::string_view kRunProject = "run:project";
+inline constexpr std::string_view kRunUndo = "run:undo:";
 
 inline std::string cat(std::string_view a, std::string_view b) {
   std::string s;
@@ -79,6 +88,18 @@ inline std::string run_bundle(std::string_view name) { return cat(kRunBundle, na
 inline std::string run_question(std::string_view id) { return cat(kRunQuestion, id); }
 inline std::string run_control(std::string_view id) { return cat(kRunControl, id); }
 inline std::string agent_step(std::string_view agent_id) { return agent(agent_id, "step"); }
+inline std::string kernel_state(std::string_view agent_id) { return agent(agent_id, "kernel"); }
+inline std::string outbox_message(std::string_view id) { return cat(kOutboxMessage, id); }
+inline std::string chat_message(std::string_view agent_id, std::uint32_t seq) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%06u", seq);
+  return agent(agent_id, cat("message:", buf));
+}
+inline std::string run_undo(std::uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%010llu", static_cast<unsigned long long>(seq));
+  return cat(kRunUndo, buf);
+}
 // The overlay namespace of an agent.
 inline std::string agent_ns(std::string_view agent_id) { return cat("agent/", agent_id); }
 
@@ -101,6 +122,9 @@ inline std::optional<proto::RecordType> expected_type(std::string_view key) {
   if (starts_with(key, kResponse)) return RecordType::response;
   if (starts_with(key, kModelRequest)) return RecordType::model_request;
   if (starts_with(key, kModelResponse)) return RecordType::model_response;
+  if (starts_with(key, kOutboxMessage)) return RecordType::message;
+  if (key == kRunProject) return RecordType::project;
+  if (starts_with(key, kRunUndo)) return RecordType::undo_entry;
   if (starts_with(key, kEvent)) return RecordType::event;
   if (key == kRunGraph) return RecordType::run;
   if (starts_with(key, kRunAgent)) return RecordType::agent_state;
@@ -117,6 +141,8 @@ inline std::optional<proto::RecordType> expected_type(std::string_view key) {
     if (starts_with(leaf, "inbox:")) return RecordType::message;
     if (starts_with(leaf, "kv:")) return RecordType::json_value;
     if (leaf == "step") return RecordType::json_value;
+    if (leaf == "kernel") return RecordType::kernel_state;
+    if (starts_with(leaf, "message:")) return RecordType::json_value;
   }
   return std::nullopt;
 }

@@ -26,9 +26,12 @@ enum class RecordType : std::uint8_t {
   agent_state = 15,
   question_state = 16,
   control = 17,
+  kernel_state = 18,
+  project = 19,
+  undo_entry = 20,
 };
 
-inline constexpr RecordType kLastRecordType = RecordType::control;
+inline constexpr RecordType kLastRecordType = RecordType::undo_entry;
 
 inline constexpr std::string_view name_of(RecordType t) {
   switch (t) {
@@ -49,6 +52,9 @@ inline constexpr std::string_view name_of(RecordType t) {
     case RecordType::agent_state: return "agent_state";
     case RecordType::question_state: return "question_state";
     case RecordType::control: return "control";
+    case RecordType::kernel_state: return "kernel_state";
+    case RecordType::project: return "project";
+    case RecordType::undo_entry: return "undo_entry";
   }
   return "unknown";
 }

@@ -103,10 +103,11 @@ struct Message {
   REMORA_RECORD(Message, message, 1);
   std::string id;
   std::string from_agent;
+  std::string to_agent;
   std::string payload_json;
   std::int64_t sent_at_ms = 0;
   template <class A> void serialize(A& ar) {
-    ar(CEREAL_NVP(id), CEREAL_NVP(from_agent), CEREAL_NVP(payload_json), CEREAL_NVP(sent_at_ms));
+    ar(CEREAL_NVP(id), CEREAL_NVP(from_agent), CEREAL_NVP(to_agent), CEREAL_NVP(payload_json), CEREAL_NVP(sent_at_ms));
   }
 };
 
@@ -276,6 +277,59 @@ struct Control {
   std::string target;  // an agent id, or "*" for all
   std::int64_t requested_at_ms = 0;
   template <class A> void serialize(A& ar) { ar(CEREAL_NVP(action), CEREAL_NVP(target), CEREAL_NVP(requested_at_ms)); }
+};
+
+// Where a model-driven agent stands (agent:<id>:kernel), committed with every step of its loop.
+// The conversation itself is kept one message per key (agent:<id>:message:<seq>).
+struct KernelState {
+  REMORA_RECORD(KernelState, kernel_state, 1);
+  std::uint32_t turn = 0;          // model turns requested so far
+  std::uint32_t messages = 0;      // messages committed so far
+  std::uint32_t next_call = 0;     // index of the next tool call of the last reply to run
+  std::string pending_request;     // a model request awaiting its response, if any
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  std::int64_t started_at_ms = 0;
+  std::vector<std::string> changed_files;  // project paths written or deleted so far
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(turn), CEREAL_NVP(messages), CEREAL_NVP(next_call), CEREAL_NVP(pending_request),
+       CEREAL_NVP(prompt_tokens), CEREAL_NVP(completion_tokens), CEREAL_NVP(started_at_ms), CEREAL_NVP(changed_files));
+  }
+};
+
+// The project directory a workspace was imported from (run:project).
+struct Project {
+  REMORA_RECORD(Project, project, 1);
+  std::string root;  // absolute path
+  std::uint64_t imported_rev = 0;
+  std::int64_t imported_at_ms = 0;
+  std::uint64_t files = 0;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(root), CEREAL_NVP(imported_rev), CEREAL_NVP(imported_at_ms), CEREAL_NVP(files));
+  }
+};
+
+// One file as it was before an accept changed it (part of an UndoEntry).
+struct UndoFile {
+  std::string path;
+  bool existed = false;  // false: the accept created it, undo deletes it
+  Bytes content;
+  std::uint32_t mode = 0644;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(path), CEREAL_NVP(existed), CEREAL_NVP(content), CEREAL_NVP(mode)); }
+  bool operator==(const UndoFile&) const = default;
+};
+
+// What `remora undo` needs to revert one accept (run:undo:<seq>), committed before the accept
+// touches the disk.
+struct UndoEntry {
+  REMORA_RECORD(UndoEntry, undo_entry, 1);
+  std::string agent_id;
+  std::int64_t accepted_at_ms = 0;
+  std::string state = "pending";  // pending (disk being written) | done | undone
+  std::vector<UndoFile> files;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(agent_id), CEREAL_NVP(accepted_at_ms), CEREAL_NVP(state), CEREAL_NVP(files));
+  }
 };
 
 #undef REMORA_RECORD

@@ -1,0 +1,38 @@
+// ModelProvider: where the supervisor's model gateway sends a worker's model request. A provider
+// turns one chat-completions call (messages, tools, settings) into one assistant message. It is
+// called from the gateway's threads, concurrently: implementations are thread-safe, and block
+// until they have a reply or have given up (retries included).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace remora {
+
+struct ModelCall {
+  std::string request_id;  // idempotency key (outbox:model:<id>)
+  std::string agent_id;
+  std::uint32_t turn = 0;
+  nlohmann::json messages = nlohmann::json::array();  // OpenAI chat messages
+  nlohmann::json tools = nlohmann::json::array();     // OpenAI tools
+  nlohmann::json settings = nlohmann::json::object(); // model, temperature, max_tokens, ...
+};
+
+struct ModelReply {
+  bool ok = false;
+  nlohmann::json message;  // the assistant message: {role, content, tool_calls?}
+  std::string error;       // when !ok: what went wrong, naming the server and the cause
+  std::uint64_t prompt_tokens = 0;
+  std::uint64_t completion_tokens = 0;
+  double duration_ms = 0;
+  std::uint32_t attempts = 0;  // HTTP requests made (1 + retries)
+};
+
+class ModelProvider {
+ public:
+  virtual ~ModelProvider() = default;
+  virtual ModelReply complete(const ModelCall& call) = 0;
+};
+
+}  // namespace remora
