@@ -248,10 +248,14 @@ struct AgentState {
   std::int64_t not_before_ms = 0;   // restart backoff: do not start before this time
   std::uint32_t attempt = 0;        // 0 for the first run, +1 for every restart
   std::uint32_t heartbeat_ms = 2000;  // how often the worker must refresh its heartbeat
+  std::string node_json = "{}";       // the code node it works on (discovery's JSON form)
+  std::string parent_ns = "base";     // what its overlay reads through (a dependency's overlay)
+  std::string review;                 // "" | pending (changes await review) | accepted | rejected
   template <class A> void serialize(A& ar) {
     ar(CEREAL_NVP(id), CEREAL_NVP(bundle), CEREAL_NVP(target), CEREAL_NVP(ns), CEREAL_NVP(state), CEREAL_NVP(reason),
        CEREAL_NVP(restarts), CEREAL_NVP(restart_times_ms), CEREAL_NVP(pid), CEREAL_NVP(started_at_ms),
-       CEREAL_NVP(ended_at_ms), CEREAL_NVP(not_before_ms), CEREAL_NVP(attempt), CEREAL_NVP(heartbeat_ms));
+       CEREAL_NVP(ended_at_ms), CEREAL_NVP(not_before_ms), CEREAL_NVP(attempt), CEREAL_NVP(heartbeat_ms),
+       CEREAL_NVP(node_json), CEREAL_NVP(parent_ns), CEREAL_NVP(review));
   }
 };
 

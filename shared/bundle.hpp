@@ -20,6 +20,7 @@
 // Strings may use {agent}, {target}, {attempt} and {answer} (the last answer to an ask step).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -33,11 +34,64 @@ struct Step {
   bool operator==(const Step&) const = default;
 };
 
+// How an agent bundle reaches its model. Served by the supervisor's model gateway: workers never
+// see base_url or the key.
+struct ModelSettings {
+  std::string provider = "scripted";  // scripted (replies from the bundle's `script`) | openai
+  std::string model;                  // the model name sent to the server
+  double temperature = 0.1;
+  std::uint32_t max_tokens = 4096;
+  std::string base_url = "http://localhost:8000/v1";  // openai: the server's /v1 root
+  std::string api_key_env;  // openai: the environment variable (of the supervisor) holding the key
+  double timeout_s = 120;   // one HTTP request
+  std::uint32_t retries = 3;       // on 429, 5xx and connection errors, with exponential backoff
+  std::uint32_t concurrency = 8;   // requests in flight to this server, across all agents
+  bool operator==(const ModelSettings&) const = default;
+};
+
+// A tool that runs a program over a private copy of the agent's view of files: `command` is the
+// argv, each element expanded with the call's arguments ({path}, {style}, ...). Arguments named
+// in `files` are project paths: those files are copied in before and read back after the run.
+struct CommandToolSpec {
+  std::string name;
+  std::string description;
+  nlohmann::json parameters;  // JSON schema of the arguments (an object schema)
+  std::vector<std::string> command;
+  std::vector<std::string> files;  // argument names holding project paths (default: ["path"] if present)
+  double timeout_s = 60;
+  bool operator==(const CommandToolSpec&) const = default;
+};
+
+// One reply of the scripted provider: text and/or tool calls whose arguments are templates over
+// the node ({path}, {name}, ...) and the conversation ({last_result}: the previous tool result).
+struct ScriptedTurn {
+  std::string content;
+  nlohmann::json tool_calls = nlohmann::json::array();  // [{name, arguments: {...}}]
+  bool operator==(const ScriptedTurn&) const = default;
+};
+
 struct Bundle {
   std::string name;
   std::string description;
-  std::string kind = "steps";
+  std::string kind = "agent";  // agent (a model loop) | steps (a fixed sequence, see above)
+
+  // agent bundles
+  std::vector<std::string> node_types;  // node types it applies to; empty: every type
+  nlohmann::json when = nlohmann::json::object();  // node fields that must equal these values
+  std::string system_prompt;  // templates over the node: {path} {name} {qualified_name} {type}
+  std::string user_prompt;    // {language} {code} {start_line} {end_line} {params} {doc} {agent}
+  ModelSettings model;
+  std::uint32_t max_turns = 8;
+  std::vector<std::string> tools;  // built-in tool names and command tool names it may use
+  std::vector<CommandToolSpec> command_tools;
+  std::string termination_tool = "submit_result";
+  std::vector<ScriptedTurn> script;  // the scripted provider's replies, in order
+
+  // steps bundles
   std::vector<Step> steps;
+
+  // Whether this bundle applies to a discovered node (its JSON form, see discovery.hpp).
+  bool applies_to(const nlohmann::json& node) const;
 
   nlohmann::json to_json() const;
   // Throws Error(invalid_argument) naming the field at fault.

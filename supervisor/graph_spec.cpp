@@ -282,7 +282,8 @@ json GraphSpec::to_json() const {
                          {"target", a.target},
                          {"after", a.after},
                          {"timeout", a.timeout_s},
-                         {"restart", restart_json(a.restart)}});
+                         {"restart", restart_json(a.restart)},
+                         {"node", a.node}});
   json js_bundles = json::object();
   for (const auto& [bundle_name, b] : bundles) js_bundles[bundle_name] = b.to_json();
   return {{"name", name},
@@ -323,7 +324,8 @@ GraphSpec GraphSpec::from_json(const json& j) {
                           .target = a.at("target").get<std::string>(),
                           .after = a.at("after").get<std::vector<std::string>>(),
                           .timeout_s = a.at("timeout").get<double>(),
-                          .restart = restart_from_json(a.at("restart"))});
+                          .restart = restart_from_json(a.at("restart")),
+                          .node = a.value("node", json::object())});
     for (const auto& [name, b] : j.at("bundles").items()) s.bundles.emplace(name, Bundle::from_json(b));
     validate(s);
     return s;

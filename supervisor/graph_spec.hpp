@@ -80,6 +80,7 @@ struct AgentSpec {
   std::vector<std::string> after;  // sorted
   double timeout_s = 0;            // resolved: the override or config.timeout_s
   RestartPolicy restart;           // resolved: config.restart with the override merged over it
+  nlohmann::json node = nlohmann::json::object();  // the code node (from discovery), if any
   bool operator==(const AgentSpec&) const = default;
 };
 

@@ -351,7 +351,11 @@ std::string validate_error(const GraphSpec& spec) {
 TEST(GraphSpecValidate, ChecksAnInMemorySpec) {
   GraphSpec spec;
   spec.name = "mem";
-  spec.bundles["b"] = Bundle{"b", "", "steps", {Step{"hang", json::object()}}};
+  Bundle hang;
+  hang.name = "b";
+  hang.kind = "steps";
+  hang.steps = {Step{"hang", json::object()}};
+  spec.bundles["b"] = hang;
   spec.agents = {agent("a", "b", {"c"}), agent("c", "b", {"a"}), agent("d", "b")};
   EXPECT_EQ(validate_error(spec), "dependency cycle: a -> c -> a");
 
