@@ -8,9 +8,11 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "shared/error.hpp"
+#include "shared/template.hpp"
 #include "shared/yaml_fields.hpp"
 
 namespace remora {
@@ -20,26 +22,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 using namespace yaml_fields;
-
-// A stored bundle as YAML, so that from_json checks it with the very reader that checks files.
-// Numbers and booleans become the scalars YAML would read back as the same values.
-YAML::Node to_yaml(const json& j) {
-  switch (j.type()) {
-    case json::value_t::null: return YAML::Node();
-    case json::value_t::string: return YAML::Node(j.get<std::string>());
-    case json::value_t::object: {
-      YAML::Node n(YAML::NodeType::Map);
-      for (const auto& [key, value] : j.items()) n[key] = to_yaml(value);
-      return n;
-    }
-    case json::value_t::array: {
-      YAML::Node n(YAML::NodeType::Sequence);
-      for (const auto& value : j) n.push_back(to_yaml(value));
-      return n;
-    }
-    default: return YAML::Node(j.dump());
-  }
-}
 
 // Step kinds, each with the argument a bare scalar stands for (`fail: "broken"`), if any.
 const std::map<std::string, std::string> kStepKinds = {
@@ -119,6 +101,136 @@ std::optional<Step> read_step(const YAML::Node& node, const std::string& path, S
   return Step{name, read_args(name, expanded.size() > 0 ? expanded : args, path + "." + name, p)};
 }
 
+// Placeholders of prompts (the node and the agent) and of scripted replies (those and the
+// conversation so far).
+const std::set<std::string, std::less<>> kPromptVars = {"agent", "target", "id", "path", "name", "qualified_name",
+                                                        "type", "language", "code", "start_line", "end_line",
+                                                        "params", "doc"};
+std::set<std::string, std::less<>> script_vars() {
+  auto v = kPromptVars;
+  v.insert({"last_result", "turn"});
+  return v;
+}
+const std::set<std::string> kProviders = {"scripted", "openai"};
+
+void check_template(Fields& f, const std::string& key, const std::string& text,
+                    const std::set<std::string, std::less<>>& names) {
+  if (auto problem = template_problem(text, names)) f.check(key, false, *problem);
+}
+
+void check_templates(const json& value, const std::string& path, const std::set<std::string, std::less<>>& names,
+                     Problems& p) {
+  if (value.is_string()) {
+    if (auto problem = template_problem(value.get<std::string>(), names)) p.add(path, *problem);
+  } else if (value.is_object()) {
+    for (const auto& [k, v] : value.items()) check_templates(v, path + "." + k, names, p);
+  } else if (value.is_array()) {
+    for (std::size_t i = 0; i < value.size(); ++i) check_templates(value[i], fmt::format("{}[{}]", path, i), names, p);
+  }
+}
+
+void read_model(const YAML::Node& node, const std::string& path, ModelSettings& m, Problems& p) {
+  Fields f(node, path, p);
+  if (f.read("provider", m.provider))
+    f.check("provider", kProviders.contains(m.provider),
+            fmt::format("unknown provider '{}' (known: {})", m.provider, fmt::join(kProviders, ", ")));
+  f.read("model", m.model, m.provider == "openai" ? kRequired : Rule{});
+  f.read("temperature", m.temperature, at_least(0));
+  f.read("max_tokens", m.max_tokens, at_least(1));
+  f.read("base_url", m.base_url);
+  f.check("base_url", m.base_url.starts_with("http://") || m.base_url.starts_with("https://"),
+          "'" + m.base_url + "' is not an http:// or https:// URL");
+  f.read("api_key_env", m.api_key_env);
+  f.read("timeout", m.timeout_s, above(0));
+  f.read("retries", m.retries);
+  f.read("concurrency", m.concurrency, at_least(1));
+}
+
+void read_command_tool(const YAML::Node& node, const std::string& path, CommandToolSpec& c, Problems& p) {
+  Fields f(node, path, p);
+  f.read("name", c.name, kRequired);
+  f.read("description", c.description);
+  c.parameters = yaml_fields::to_json(f.node("parameters"));
+  if (c.parameters.is_null()) c.parameters = {{"type", "object"}, {"properties", json::object()}};
+  if (!c.parameters.is_object() || c.parameters.value("type", json()) != "object")
+    p.add(f.at("parameters"), "expected an object schema (type: object)");
+  if (f.read("command", c.command, kRequired)) f.check("command", !c.command.empty(), "must not be empty");
+  std::set<std::string, std::less<>> args;
+  if (c.parameters.contains("properties") && c.parameters["properties"].is_object())
+    for (const auto& [k, v] : c.parameters["properties"].items()) args.insert(k);
+  for (std::size_t i = 0; i < c.command.size(); ++i)
+    if (auto problem = template_problem(c.command[i], args)) p.add(fmt::format("{}.command[{}]", path, i), *problem);
+  if (!f.read("files", c.files) && args.contains("path")) c.files = {"path"};
+  for (const auto& file : c.files)
+    f.check("files", args.contains(file), "'" + file + "' is not one of the tool's parameters");
+  f.read("timeout", c.timeout_s, above(0));
+}
+
+void read_agent(Fields& f, Bundle& b, Shape shape, Problems& p) {
+  f.read("node_types", b.node_types);
+  b.when = yaml_fields::to_json(f.node("when"));
+  if (b.when.is_null()) b.when = json::object();
+  f.check("when", b.when.is_object(), "expected a map of node fields to values");
+  if (f.read("system_prompt", b.system_prompt, kRequired)) check_template(f, "system_prompt", b.system_prompt, kPromptVars);
+  if (f.read("user_prompt", b.user_prompt, kRequired)) check_template(f, "user_prompt", b.user_prompt, kPromptVars);
+  read_model(f.node("model"), f.at("model"), b.model, p);
+  f.read("max_turns", b.max_turns, at_least(1));
+  f.read("termination_tool", b.termination_tool);
+  std::vector<YAML::Node> commands;
+  f.read("command_tools", commands);
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    CommandToolSpec c;
+    read_command_tool(commands[i], fmt::format("command_tools[{}]", i), c, p);
+    if (!c.name.empty() && !names.insert(c.name).second)
+      p.add(fmt::format("command_tools[{}].name", i), "duplicate tool '" + c.name + "'");
+    b.command_tools.push_back(std::move(c));
+  }
+  if (f.read("tools", b.tools, kRequired)) {
+    for (const auto& t : b.tools) {
+      bool known = std::ranges::count(kBuiltinTools, t) > 0 || names.contains(t);
+      f.check("tools", known,
+              fmt::format("unknown tool '{}' (built in: {}; or declare it under command_tools)", t,
+                          fmt::join(kBuiltinTools, ", ")));
+    }
+    f.check("termination_tool", std::ranges::count(b.tools, b.termination_tool) > 0,
+            "'" + b.termination_tool + "' is not among the bundle's tools");
+  }
+  for (const auto& c : b.command_tools)
+    if (!c.name.empty() && std::ranges::count(b.tools, c.name) == 0 && std::ranges::count(kBuiltinTools, c.name) > 0)
+      p.add("command_tools", "'" + c.name + "' is the name of a built-in tool");
+
+  std::vector<YAML::Node> turns;
+  f.read("script", turns);
+  const auto vars = script_vars();
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    const std::string path = fmt::format("script[{}]", i);
+    Fields t(turns[i], path, p);
+    ScriptedTurn turn;
+    t.read("content", turn.content);
+    if (auto problem = template_problem(turn.content, vars)) p.add(t.at("content"), *problem);
+    std::vector<YAML::Node> calls;
+    t.read("tool_calls", calls);
+    for (std::size_t k = 0; k < calls.size(); ++k) {
+      const std::string cpath = fmt::format("{}.tool_calls[{}]", path, k);
+      Fields c(calls[k], cpath, p);
+      std::string name;
+      if (c.read("name", name, kRequired))
+        c.check("name", std::ranges::count(b.tools, name) > 0, "'" + name + "' is not among the bundle's tools");
+      json args = yaml_fields::to_json(c.node("arguments"));
+      if (args.is_null()) args = json::object();
+      c.check("arguments", args.is_object(), "expected a map");
+      check_templates(args, c.at("arguments"), vars, p);
+      turn.tool_calls.push_back({{"name", name}, {"arguments", args}});
+    }
+    if (turn.content.empty() && turn.tool_calls.empty()) t.check("content", false, "a turn needs content or tool_calls");
+    b.script.push_back(std::move(turn));
+  }
+  if (b.model.provider == "scripted" && b.script.empty())
+    f.check("script", false, "required for the scripted provider (the replies it gives, in order)");
+  (void)shape;
+}
+
 // dir_name, when known, is what the name field must say.
 Bundle read_bundle(const YAML::Node& root, Shape shape, const std::optional<std::string>& dir_name, Problems& p) {
   Bundle b;
@@ -126,12 +238,21 @@ Bundle read_bundle(const YAML::Node& root, Shape shape, const std::optional<std:
   if (f.read("name", b.name, kRequired) && dir_name)
     f.check("name", b.name == *dir_name, "'" + b.name + "' does not match the directory name '" + *dir_name + "'");
   f.read("description", b.description);
-  if (f.read("kind", b.kind, kRequired))
-    f.check("kind", b.kind == "steps", "unknown bundle kind '" + b.kind + "' (known: steps)");
-  std::vector<YAML::Node> steps;
-  if (f.read("steps", steps, kRequired)) f.check("steps", !steps.empty(), "must have at least one step");
-  for (std::size_t i = 0; i < steps.size(); ++i)
-    if (auto step = read_step(steps[i], fmt::format("steps[{}]", i), shape, p)) b.steps.push_back(std::move(*step));
+  if (f.read("kind", b.kind) &&
+      !f.check("kind", b.kind == "steps" || b.kind == "agent", "unknown bundle kind '" + b.kind + "' (known: agent, steps)")) {
+    if (root.IsMap())
+      for (const auto& kv : root) f.node(kv.first.Scalar());  // not worth reporting as unknown
+    return b;
+  }
+  if (!root.IsMap()) return b;
+  if (b.kind == "steps") {
+    std::vector<YAML::Node> steps;
+    if (f.read("steps", steps, kRequired)) f.check("steps", !steps.empty(), "must have at least one step");
+    for (std::size_t i = 0; i < steps.size(); ++i)
+      if (auto step = read_step(steps[i], fmt::format("steps[{}]", i), shape, p)) b.steps.push_back(std::move(*step));
+  } else if (b.kind == "agent") {
+    read_agent(f, b, shape, p);
+  }
   return b;
 }
 
@@ -144,14 +265,45 @@ std::string directory_name(const fs::path& dir) {
 }  // namespace
 
 json Bundle::to_json() const {
-  json js = json::array();
-  for (const Step& s : steps) js.push_back({{"kind", s.kind}, {"args", s.args}});
-  return {{"name", name}, {"description", description}, {"kind", kind}, {"steps", js}};
+  json j = {{"name", name}, {"description", description}, {"kind", kind}};
+  if (kind == "steps") {
+    json js = json::array();
+    for (const Step& s : steps) js.push_back({{"kind", s.kind}, {"args", s.args}});
+    j["steps"] = js;
+    return j;
+  }
+  json commands = json::array();
+  for (const auto& c : command_tools)
+    commands.push_back({{"name", c.name}, {"description", c.description}, {"parameters", c.parameters},
+                        {"command", c.command}, {"files", c.files}, {"timeout", c.timeout_s}});
+  json turns = json::array();
+  for (const auto& t : script) turns.push_back({{"content", t.content}, {"tool_calls", t.tool_calls}});
+  j.update({{"node_types", node_types},
+            {"when", when},
+            {"system_prompt", system_prompt},
+            {"user_prompt", user_prompt},
+            {"model",
+             {{"provider", model.provider}, {"model", model.model}, {"temperature", model.temperature},
+              {"max_tokens", model.max_tokens}, {"base_url", model.base_url}, {"api_key_env", model.api_key_env},
+              {"timeout", model.timeout_s}, {"retries", model.retries}, {"concurrency", model.concurrency}}},
+            {"max_turns", max_turns},
+            {"tools", tools},
+            {"command_tools", commands},
+            {"termination_tool", termination_tool},
+            {"script", turns}});
+  return j;
+}
+
+bool Bundle::applies_to(const json& node) const {
+  if (!node_types.empty() && std::ranges::count(node_types, node.value("type", std::string())) == 0) return false;
+  for (const auto& [field, value] : when.items())
+    if (!node.contains(field) || node[field] != value) return false;
+  return true;
 }
 
 Bundle Bundle::from_json(const json& j) {
   Problems p;
-  Bundle b = read_bundle(to_yaml(j), Shape::stored, std::nullopt, p);
+  Bundle b = read_bundle(yaml_fields::to_yaml(j), Shape::stored, std::nullopt, p);
   p.throw_if_any();
   return b;
 }

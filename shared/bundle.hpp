@@ -20,7 +20,9 @@
 // Strings may use {agent}, {target}, {attempt} and {answer} (the last answer to an ask step).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string_view>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -69,6 +71,11 @@ struct ScriptedTurn {
   nlohmann::json tool_calls = nlohmann::json::array();  // [{name, arguments: {...}}]
   bool operator==(const ScriptedTurn&) const = default;
 };
+
+// The tools every agent bundle may name (worker/builtin_tools.* implements them).
+inline constexpr std::array<std::string_view, 13> kBuiltinTools = {
+    "read_file",      "write_file",   "edit_file", "delete_file", "list_files", "search_files", "search_content",
+    "ask_user",       "send_message", "get_messages", "kv_get",   "kv_put",     "submit_result"};
 
 struct Bundle {
   std::string name;

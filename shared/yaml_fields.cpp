@@ -49,6 +49,54 @@ Fields::~Fields() {
   }
 }
 
+nlohmann::json to_json(const YAML::Node& node) {
+  using nlohmann::json;
+  if (!node || node.IsNull()) return nullptr;
+  if (node.IsMap()) {
+    json j = json::object();
+    for (const auto& kv : node) j[kv.first.Scalar()] = to_json(kv.second);
+    return j;
+  }
+  if (node.IsSequence()) {
+    json j = json::array();
+    for (const auto& v : node) j.push_back(to_json(v));
+    return j;
+  }
+  const std::string& s = node.Scalar();
+  if (node.Tag() == "!") return s;  // quoted
+  if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  long long i = 0;
+  if (YAML::convert<long long>::decode(node, i) && s.find_first_of(".eE") == std::string::npos) return i;
+  double d = 0;
+  if (YAML::convert<double>::decode(node, d) && std::isfinite(d)) return d;
+  return s;
+}
+
+YAML::Node to_yaml(const nlohmann::json& j) {
+  using nlohmann::json;
+  switch (j.type()) {
+    case json::value_t::null: return YAML::Node(YAML::NodeType::Null);
+    case json::value_t::string: {
+      YAML::Node n(j.get<std::string>());
+      n.SetTag("!");
+      return n;
+    }
+    case json::value_t::object: {
+      YAML::Node n(YAML::NodeType::Map);
+      for (const auto& [key, value] : j.items()) n[key] = to_yaml(value);
+      return n;
+    }
+    case json::value_t::array: {
+      YAML::Node n(YAML::NodeType::Sequence);
+      for (const auto& value : j) n.push_back(to_yaml(value));
+      return n;
+    }
+    default: return YAML::Node(j.dump());
+  }
+}
+
 YAML::Node parse_file(const fs::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) throw Error(Errc::not_found, file.string() + ": no such file");

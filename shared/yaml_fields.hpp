@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace remora::yaml_fields {
 
@@ -107,6 +108,12 @@ class Fields {
   std::set<std::string> known_;
   bool valid_;
 };
+
+// A YAML value as JSON: plain scalars are typed (null, true/false, integers, numbers, else
+// strings), quoted scalars are strings.
+nlohmann::json to_json(const YAML::Node& node);
+// The inverse, with strings quoted so that to_json(to_yaml(j)) == j.
+YAML::Node to_yaml(const nlohmann::json& j);
 
 // Parses file; a missing file is not_found, a syntax error invalid_argument naming the line.
 YAML::Node parse_file(const std::filesystem::path& file);

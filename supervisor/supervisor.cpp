@@ -14,6 +14,8 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
+#include "shared/error.hpp"
+#include "shared/node_vars.hpp"
 
 namespace remora {
 namespace {
@@ -51,6 +53,14 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
     ag.st.heartbeat_ms = static_cast<std::uint32_t>(spec_.config.heartbeat.interval_s * 1000);
     agents_.emplace(a.id, std::move(ag));
   }
+  // An agent that runs after exactly one agent on the same node builds on that agent's edits.
+  for (auto& [id, ag] : agents_) {
+    std::vector<std::string> same;
+    for (const auto& dep : ag.spec->after)
+      if (!ag.st.target.empty() && agents_.at(dep).st.target == ag.st.target) same.push_back(dep);
+    if (same.size() == 1) ag.st.parent_ns = keys::agent_ns(same.front());
+    ag.st.node_json = ag.spec->node.dump();
+  }
 }
 
 Supervisor::~Supervisor() {
@@ -76,6 +86,14 @@ void Supervisor::interrupt() { push(Interrupt{}); }
 int Supervisor::run() {
   std::filesystem::create_directories(opts_.log_dir);
   procs_ = std::make_unique<WorkerProcesses>([this](pid_t pid, int status) { push(ChildExited{pid, status}); });
+  gateway_ = std::make_unique<ModelGateway>(
+      spec_.bundles,
+      [this](const std::string& agent_id) {
+        // Called from gateway threads: reads only immutable state and the workspace.
+        const Agent& a = agents_.at(agent_id);
+        return node_vars(ws_, ws_.ns(a.st.ns), a.st);
+      },
+      [this](const ModelCall& call, ModelReply reply) { push(ModelDone{call, std::move(reply)}); });
   begin();
   // Watch from the revision after our own first commit: everything other processes write later.
   watcher_ = std::make_unique<Watcher>(ws_, "", ws_.revision() + 1);
@@ -119,8 +137,11 @@ int Supervisor::run() {
   pending_.run = true;
   auto c = counts();
   c["duration_ms"] = run_.ended_at_ms - run_.started_at_ms;
+  c["prompt_tokens"] = prompt_tokens_;
+  c["completion_tokens"] = completion_tokens_;
   emit("graph", run_.state, "", c);
   flush();
+  gateway_.reset();
   watcher_->cancel();
   watch_thread_.join();
   bus_.close();
@@ -263,7 +284,14 @@ void Supervisor::flush() {
       if (auto it = ns_cache_.find(name); it != ns_cache_.end()) return it->second;
       if (auto it = created.find(name); it != created.end()) return it->second;
       auto n = t.find_ns(name);
-      if (!n) n = t.create_ns(name);
+      if (!n) {
+        // An agent's overlay reads through its parent: base, or the overlay of the dependency it
+        // builds on (created first, since that agent ran before it).
+        const Agent* a = agent_for_ns(name);
+        std::string parent = a ? a->st.parent_ns : std::string(keys::kBase);
+        if (parent != keys::kBase && !t.find_ns(parent) && !created.count(parent)) parent = std::string(keys::kBase);
+        n = t.create_ns(name, parent);
+      }
       return created[name] = *n;
     };
     for (const auto& id : pending_.agents) {
@@ -313,6 +341,12 @@ void Supervisor::handle(const std::vector<Change>& changes) {
         on_response(*a, c.key.substr(keys::kResponse.size()));
       } else if (c.key == keys::heartbeat(a->st.id)) {
         a->last_heartbeat = Clock::now();
+      } else if (keys::starts_with(c.key, keys::kModelRequest)) {
+        on_model_request(*a, c.key.substr(keys::kModelRequest.size()));
+      } else if (keys::starts_with(c.key, keys::kOutboxMessage)) {
+        on_outbox_message(*a, c.key);
+      } else if (keys::starts_with(c.key, keys::agent(a->st.id, "message:"))) {
+        on_chat_message(*a, c.key);
       }
     } else if (c.ns == 0 && keys::starts_with(c.key, keys::kRunControl)) {
       on_control(c.key);
@@ -378,6 +412,103 @@ void Supervisor::on_response(Agent& a, const std::string& qid) {
     a.blocked_since.reset();
   }
   emit("agent", "resumed", a.st.id, {{"question_id", qid}, {"answer", r.answer}, {"source", r.source}});
+}
+
+void Supervisor::on_model_request(Agent& a, const std::string& id) {
+  if (model_inflight_.count(id) || terminal(a)) return;
+  const auto& ns = overlay(a);
+  if (ws_.get(ns, keys::model_response(id))) return;  // served before: never sent twice
+  const auto key = keys::model_request(id);
+  auto e = ws_.get(ns, key);
+  if (!e) return;
+  ModelCall call;
+  try {
+    auto req = proto::decode<proto::ModelRequest>(e->value, key);
+    call.request_id = req.id;
+    call.agent_id = a.st.id;
+    call.turn = req.turn;
+    call.messages = nlohmann::json::parse(req.messages_json);
+    call.tools = nlohmann::json::parse(req.tools_json);
+    call.settings = nlohmann::json::parse(req.settings_json);
+    if (req.id != id || !call.messages.is_array() || !call.tools.is_array() || !call.settings.is_object())
+      throw Error(Errc::corrupt, "record at key '" + key + "' is not a well-formed model request");
+    call.settings["bundle"] = a.st.bundle;  // the agent's own bundle, whatever the worker wrote
+  } catch (const std::exception& err) {
+    terminate(a, Kill::question_timeout, std::string("wrote a bad model request: ") + err.what(), true);
+    return;
+  }
+  model_inflight_.insert(id);
+  emit("model", "request", a.st.id, {{"request_id", id}, {"turn", call.turn}, {"messages", call.messages.size()}});
+  gateway_->submit(std::move(call));
+}
+
+void Supervisor::handle(const ModelDone& d) {
+  model_inflight_.erase(d.call.request_id);
+  Agent& a = agents_.at(d.call.agent_id);
+  proto::ModelResponse r;
+  r.id = d.call.request_id;
+  r.ok = d.reply.ok;
+  r.message_json = d.reply.ok ? d.reply.message.dump() : "";
+  r.error = d.reply.error;
+  r.prompt_tokens = d.reply.prompt_tokens;
+  r.completion_tokens = d.reply.completion_tokens;
+  r.duration_ms = d.reply.duration_ms;
+  prompt_tokens_ += r.prompt_tokens;
+  completion_tokens_ += r.completion_tokens;
+  pending_.puts.emplace_back(a.st.ns, keys::model_response(r.id), proto::encode(r));
+  nlohmann::json payload = {{"request_id", r.id},
+                            {"turn", d.call.turn},
+                            {"ok", r.ok},
+                            {"prompt_tokens", r.prompt_tokens},
+                            {"completion_tokens", r.completion_tokens},
+                            {"duration_ms", std::llround(r.duration_ms)},
+                            {"attempts", d.reply.attempts}};
+  if (!r.ok) payload["error"] = r.error;
+  emit("model", "response", a.st.id, std::move(payload));
+}
+
+void Supervisor::on_outbox_message(Agent& a, const std::string& key) {
+  auto e = ws_.get(overlay(a), key);
+  if (!e) return;
+  proto::Message m;
+  try {
+    m = proto::decode<proto::Message>(e->value, key);
+  } catch (const std::exception& err) {
+    spdlog::warn("{}: ignoring a bad message record: {}", a.st.id, err.what());
+    return;
+  }
+  auto to = agents_.find(m.to_agent);
+  if (to == agents_.end()) {
+    emit("agent", "message_undeliverable", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}});
+    return;
+  }
+  m.from_agent = a.st.id;  // whatever the worker claimed
+  pending_.puts.emplace_back(to->second.st.ns, keys::agent_inbox(m.to_agent, m.id), proto::encode(m));
+  emit("agent", "message", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}});
+}
+
+void Supervisor::on_chat_message(Agent& a, const std::string& key) {
+  auto e = ws_.get(overlay(a), key);
+  if (!e) return;
+  nlohmann::json m = nlohmann::json::parse(proto::decode<proto::JsonValue>(e->value, key).json, nullptr, false);
+  if (!m.is_object()) return;
+  const std::string role = m.value("role", "");
+  if (role == "assistant" && m.contains("tool_calls") && m["tool_calls"].is_array()) {
+    for (const auto& tc : m["tool_calls"]) {
+      const auto fn = tc.value("function", nlohmann::json::object());
+      std::string args = fn.value("arguments", "");
+      if (args.size() > 300) args = args.substr(0, 300) + "...";
+      emit("tool", "called", a.st.id, {{"tool", fn.value("name", "")}, {"call_id", tc.value("id", "")}, {"arguments", args}});
+    }
+  } else if (role == "tool") {
+    const auto meta = m.value("_remora", nlohmann::json::object());
+    const bool ok = meta.value("ok", true);
+    nlohmann::json payload = {{"tool", m.value("name", "")},
+                              {"call_id", m.value("tool_call_id", "")},
+                              {"duration_ms", std::llround(meta.value("duration_ms", 0.0))}};
+    if (!ok) payload["error"] = m.value("content", "");
+    emit("tool", ok ? "completed" : "failed", a.st.id, std::move(payload));
+  }
 }
 
 void Supervisor::handle(const Answer& in) {
@@ -458,8 +589,10 @@ void Supervisor::handle(const ChildExited& e) {
   bool exited = WIFEXITED(e.status);
   int code = exited ? WEXITSTATUS(e.status) : -1;
   if (exited && code == 0 && result && result->status == "completed") {
+    a.st.review = result->changed_files.empty() ? "" : "pending";
     finish_agent(a, "completed", "",
                  {{"summary", result->summary}, {"changed_files", result->changed_files}, {"turns", result->turns},
+                  {"prompt_tokens", result->prompt_tokens}, {"completion_tokens", result->completion_tokens},
                   {"duration_ms", std::llround(result->duration_ms)}});
   } else if (exited && code == 1 && result && result->status == "failed") {
     end_failed(a, "error: " + result->error, false, true);

@@ -35,6 +35,7 @@
 #include "shared/workspace.hpp"
 #include "supervisor/event_bus.hpp"
 #include "supervisor/graph_spec.hpp"
+#include "supervisor/model_gateway.hpp"
 #include "supervisor/worker_processes.hpp"
 
 namespace remora {
@@ -88,7 +89,11 @@ class Supervisor {
     std::string qid, text;
   };
   struct Interrupt {};
-  using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt>;
+  struct ModelDone {
+    ModelCall call;
+    ModelReply reply;
+  };
+  using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt, ModelDone>;
 
   void push(Input in);
   void begin();
@@ -103,6 +108,10 @@ class Supervisor {
   void handle(const std::vector<Change>& changes);
   void handle(const Answer& a);
   void handle(const Interrupt&);
+  void handle(const ModelDone& d);
+  void on_model_request(Agent& a, const std::string& id);
+  void on_outbox_message(Agent& a, const std::string& key);
+  void on_chat_message(Agent& a, const std::string& key);
   void on_question(Agent& a, const std::string& qid);
   void on_response(Agent& a, const std::string& qid);
   void on_control(const std::string& key);
@@ -143,6 +152,10 @@ class Supervisor {
   std::condition_variable in_cv_;
   std::deque<Input> inputs_;
 
+  std::set<std::string> model_inflight_;  // submitted to the gateway, response not committed yet
+  std::uint64_t prompt_tokens_ = 0, completion_tokens_ = 0;
+
+  std::unique_ptr<ModelGateway> gateway_;
   std::unique_ptr<WorkerProcesses> procs_;
   std::unique_ptr<Watcher> watcher_;
   std::thread watch_thread_;

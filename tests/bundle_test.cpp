@@ -144,7 +144,10 @@ TEST(BundleErrors, MissingRequiredFields) {
   test::TempDir d;
   fs::path dir = write_bundle(d, "b", "description: nothing else\n");
   const std::string file = (dir / "bundle.yaml").string();
-  EXPECT_EQ(load_error(dir), file + ": name: required\n" + file + ": kind: required\n" + file + ": steps: required");
+  // Without a kind, a bundle is an agent bundle, and says what that needs.
+  EXPECT_EQ(load_error(dir), file + ": name: required\n" + file + ": system_prompt: required\n" + file +
+                                 ": user_prompt: required\n" + file + ": tools: required\n" + file +
+                                 ": script: required for the scripted provider (the replies it gives, in order)");
 }
 
 TEST(BundleErrors, UnknownStepKind) {
@@ -188,8 +191,8 @@ TEST(BundleErrors, BadValues) {
   test::TempDir d;
   fs::path dir = write_bundle(d, "b", "name: b\nkind: script\nsteps: []\n");
   const std::string file = (dir / "bundle.yaml").string();
-  EXPECT_EQ(load_error(dir), file + ": kind: unknown bundle kind 'script' (known: steps)\n" + file +
-                                 ": steps: must have at least one step");
+  // An unknown kind is the one problem: the other fields mean nothing without a kind.
+  EXPECT_EQ(load_error(dir), file + ": kind: unknown bundle kind 'script' (known: agent, steps)");
 }
 
 TEST(BundleErrors, NameMustMatchTheDirectory) {

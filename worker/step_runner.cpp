@@ -11,7 +11,7 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
-#include "shared/watcher.hpp"
+#include "worker/inbox.hpp"
 
 namespace remora::worker {
 namespace {
@@ -130,26 +130,16 @@ std::string StepRunner::ask(std::size_t index, const Step& step) {
   // The id is derived from the agent and the step, so a restarted worker asks the same question
   // and receives an answer given while it was down.
   const std::string qid = agent_.id + "." + std::to_string(index);
-  const auto qkey = keys::question(qid), rkey = keys::response(qid);
-  Watcher w(ws_, rkey);  // from the next revision: taken before looking, so no answer is missed
-  if (!ws_.get(ns_, qkey)) {
-    proto::Question q;
-    q.id = qid;
-    q.agent_id = agent_.id;
-    q.question = text(a.at("question"));
-    if (a.contains("options"))
-      for (auto& o : a["options"]) q.options.push_back(text(o));
-    if (a.contains("default")) q.default_answer = text(a["default"]);
-    q.timeout_s = a.value("timeout", 300.0);
-    q.created_at_ms = now_ms();
-    auto bytes = proto::encode(q);
-    ws_.write([&](WriteTxn& t) { t.put(ns_, qkey, bytes); });
-    spdlog::info("{}: asked {}: {}", agent_.id, qid, q.question);
-  }
-  for (;;) {
-    if (auto r = ws_.get(ns_, rkey)) return proto::decode<proto::Response>(r->value, rkey).answer;
-    w.next();
-  }
+  proto::Question q;
+  q.id = qid;
+  q.agent_id = agent_.id;
+  q.question = text(a.at("question"));
+  if (a.contains("options"))
+    for (auto& o : a["options"]) q.options.push_back(text(o));
+  if (a.contains("default")) q.default_answer = text(a["default"]);
+  q.timeout_s = a.value("timeout", 300.0);
+  q.created_at_ms = now_ms();
+  return ask_and_wait(ws_, ns_, q);
 }
 
 void StepRunner::finish(const std::string& status, const std::string& summary, const std::string& error) {

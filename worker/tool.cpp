@@ -59,4 +59,12 @@ void ToolContext::apply(WriteTxn& t) const {
 
 std::vector<std::string> ToolContext::touched() const { return order_; }
 
+ToolResult run_tool_call(Tool& tool, const nlohmann::json& args, ToolContext& ctx) {
+  try {
+    return tool.call(args, ctx);
+  } catch (const std::exception& e) {
+    return ToolResult::error(e.what());
+  }
+}
+
 }  // namespace remora::worker

@@ -85,4 +85,8 @@ class Tool {
   virtual ToolResult call(const nlohmann::json& args, ToolContext& ctx) = 0;
 };
 
+// Runs one call: arguments checked against the tool's schema first, any exception turned into an
+// error result, so that a bad call is something the model sees, never a crash.
+ToolResult run_tool_call(Tool& tool, const nlohmann::json& args, ToolContext& ctx);
+
 }  // namespace remora::worker

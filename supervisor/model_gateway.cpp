@@ -1,0 +1,65 @@
+#include "supervisor/model_gateway.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "shared/error.hpp"
+
+namespace remora {
+
+ModelGateway::ModelGateway(std::map<std::string, Bundle> bundles, ScriptedProvider::VarsFn vars, DoneFn done,
+                           unsigned threads)
+    : bundles_(bundles), done_(std::move(done)), scripted_(std::make_unique<ScriptedProvider>(bundles, std::move(vars))) {
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+}
+
+ModelGateway::~ModelGateway() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+bool ModelGateway::submit(ModelCall call) {
+  {
+    std::lock_guard lk(mu_);
+    if (!active_.insert(call.request_id).second) return false;
+    queue_.push_back(std::move(call));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+ModelProvider& ModelGateway::provider_for(const Bundle& bundle) {
+  if (bundle.model.provider == "scripted") return *scripted_;
+  throw Error(Errc::invalid_argument, "provider '" + bundle.model.provider + "' is not available");
+}
+
+void ModelGateway::loop() {
+  for (;;) {
+    ModelCall call;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;  // queued calls stay unanswered: served again when the run resumes
+      call = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    ModelReply reply;
+    try {
+      auto it = bundles_.find(call.settings.value("bundle", ""));
+      if (it == bundles_.end()) throw Error(Errc::invalid_argument, "no bundle '" + call.settings.value("bundle", "") + "' in the graph");
+      reply = provider_for(it->second).complete(call);
+    } catch (const std::exception& e) {
+      reply = ModelReply{};
+      reply.error = e.what();
+    }
+    if (!reply.ok) spdlog::warn("model request {} failed: {}", call.request_id, reply.error);
+    done_(call, std::move(reply));
+    std::lock_guard lk(mu_);
+    active_.erase(call.request_id);
+  }
+}
+
+}  // namespace remora

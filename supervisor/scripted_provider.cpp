@@ -1,0 +1,63 @@
+#include "supervisor/scripted_provider.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+namespace remora {
+
+using nlohmann::json;
+
+ScriptedProvider::ScriptedProvider(std::map<std::string, Bundle> bundles, VarsFn vars)
+    : bundles_(std::move(bundles)), vars_(std::move(vars)) {}
+
+ModelReply ScriptedProvider::complete(const ModelCall& call) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ModelReply reply;
+  reply.attempts = 1;
+  const std::string bundle_name = call.settings.value("bundle", "");
+  auto it = bundles_.find(bundle_name);
+  if (it == bundles_.end()) {
+    reply.error = "scripted provider: no bundle '" + bundle_name + "'";
+    return reply;
+  }
+  const auto& script = it->second.script;
+  std::size_t turn = 0;
+  std::string last_result;
+  std::size_t prompt_chars = 0;
+  for (const auto& m : call.messages) {
+    if (m.value("role", "") == "assistant") ++turn;
+    if (m.value("role", "") == "tool") last_result = m.value("content", "");
+    prompt_chars += m.dump().size();
+  }
+  json message = {{"role", "assistant"}};
+  if (turn >= script.size()) {
+    message["content"] = "The script has no more replies.";
+  } else {
+    TemplateVars vars = vars_(call.agent_id);
+    vars["last_result"] = last_result;
+    vars["turn"] = std::to_string(turn + 1);
+    const ScriptedTurn& t = script[turn];
+    message["content"] = t.content.empty() ? json(nullptr) : json(render(t.content, vars));
+    if (!t.tool_calls.empty()) {
+      json calls = json::array();
+      for (std::size_t k = 0; k < t.tool_calls.size(); ++k) {
+        const auto& c = t.tool_calls[k];
+        calls.push_back({{"id", fmt::format("call_{}_{}", turn + 1, k)},
+                         {"type", "function"},
+                         {"function",
+                          {{"name", c.at("name")}, {"arguments", render_json(c.at("arguments"), vars).dump()}}}});
+      }
+      message["tool_calls"] = calls;
+    }
+  }
+  reply.ok = true;
+  reply.message = std::move(message);
+  // Token counts in the usual rough measure of four characters a token.
+  reply.prompt_tokens = prompt_chars / 4;
+  reply.completion_tokens = reply.message.dump().size() / 4;
+  reply.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return reply;
+}
+
+}  // namespace remora

@@ -1,0 +1,246 @@
+#include "worker/kernel.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
+#include "shared/clock.hpp"
+#include "shared/error.hpp"
+#include "shared/node_vars.hpp"
+#include "worker/inbox.hpp"
+#include "worker/step_runner.hpp"
+#include "worker/tool_calls.hpp"
+
+namespace remora::worker {
+namespace {
+
+using nlohmann::json;
+
+// Bookkeeping the kernel keeps beside a message; never sent to the model.
+constexpr const char* kMeta = "_remora";
+
+json for_model(json message) {
+  message.erase(kMeta);
+  return message;
+}
+
+std::string text_of(const json& content) { return content.is_string() ? content.get<std::string>() : content.dump(); }
+
+}  // namespace
+
+Kernel::Kernel(Workspace& ws, const proto::AgentState& agent, Bundle bundle, std::vector<std::unique_ptr<Tool>> tools,
+               std::filesystem::path scratch_dir)
+    : ws_(ws),
+      agent_(agent),
+      bundle_(std::move(bundle)),
+      tools_(std::move(tools)),
+      scratch_(std::move(scratch_dir)),
+      ns_(ws.ns(agent.ns)) {}
+
+Tool* Kernel::tool_named(const std::string& name) const {
+  for (const auto& t : tools_)
+    if (t->spec().name == name) return t.get();
+  return nullptr;
+}
+
+json Kernel::last_message() const { return messages_.empty() ? json() : messages_.back(); }
+
+void Kernel::put_message(WriteTxn& t, std::uint32_t seq, const json& message) {
+  t.put(ns_, keys::chat_message(agent_.id, seq), proto::encode(proto::JsonValue{message.dump()}));
+}
+
+int Kernel::run() {
+  const auto rkey = keys::result(agent_.id);
+  if (auto r = ws_.get(ns_, rkey)) {  // ended before, killed before it could exit
+    auto result = proto::decode<proto::AgentResult>(r->value, rkey);
+    spdlog::info("already ended: {}", result.status);
+    return result.status == "completed" ? kCompleted : kFailed;
+  }
+  const auto skey = keys::kernel_state(agent_.id);
+  if (auto e = ws_.get(ns_, skey)) {
+    st_ = proto::decode<proto::KernelState>(e->value, skey);
+    for (auto& [k, m] : ws_.list(ns_, keys::agent(agent_.id, "message:")))
+      messages_.push_back(json::parse(proto::decode<proto::JsonValue>(m.value, k).json));
+    if (messages_.size() != st_.messages)
+      throw Error(Errc::corrupt, fmt::format("{}: {} messages stored, the state says {}", skey, messages_.size(), st_.messages));
+    spdlog::info("resuming at turn {} ({} messages, next call {})", st_.turn, st_.messages, st_.next_call);
+  } else {
+    start();
+  }
+
+  for (;;) {
+    if (!st_.pending_request.empty()) {
+      take_response();
+      if (!st_.pending_request.empty()) return kFailed;  // the model call failed: result written
+      continue;
+    }
+    const json last = last_message();
+    if (last.value("role", "") != "assistant" && last.value("role", "") != "tool") {
+      request_turn();
+      continue;
+    }
+    const json& reply = messages_.at(messages_.size() - 1 - st_.next_call);
+    auto parsed = parse_reply(reply, "");
+    if (parsed.calls.empty()) return finish("completed", text_of(reply.value("content", json(""))), "");
+    if (st_.next_call > 0 && last.contains(kMeta) && last[kMeta].value("terminate", false)) {
+      json args = last[kMeta].value("arguments", json::object());
+      bool ok = args.value("status", "completed") != "failed";
+      return finish(ok ? "completed" : "failed", args.value("summary", ""), ok ? "" : args.value("summary", "failed"));
+    }
+    if (st_.next_call < parsed.calls.size()) {
+      run_call(st_.next_call);
+      continue;
+    }
+    if (st_.turn >= bundle_.max_turns)
+      return finish("failed", "",
+                    fmt::format("reached max_turns ({}) without calling {}", bundle_.max_turns, bundle_.termination_tool));
+    request_turn();
+  }
+}
+
+void Kernel::start() {
+  auto vars = node_vars(ws_, ns_, agent_);
+  st_.started_at_ms = now_ms();
+  st_.messages = 2;
+  messages_ = {{{"role", "system"}, {"content", render(bundle_.system_prompt, vars)}},
+               {{"role", "user"}, {"content", render(bundle_.user_prompt, vars)}}};
+  ws_.write([&](WriteTxn& t) {
+    put_message(t, 0, messages_[0]);
+    put_message(t, 1, messages_[1]);
+    t.put(ns_, keys::kernel_state(agent_.id), proto::encode(st_));
+  });
+}
+
+void Kernel::request_turn() {
+  proto::KernelState next = st_;
+  ++next.turn;
+  proto::ModelRequest req;
+  req.id = fmt::format("{}.t{}", agent_.id, next.turn);
+  req.agent_id = agent_.id;
+  req.turn = next.turn;
+  json msgs = json::array();
+  for (const auto& m : messages_) msgs.push_back(for_model(m));
+  req.messages_json = msgs.dump();
+  json tools = json::array();
+  for (const auto& t : tools_) tools.push_back(t->spec().to_openai());
+  req.tools_json = tools.dump();
+  const auto& m = bundle_.model;
+  req.settings_json = json{{"provider", m.provider}, {"model", m.model}, {"temperature", m.temperature},
+                           {"max_tokens", m.max_tokens}, {"bundle", bundle_.name}}
+                          .dump();
+  req.created_at_ms = now_ms();
+  next.pending_request = req.id;
+  next.next_call = 0;
+  auto bytes = proto::encode(req);
+  ws_.write([&](WriteTxn& t) {
+    t.put(ns_, keys::model_request(req.id), bytes);
+    t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
+  });
+  st_ = next;
+  spdlog::debug("turn {}: requested {}", st_.turn, req.id);
+}
+
+void Kernel::take_response() {
+  const auto key = keys::model_response(st_.pending_request);
+  auto resp = proto::decode<proto::ModelResponse>(await_key(ws_, ns_, key), key);
+  if (!resp.ok) {
+    finish("failed", "", "model call failed: " + resp.error);
+    return;
+  }
+  json message = json::parse(resp.message_json, nullptr, false);
+  ParsedReply parsed;
+  try {
+    if (message.is_discarded()) throw Error(Errc::invalid_argument, "the reply is not JSON: " + resp.message_json.substr(0, 200));
+    parsed = parse_reply(message, st_.pending_request);
+  } catch (const Error& e) {
+    finish("failed", "", std::string("model reply unusable: ") + e.what());
+    return;
+  }
+  proto::KernelState next = st_;
+  next.pending_request.clear();
+  next.next_call = 0;
+  next.prompt_tokens += resp.prompt_tokens;
+  next.completion_tokens += resp.completion_tokens;
+  next.messages = st_.messages + 1;
+  ws_.write([&](WriteTxn& t) {
+    put_message(t, st_.messages, parsed.message);
+    t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
+  });
+  messages_.push_back(std::move(parsed.message));
+  st_ = next;
+  spdlog::debug("turn {}: {} tool call(s)", st_.turn, parsed.calls.size());
+}
+
+void Kernel::run_call(std::size_t index) {
+  const json& reply = messages_.at(messages_.size() - 1 - st_.next_call);
+  const ToolCall call = parse_reply(reply, "").calls.at(index);
+  const std::string call_id = fmt::format("{}.t{}.c{}", agent_.id, st_.turn, index);
+  ToolContext ctx(ws_, ns_, agent_.id, call_id, scratch_, [this](const proto::Question& q) {
+    proto::Question full = q;
+    if (full.agent_id.empty()) full.agent_id = agent_.id;
+    if (full.created_at_ms == 0) full.created_at_ms = now_ms();
+    return ask_and_wait(ws_, ns_, full);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  ToolResult r;
+  Tool* tool = tool_named(call.name);
+  if (!call.parse_error.empty()) {
+    r = ToolResult::error(call.parse_error);
+  } else if (!tool) {
+    std::vector<std::string> names;
+    for (const auto& t : tools_) names.push_back(t->spec().name);
+    r = ToolResult::error(fmt::format("unknown tool '{}' (available: {})", call.name, fmt::join(names, ", ")));
+  } else {
+    r = run_tool_call(*tool, call.arguments, ctx);
+  }
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  json meta = {{"tool", call.name}, {"ok", r.ok}, {"duration_ms", ms}};
+  if (r.terminate) {
+    meta["terminate"] = true;
+    meta["arguments"] = call.arguments;
+  }
+  json message = {{"role", "tool"}, {"tool_call_id", call.id}, {"name", call.name},
+                  {"content", r.ok ? text_of(r.content) : r.content.dump()}, {kMeta, meta}};
+  proto::KernelState next = st_;
+  ++next.next_call;
+  for (const auto& k : ctx.touched()) {
+    if (!keys::starts_with(k, keys::kFile)) continue;
+    auto path = k.substr(keys::kFile.size());
+    if (std::ranges::count(next.changed_files, path) == 0) next.changed_files.push_back(path);
+  }
+  next.messages = st_.messages + 1;
+  ws_.write([&](WriteTxn& t) {
+    ctx.apply(t);
+    put_message(t, st_.messages, message);
+    t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
+  });
+  messages_.push_back(std::move(message));
+  st_ = next;
+  spdlog::debug("call {} {} -> {}", call_id, call.name, r.ok ? "ok" : "error");
+}
+
+int Kernel::finish(const std::string& status, const std::string& summary, const std::string& error) {
+  proto::AgentResult r;
+  r.agent_id = agent_.id;
+  r.status = status;
+  r.summary = summary;
+  r.error = error;
+  r.turns = st_.turn;
+  r.prompt_tokens = st_.prompt_tokens;
+  r.completion_tokens = st_.completion_tokens;
+  r.duration_ms = static_cast<double>(now_ms() - st_.started_at_ms);
+  for (auto& d : ws_.diff(ns_, keys::kFile)) r.changed_files.push_back(d.key.substr(keys::kFile.size()));
+  auto bytes = proto::encode(r);
+  ws_.write([&](WriteTxn& t) { t.put(ns_, keys::result(agent_.id), bytes); });
+  if (status == "completed")
+    spdlog::info("completed in {} turn(s): {}", r.turns, summary);
+  else
+    spdlog::error("failed after {} turn(s): {}", r.turns, error);
+  return status == "completed" ? kCompleted : kFailed;
+}
+
+}  // namespace remora::worker

@@ -1,0 +1,56 @@
+// Kernel: the tool-calling loop of an `agent` bundle, run inside remora-worker.
+//
+// Messages start as [system, user] (the bundle's prompts rendered over the agent's code node).
+// Each turn commits a model request (outbox:model:<agent>.t<turn>) and sleeps until the
+// supervisor's gateway commits the response (inbox:model:<id>); then it runs the reply's tool
+// calls one by one. Every step is durable before the next: the request; the response together with
+// the assistant message; each tool's effects together with its result message and the position of
+// the next call (agent:<id>:kernel). A worker killed anywhere and started again continues from the
+// last commit, and never asks for a turn twice: a request that already has a response is answered
+// from the workspace. The loop ends on the termination tool, on a reply without tool calls, or at
+// max_turns (a failure); the result goes to agent:<id>:result.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "proto/records.hpp"
+#include "shared/bundle.hpp"
+#include "shared/template.hpp"
+#include "shared/workspace.hpp"
+#include "worker/tool.hpp"
+
+namespace remora::worker {
+
+class Kernel {
+ public:
+  Kernel(Workspace& ws, const proto::AgentState& agent, Bundle bundle, std::vector<std::unique_ptr<Tool>> tools,
+         std::filesystem::path scratch_dir);
+  // Runs from the committed position to the end; returns the worker's exit code.
+  int run();
+
+ private:
+  void start();
+  void request_turn();
+  void take_response();
+  void run_call(std::size_t index);
+  int finish(const std::string& status, const std::string& summary, const std::string& error);
+  void put_message(WriteTxn& t, std::uint32_t seq, const nlohmann::json& message);
+  nlohmann::json last_message() const;
+  Tool* tool_named(const std::string& name) const;
+
+  Workspace& ws_;
+  proto::AgentState agent_;
+  Bundle bundle_;
+  std::vector<std::unique_ptr<Tool>> tools_;
+  std::filesystem::path scratch_;
+  Namespace ns_;
+  proto::KernelState st_;
+  std::vector<nlohmann::json> messages_;  // the conversation, as committed
+};
+
+}  // namespace remora::worker

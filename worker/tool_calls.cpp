@@ -1,0 +1,84 @@
+#include "worker/tool_calls.hpp"
+
+#include "shared/error.hpp"
+
+namespace remora::worker {
+namespace {
+
+using nlohmann::json;
+
+// Arguments arrive as a JSON string (OpenAI) or, from some servers, as an object.
+void read_arguments(const json& raw, ToolCall& call) {
+  json args = raw;
+  if (raw.is_string()) {
+    const auto& text = raw.get_ref<const std::string&>();
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+      args = json::object();
+    } else {
+      args = json::parse(text, nullptr, false);
+      if (args.is_discarded()) {
+        call.parse_error = "the arguments are not valid JSON: " + text.substr(0, 200);
+        return;
+      }
+    }
+  } else if (raw.is_null()) {
+    args = json::object();
+  }
+  if (!args.is_object()) {
+    call.parse_error = "the arguments must be a JSON object, got: " + args.dump().substr(0, 200);
+    return;
+  }
+  call.arguments = std::move(args);
+}
+
+}  // namespace
+
+ParsedReply parse_reply(const json& message, const std::string& fallback_id_prefix) {
+  if (!message.is_object()) throw Error(Errc::invalid_argument, "the model's reply is not a message object");
+  ParsedReply out{message, {}};
+  out.message["role"] = "assistant";
+  if (message.contains("tool_calls") && message["tool_calls"].is_array() && !message["tool_calls"].empty()) {
+    std::size_t k = 0;
+    for (auto& tc : out.message["tool_calls"]) {
+      ToolCall call;
+      call.id = tc.value("id", "");
+      if (call.id.empty()) tc["id"] = call.id = fallback_id_prefix + "-" + std::to_string(k);
+      tc["type"] = "function";
+      const json fn = tc.value("function", json::object());
+      call.name = fn.value("name", "");
+      read_arguments(fn.contains("arguments") ? fn["arguments"] : json(), call);
+      out.calls.push_back(std::move(call));
+      ++k;
+    }
+    return out;
+  }
+  out.message.erase("tool_calls");
+  const std::string content = message.contains("content") && message["content"].is_string()
+                                  ? message["content"].get<std::string>()
+                                  : std::string();
+  static const std::string open = "<tool_call>", close = "</tool_call>";
+  json native = json::array();
+  for (std::size_t at = content.find(open); at != std::string::npos; at = content.find(open, at)) {
+    auto end = content.find(close, at);
+    std::string body = content.substr(at + open.size(), end == std::string::npos ? std::string::npos
+                                                                                   : end - at - open.size());
+    at = end == std::string::npos ? content.size() : end + close.size();
+    ToolCall call;
+    call.id = fallback_id_prefix + "-" + std::to_string(out.calls.size());
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      call.parse_error = "a <tool_call> block is not a JSON object: " + body.substr(0, 200);
+    } else {
+      call.name = j.value("name", "");
+      read_arguments(j.contains("arguments") ? j["arguments"] : j.value("parameters", json()), call);
+    }
+    native.push_back({{"id", call.id},
+                      {"type", "function"},
+                      {"function", {{"name", call.name}, {"arguments", call.parse_error.empty() ? call.arguments.dump() : "{}"}}}});
+    out.calls.push_back(std::move(call));
+  }
+  if (!native.empty()) out.message["tool_calls"] = native;
+  return out;
+}
+
+}  // namespace remora::worker

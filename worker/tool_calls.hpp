@@ -1,0 +1,30 @@
+// ToolCalls: the tool calls of an assistant message. Native OpenAI `tool_calls` are read first; a
+// reply without them may carry calls in its text as `<tool_call>{"name": ..., "arguments": ...}
+// </tool_call>` (models served without a tool parser do this). Either way the message is
+// normalized so that it lists its calls natively with ids, as the next request must.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace remora::worker {
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  nlohmann::json arguments;       // an object when parse_error is empty
+  std::string parse_error;        // the arguments were not a JSON object
+};
+
+struct ParsedReply {
+  nlohmann::json message;  // normalized assistant message
+  std::vector<ToolCall> calls;
+};
+
+// fallback_id_prefix names calls found in text ("<prefix>-<k>"). Throws Error(invalid_argument) when
+// the message is not an assistant message object.
+ParsedReply parse_reply(const nlohmann::json& message, const std::string& fallback_id_prefix);
+
+}  // namespace remora::worker
