@@ -94,6 +94,33 @@ class SignalThread {
   std::thread thread_;
 };
 
+// Runs spec under a supervisor with the terminal UI; resume continues the workspace's run.
+int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume) {
+  const bool interactive = spec.config.interactive;
+  SupervisorOptions opts;
+  opts.worker_exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
+  opts.log_dir = std::filesystem::path(dir) / "logs";
+  opts.resume = resume;
+  Supervisor sup(ws, std::move(spec), opts);
+  bool tty = ::isatty(STDOUT_FILENO);
+  bool prompt = !as_json && ::isatty(STDIN_FILENO) && interactive;
+  SignalThread signals([&] { sup.interrupt(); });
+  TerminalUi ui(sup, as_json ? TerminalUi::Mode::json : tty ? TerminalUi::Mode::live : TerminalUi::Mode::plain, prompt);
+  return sup.run();
+}
+
+// Continues the unfinished run of the workspace (a supervisor died, or was stopped).
+int cmd_resume(const std::string& dir, bool as_json) {
+  auto ws = open_workspace(dir, false);
+  RunLock lock(dir);
+  auto run = read_run(*ws);
+  if (!run) throw Error(Errc::not_found, "workspace " + dir + " holds no run to resume");
+  if (run->state != "running")
+    throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
+  auto spec = GraphSpec::from_json(json::parse(run->graph_json));
+  return supervise(*ws, std::move(spec), dir, as_json, true);
+}
+
 int cmd_run(const std::string& graph_file, const std::string& dir, bool as_json, bool fresh) {
   GraphSpec spec;
   try {
@@ -105,6 +132,24 @@ int cmd_run(const std::string& graph_file, const std::string& dir, bool as_json,
   auto ws = open_workspace(dir, true, spec.config.durability);
   RunLock lock(dir);
   if (auto prev = read_run(*ws)) {
+    if (!fresh && prev->state == "running") {
+      std::cerr << "remora: workspace " << dir << " holds an unfinished run of graph '" << prev->graph_name
+                << "' (its supervisor stopped).\n";
+      std::string reply;
+      if (::isatty(STDIN_FILENO) && !as_json) {
+        std::cerr << "Resume it [r], start over and discard it [s], or quit [q]? " << std::flush;
+        std::getline(std::cin, reply);
+      } else {
+        std::cerr << "remora: run `remora resume` to continue it, or `remora run --fresh` to start over\n";
+        return 2;
+      }
+      if (reply == "r" || reply == "resume") {
+        auto stored = GraphSpec::from_json(json::parse(prev->graph_json));
+        return supervise(*ws, std::move(stored), dir, as_json, true);
+      }
+      if (reply != "s" && reply != "start over") return 1;
+      fresh = true;
+    }
     if (!fresh) {
       std::cerr << "remora: workspace " << dir << " already holds a " << prev->state << " run of graph '"
                 << prev->graph_name << "'; use --fresh to discard it and its agents' overlays\n";
@@ -119,21 +164,7 @@ int cmd_run(const std::string& graph_file, const std::string& dir, bool as_json,
       for (auto& [k, e] : ws->list(base, keys::kEvent)) t.del(base, k);
     });
   }
-  const bool interactive = spec.config.interactive;
-  SupervisorOptions opts;
-  opts.worker_exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
-  opts.log_dir = std::filesystem::path(dir) / "logs";
-  Supervisor sup(*ws, std::move(spec), opts);
-  bool tty = ::isatty(STDOUT_FILENO);
-  bool prompt = !as_json && ::isatty(STDIN_FILENO) && interactive;
-  int code;
-  {
-    SignalThread signals([&] { sup.interrupt(); });
-    TerminalUi ui(sup, as_json ? TerminalUi::Mode::json : tty ? TerminalUi::Mode::live : TerminalUi::Mode::plain,
-                  prompt);
-    code = sup.run();
-  }
-  return code;
+  return supervise(*ws, std::move(spec), dir, as_json, false);
 }
 
 // Prints the code nodes under the roots: `path:line type qualified_name`, or JSON lines. With
@@ -175,6 +206,9 @@ int main(int argc, char** argv) {
   run->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
   run->add_flag("--fresh", fresh, "discard a previous run in this workspace, with its overlays");
 
+  auto* resume = app.add_subcommand("resume", "continue the workspace's unfinished run after its supervisor stopped");
+  resume->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
+
   auto* status = app.add_subcommand("status", "show each agent's state, reason, restarts and duration");
   status->add_flag("--json", as_json, "one JSON object");
 
@@ -210,6 +244,7 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) return cmd_run(graph, dir, as_json, fresh);
+    if (resume->parsed()) return cmd_resume(dir, as_json);
     if (discover->parsed()) {
       if (!discover_lang.empty()) discover_opts.language = discover_lang;
       discover_opts.queries_dir = discover_queries;

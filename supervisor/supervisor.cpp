@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,6 +113,8 @@ int Supervisor::run() {
     // The pids recorded here ride along with the next commit: a worker dies with its supervisor
     // (PR_SET_PDEATHSIG), and its heartbeats carry its pid as well.
     launch_started();
+    for (auto& call : to_submit_) gateway_->submit(std::move(call));
+    to_submit_.clear();
     if (finished()) break;
     std::deque<Input> batch;
     {
@@ -149,6 +153,10 @@ int Supervisor::run() {
 }
 
 void Supervisor::begin() {
+  if (opts_.resume) {
+    resume_state();
+    return;
+  }
   run_.graph_id = random_hex(16);
   run_.graph_name = spec_.name;
   run_.graph_json = spec_.to_json().dump();
@@ -164,6 +172,79 @@ void Supervisor::begin() {
   emit("graph", "started", "",
        {{"graph", spec_.name}, {"agents", spec_.agents.size()}, {"max_concurrency", spec_.config.max_concurrency}});
   flush();
+}
+
+// Takes over the run a dead supervisor left: its graph, each agent's state, pending questions,
+// answers, model requests and messages. Agents that were running start again and continue from
+// their last commit; nothing a previous supervisor committed is decided twice.
+void Supervisor::resume_state() {
+  const auto rkey = std::string(keys::kRunGraph);
+  auto re = ws_.get(base_, rkey);
+  if (!re) throw Error(Errc::not_found, "the workspace holds no run to resume");
+  run_ = proto::decode<proto::Run>(re->value, rkey);
+  const auto previous_session = run_.session_id;
+  run_.session_id = random_hex(8);
+  run_.supervisor_pid = ::getpid();
+  run_.state = "running";
+  run_.ended_at_ms = 0;
+  pending_.run = true;
+  std::size_t restarted = 0;
+  for (auto& [id, a] : agents_) {
+    const auto key = keys::run_agent(id);
+    auto e = ws_.get(base_, key);
+    if (!e) continue;  // never recorded: still pending
+    a.st = proto::decode<proto::AgentState>(e->value, key);
+    if (terminal(a)) continue;
+    if (a.st.pid != 0) kill_stale_worker(a.st);
+    if (a.st.state == "running" || a.st.state == "blocked") {
+      a.st.pid = 0;
+      set_state(a, "queued", "resumed after the supervisor stopped");
+      ++restarted;
+    }
+  }
+  for (auto& [k, e] : ws_.list(base_, keys::kRunQuestion)) {
+    auto qs = proto::decode<proto::QuestionState>(e.value, k);
+    if (qs.status != "pending" || !agents_.count(qs.agent_id)) continue;
+    Agent& a = agents_.at(qs.agent_id);
+    double timeout_s = 300;
+    if (auto q = ws_.get(overlay(a), keys::question(qs.id)))
+      timeout_s = proto::decode<proto::Question>(q->value, keys::question(qs.id)).timeout_s;
+    questions_[qs.id] = qs;
+    auto left_ms = static_cast<std::int64_t>(timeout_s * 1000) - (now_ms() - qs.asked_at_ms);
+    question_deadlines_[qs.id] = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(left_ms, 0));
+    a.open_questions.insert(qs.id);
+    if (ws_.get(overlay(a), keys::response(qs.id))) on_response(a, qs.id);  // answered as it died
+  }
+  emit("graph", "resumed", "",
+       {{"graph", spec_.name}, {"previous_session", previous_session}, {"agents_restarted", restarted}});
+  // What workers committed for a supervisor that is gone: requests to serve, messages to deliver.
+  for (auto& [id, a] : agents_) {
+    if (terminal(a) || !ws_.find_ns(a.st.ns)) continue;
+    const auto& ns = overlay(a);
+    for (auto& [k, e] : ws_.list(ns, keys::kModelRequest)) on_model_request(a, k.substr(keys::kModelRequest.size()));
+    for (auto& [k, e] : ws_.list(ns, keys::kOutboxMessage)) on_outbox_message(a, k);
+  }
+  for (auto& [k, e] : ws_.list(base_, keys::kRunControl)) on_control(k);
+  for (auto& [id, a] : agents_) pending_.agents.insert(id);
+  flush();
+}
+
+// A worker of the previous supervisor still alive (PR_SET_PDEATHSIG normally takes it with its
+// parent): killed, and waited for, before its agent starts again.
+void Supervisor::kill_stale_worker(const proto::AgentState& st) {
+  const auto pid = static_cast<pid_t>(st.pid);
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string agent_arg = std::string("--agent") + '\0' + st.id + '\0';
+  if (cmdline.find("remora-worker") == std::string::npos || cmdline.find(agent_arg) == std::string::npos) return;
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  ::kill(pid, SIGKILL);
+  spdlog::warn("killed {}'s worker pid {}, left by the previous supervisor", st.id, pid);
+  if (fd >= 0) {
+    pollfd p{fd, POLLIN, 0};
+    ::poll(&p, 1, 5000);  // readable once the process has exited
+    ::close(fd);
+  }
 }
 
 bool Supervisor::terminal(const Agent& a) const { return kTerminal.count(a.st.state) > 0; }
@@ -222,9 +303,10 @@ void Supervisor::start(Agent& a) {
   set_state(a, "running");
   ++running_;
   emit("agent", "started", a.st.id, {{"attempt", a.st.attempt}, {"bundle", a.st.bundle}, {"target", a.st.target}});
-  if (!a.open_questions.empty()) {  // restarted while a question is still pending
+  if (!a.open_questions.empty()) {  // restarted while a question is still pending: asked again
     set_state(a, "blocked");
     a.blocked_since = Clock::now();
+    for (const auto& qid : a.open_questions) emit_blocked(a, qid);
   }
 }
 
@@ -380,6 +462,14 @@ void Supervisor::on_question(Agent& a, const std::string& qid) {
     set_state(a, "blocked");
     a.blocked_since = Clock::now();
   }
+  emit_blocked(a, qid);
+}
+
+void Supervisor::emit_blocked(Agent& a, const std::string& qid) {
+  const auto key = keys::question(qid);
+  auto e = ws_.get(overlay(a), key);
+  if (!e) return;
+  auto q = proto::decode<proto::Question>(e->value, key);
   emit("agent", "blocked", a.st.id,
        {{"question_id", qid},
         {"question", q.question},
@@ -439,7 +529,7 @@ void Supervisor::on_model_request(Agent& a, const std::string& id) {
   }
   model_inflight_.insert(id);
   emit("model", "request", a.st.id, {{"request_id", id}, {"turn", call.turn}, {"messages", call.messages.size()}});
-  gateway_->submit(std::move(call));
+  to_submit_.push_back(std::move(call));
 }
 
 void Supervisor::handle(const ModelDone& d) {

@@ -43,6 +43,9 @@ namespace remora {
 struct SupervisorOptions {
   std::filesystem::path worker_exe;  // remora-worker
   std::filesystem::path log_dir;     // <log_dir>/<agent>.log gets each worker's stderr
+  // Continue the run recorded in the workspace (run:graph) instead of starting a new one: see
+  // Supervisor::resume_state.
+  bool resume = false;
 };
 
 class Supervisor {
@@ -97,6 +100,9 @@ class Supervisor {
 
   void push(Input in);
   void begin();
+  void resume_state();
+  void kill_stale_worker(const proto::AgentState& st);
+  void emit_blocked(Agent& a, const std::string& qid);
   void schedule();
   void start(Agent& a);
   void launch_started();
@@ -153,6 +159,7 @@ class Supervisor {
   std::deque<Input> inputs_;
 
   std::set<std::string> model_inflight_;  // submitted to the gateway, response not committed yet
+  std::vector<ModelCall> to_submit_;      // decided this iteration; submitted once committed
   std::uint64_t prompt_tokens_ = 0, completion_tokens_ = 0;
 
   std::unique_ptr<ModelGateway> gateway_;
