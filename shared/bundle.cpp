@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <fstream>
 #include <array>
 #include <map>
 #include <optional>
@@ -158,6 +159,7 @@ void read_command_tool(const YAML::Node& node, const std::string& path, CommandT
   std::set<std::string, std::less<>> args;
   if (c.parameters.contains("properties") && c.parameters["properties"].is_object())
     for (const auto& [k, v] : c.parameters["properties"].items()) args.insert(k);
+  args.insert("bundle_dir");
   for (std::size_t i = 0; i < c.command.size(); ++i)
     if (auto problem = template_problem(c.command[i], args)) p.add(fmt::format("{}.command[{}]", path, i), *problem);
   if (!f.read("files", c.files) && args.contains("path")) c.files = {"path"};
@@ -226,6 +228,10 @@ void read_agent(Fields& f, Bundle& b, Shape shape, Problems& p) {
     if (turn.content.empty() && turn.tool_calls.empty()) t.check("content", false, "a turn needs content or tool_calls");
     b.script.push_back(std::move(turn));
   }
+  json resources = yaml_fields::to_json(f.node("resources"));  // stored bundles only
+  if (resources.is_object())
+    for (const auto& [name, text] : resources.items())
+      if (text.is_string()) b.resources[name] = text.get<std::string>();
   if (b.model.provider == "scripted" && b.script.empty())
     f.check("script", false, "required for the scripted provider (the replies it gives, in order)");
   (void)shape;
@@ -290,7 +296,8 @@ json Bundle::to_json() const {
             {"tools", tools},
             {"command_tools", commands},
             {"termination_tool", termination_tool},
-            {"script", turns}});
+            {"script", turns},
+            {"resources", resources}});
   return j;
 }
 
@@ -313,6 +320,17 @@ Bundle load_bundle(const fs::path& dir) {
   YAML::Node root = parse_file(file);
   Problems p{file.string()};
   Bundle b = read_bundle(root, Shape::file, directory_name(dir), p);
+  if (root.IsMap() && root["resources"]) p.add("resources", "unknown field (put the files in the bundle's tools/ directory)");
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir / "tools", ec)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (json(text).dump(-1, ' ', false, json::error_handler_t::ignore) != json(text).dump(-1, ' ', false, json::error_handler_t::replace))
+      p.add("tools/" + entry.path().filename().string(), "not UTF-8 text");
+    else
+      b.resources[entry.path().filename().string()] = std::move(text);
+  }
   p.throw_if_any();
   return b;
 }

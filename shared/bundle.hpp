@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <string_view>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -93,6 +94,10 @@ struct Bundle {
   std::vector<CommandToolSpec> command_tools;
   std::string termination_tool = "submit_result";
   std::vector<ScriptedTurn> script;  // the scripted provider's replies, in order
+  // The files of <bundle dir>/tools/ (scripts its command tools run), by file name. Stored with
+  // the bundle, so that a sandboxed worker needs no access to the bundle's directory: a command
+  // tool finds them in its private copy, at the path {bundle_dir} expands to.
+  std::map<std::string, std::string> resources;
 
   // steps bundles
   std::vector<Step> steps;
