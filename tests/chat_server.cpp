@@ -148,8 +148,6 @@ ChatServer::~ChatServer() {
   impl_->thread.join();
 }
 
-int ChatServer::port() const { return impl_->port; }
-
 std::string ChatServer::base_url() const { return "http://127.0.0.1:" + std::to_string(impl_->port) + "/v1"; }
 
 std::size_t ChatServer::request_count() const {

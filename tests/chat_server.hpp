@@ -63,7 +63,6 @@ class ChatServer {
   ChatServer(const ChatServer&) = delete;
   ChatServer& operator=(const ChatServer&) = delete;
 
-  int port() const;
   std::string base_url() const;  // http://127.0.0.1:<port>/v1
 
   // Requests to /v1/chat/completions that reached the responder (bodies that were not JSON get
