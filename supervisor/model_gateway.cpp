@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shared/error.hpp"
+#include "supervisor/openai_provider.hpp"
 
 namespace remora {
 
@@ -18,6 +19,10 @@ ModelGateway::~ModelGateway() {
     stopping_ = true;
   }
   cv_.notify_all();
+  {
+    std::lock_guard lk(providers_mu_);
+    for (auto& [endpoint, p] : providers_) p->stop();  // calls in flight end now
+  }
   for (auto& t : threads_) t.join();
 }
 
@@ -32,8 +37,16 @@ bool ModelGateway::submit(ModelCall call) {
 }
 
 ModelProvider& ModelGateway::provider_for(const Bundle& bundle) {
-  if (bundle.model.provider == "scripted") return *scripted_;
-  throw Error(Errc::invalid_argument, "provider '" + bundle.model.provider + "' is not available");
+  const auto& m = bundle.model;
+  if (m.provider == "scripted") return *scripted_;
+  if (m.provider != "openai") throw Error(Errc::invalid_argument, "provider '" + m.provider + "' is not available");
+  // One provider per server and key, so that its concurrency limit holds across agents.
+  const std::string endpoint = m.base_url + "\n" + m.api_key_env;
+  std::lock_guard lk(providers_mu_);
+  auto it = providers_.find(endpoint);
+  if (it == providers_.end())
+    it = providers_.emplace(endpoint, std::make_unique<OpenAiProvider>(OpenAiConfig::from_settings(m))).first;
+  return *it->second;
 }
 
 void ModelGateway::loop() {

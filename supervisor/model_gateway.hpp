@@ -19,6 +19,7 @@
 
 #include "shared/bundle.hpp"
 #include "supervisor/model_provider.hpp"
+#include "supervisor/openai_provider.hpp"
 #include "supervisor/scripted_provider.hpp"
 
 namespace remora {
@@ -28,7 +29,7 @@ class ModelGateway {
   using DoneFn = std::function<void(const ModelCall& call, ModelReply reply)>;
   ModelGateway(std::map<std::string, Bundle> bundles, ScriptedProvider::VarsFn vars, DoneFn done,
                unsigned threads = 8);
-  ~ModelGateway();  // waits for calls in flight (each is bounded by its provider's timeout)
+  ~ModelGateway();  // stops calls in flight (their requests are served again on resume)
 
   // Queues call unless its request id is queued or in flight already. Returns whether it was queued.
   bool submit(ModelCall call);
@@ -41,7 +42,7 @@ class ModelGateway {
   DoneFn done_;
   std::unique_ptr<ScriptedProvider> scripted_;
   std::mutex providers_mu_;
-  std::map<std::string, std::unique_ptr<ModelProvider>> providers_;  // by endpoint
+  std::map<std::string, std::unique_ptr<OpenAiProvider>> providers_;  // by server and key
 
   std::mutex mu_;
   std::condition_variable cv_;
