@@ -1,6 +1,7 @@
 #include "worker/tool.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace remora::worker {
 
@@ -32,6 +33,22 @@ std::vector<std::pair<std::string, std::string>> ToolContext::list(const std::st
   for (auto& [k, v] : staged_) {
     if (k.compare(0, prefix.size(), prefix) != 0) continue;
     if (v) out[k] = *v;
+    else out.erase(k);
+  }
+  return {out.begin(), out.end()};
+}
+
+std::vector<std::string> ToolContext::keys(const std::string& prefix) {
+  std::set<std::string> out;
+  ws_.read([&](const Reader& r) {
+    r.scan(ns_, prefix, [&](std::string_view k, const Entry&) {
+      out.emplace(k);
+      return true;
+    });
+  });
+  for (auto& [k, v] : staged_) {
+    if (k.compare(0, prefix.size(), prefix) != 0) continue;
+    if (v) out.insert(k);
     else out.erase(k);
   }
   return {out.begin(), out.end()};

@@ -36,6 +36,9 @@ class ToolContext {
   std::optional<std::string> get(const std::string& key);  // also records a read (conflict check)
   // Visible keys under prefix with their values, in key order, staged writes included.
   std::vector<std::pair<std::string, std::string>> list(const std::string& prefix);
+  // Visible keys under prefix, in key order, staged writes included; values are not kept and no
+  // read is recorded (listings of a large project stay cheap).
+  std::vector<std::string> keys(const std::string& prefix);
   void put(const std::string& key, std::string value);
   void del(const std::string& key);
   std::string ask(const proto::Question& q) { return ask_(q); }
@@ -75,6 +78,10 @@ struct ToolSpec {
             {"function", {{"name", name}, {"description", description}, {"parameters", parameters}}}};
   }
 };
+
+// Refuses a call with a message the model can act on: run_tool_call (tool_registry.hpp) turns it
+// into an error result.
+[[noreturn]] inline void refuse(const std::string& message) { throw Error(Errc::invalid_argument, message); }
 
 class Tool {
  public:
