@@ -350,9 +350,11 @@ TEST_F(ToolsTest, MessagesGoThroughTheOutboxAndComeFromTheInbox) {
   EXPECT_EQ(call("get_messages", json::object()).content, (json{{"messages", json::array()}}));
   ws_->write([&](WriteTxn& t) {
     t.put(overlay_, keys::agent_inbox("a1", "a2.t3.c0"), proto::encode(proto::Message{"a2.t3.c0", "a2", "a1", R"({"ok":true})", 7}));
+    t.put(overlay_, keys::agent_inbox("a1", "a2.t10.c0"), proto::encode(proto::Message{"a2.t10.c0", "a2", "a1", "2", 9}));
   });
   EXPECT_EQ(call("get_messages", json::object()).content,
-            (json{{"messages", {{{"id", "a2.t3.c0"}, {"from", "a2"}, {"payload", {{"ok", true}}}, {"sent_at_ms", 7}}}}}));
+            (json{{"messages", {{{"id", "a2.t3.c0"}, {"from", "a2"}, {"payload", {{"ok", true}}}, {"sent_at_ms", 7}},
+                                {{"id", "a2.t10.c0"}, {"from", "a2"}, {"payload", 2}, {"sent_at_ms", 9}}}}}));
 }
 
 TEST_F(ToolsTest, KvKeepsJsonValuesPerAgent) {

@@ -43,13 +43,13 @@ ToolResult send_message(const json& args, ToolContext& ctx) {
 }
 
 ToolResult get_messages(const json&, ToolContext& ctx) {
+  std::vector<proto::Message> messages;
+  for (const auto& key : ctx.keys(keys::agent_inbox(ctx.agent_id(), "")))
+    if (auto bytes = ctx.get(key)) messages.push_back(proto::decode<proto::Message>(*bytes, key));
+  std::ranges::stable_sort(messages, {}, &proto::Message::sent_at_ms);  // keys are in id order already
   json out = json::array();
-  for (const auto& key : ctx.keys(keys::agent_inbox(ctx.agent_id(), ""))) {
-    auto bytes = ctx.get(key);
-    if (!bytes) continue;
-    auto m = proto::decode<proto::Message>(*bytes, key);
+  for (const auto& m : messages)
     out.push_back({{"id", m.id}, {"from", m.from_agent}, {"payload", json::parse(m.payload_json)}, {"sent_at_ms", m.sent_at_ms}});
-  }
   return {true, json{{"messages", std::move(out)}}};
 }
 
@@ -102,7 +102,7 @@ Tools agent_tools() {
         "payload": {"description": "Any JSON value"}}})json",
       send_message));
   t.push_back(std::make_unique<FunctionTool>("get_messages",
-      "Read every message other agents have sent to this agent, oldest id first.",
+      "Read every message other agents have sent to this agent, oldest first.",
       R"json({"type": "object", "additionalProperties": false, "properties": {}})json", get_messages));
   t.push_back(std::make_unique<FunctionTool>("kv_get", "Read a value this agent stored with kv_put.",
       R"json({"type": "object", "additionalProperties": false, "required": ["key"], "properties": {

@@ -170,7 +170,10 @@ ToolResult CommandTool::call(const json& args, ToolContext& ctx) {
 
   json result = json::object();
   if (outcome.exit_code) result["exit_code"] = *outcome.exit_code;
-  if (outcome.signal) result["signal"] = fmt::format("SIG{}", sigabbrev_np(*outcome.signal));
+  if (outcome.signal) {
+    const char* abbrev = sigabbrev_np(*outcome.signal);
+    result["signal"] = abbrev ? fmt::format("SIG{}", abbrev) : std::to_string(*outcome.signal);
+  }
   result["stdout"] = shown_output(outcome.out, outcome.out_dropped);
   result["stderr"] = shown_output(outcome.err, outcome.err_dropped);
   if (outcome.timed_out) {
