@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "shared/error.hpp"
+#include "shared/json_schema.hpp"
 #include "shared/template.hpp"
 #include "shared/yaml_fields.hpp"
 
@@ -153,8 +154,9 @@ void read_command_tool(const YAML::Node& node, const std::string& path, CommandT
   f.read("description", c.description);
   c.parameters = yaml_fields::to_json(f.node("parameters"));
   if (c.parameters.is_null()) c.parameters = {{"type", "object"}, {"properties", json::object()}};
-  if (!c.parameters.is_object() || c.parameters.value("type", json()) != "object")
-    p.add(f.at("parameters"), "expected an object schema (type: object)");
+  for (const auto& problem : json_schema::check_schema(c.parameters, f.at("parameters"))) p.add("", problem);
+  if (c.parameters.is_object() && c.parameters.value("type", json()) != "object")
+    p.add(f.at("parameters") + ".type", "must be \"object\": arguments are named");
   if (f.read("command", c.command, kRequired)) f.check("command", !c.command.empty(), "must not be empty");
   std::set<std::string, std::less<>> args;
   if (c.parameters.contains("properties") && c.parameters["properties"].is_object())

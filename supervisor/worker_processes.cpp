@@ -82,8 +82,21 @@ void WorkerProcesses::reap_loop() {
       cv_.wait(lk, [&] { return !live_.empty() || stopping_; });
       if (live_.empty() && stopping_) return;
     }
+    // Look without reaping, then reap under the lock: start() holds it while a child is being
+    // launched, and a child that ends at once must not be reaped before the launcher has its pidfd.
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) < 0) {
+      if (errno == EINTR) continue;
+      std::lock_guard lk(mu_);
+      live_.clear();
+      continue;
+    }
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, 0);
+    pid_t pid;
+    {
+      std::lock_guard lk(mu_);
+      pid = ::waitpid(info.si_pid, &status, 0);
+    }
     if (pid < 0) {
       if (errno == EINTR) continue;
       // ECHILD: a child listed but already reaped elsewhere cannot happen; clear and go on.

@@ -14,6 +14,7 @@
 #include "worker/inbox.hpp"
 #include "worker/step_runner.hpp"
 #include "worker/tool_calls.hpp"
+#include "worker/tool_registry.hpp"
 
 namespace remora::worker {
 namespace {

@@ -16,7 +16,9 @@
 #include "shared/cli.hpp"
 #include "proto/keyspace.hpp"
 #include "worker/heartbeat.hpp"
+#include "worker/kernel.hpp"
 #include "worker/step_runner.hpp"
+#include "worker/tool_registry.hpp"
 
 using namespace remora;
 
@@ -62,8 +64,18 @@ int main(int argc, char** argv) {
     auto bundle = Bundle::from_json(nlohmann::json::parse(proto::decode<proto::JsonValue>(brec->value, bkey).json));
     spdlog::info("starting (attempt {}, bundle {})", agent.attempt, agent.bundle);
     worker::Heartbeat heartbeat(*ws, ws->ns(agent.ns), agent.id, std::chrono::milliseconds(agent.heartbeat_ms));
-    worker::StepRunner runner(*ws, agent, std::move(bundle), [&] { heartbeat.stop(); });
-    int code = runner.run();
+    int code;
+    if (bundle.kind == "agent") {
+      auto tools = worker::make_tools(bundle);
+      auto scratch = std::filesystem::temp_directory_path() / ("remora-" + agent.id + "-" + std::to_string(::getpid()));
+      worker::Kernel kernel(*ws, agent, std::move(bundle), std::move(tools), scratch);
+      code = kernel.run();
+      std::error_code ec;
+      std::filesystem::remove_all(scratch, ec);
+    } else {
+      worker::StepRunner runner(*ws, agent, std::move(bundle), [&] { heartbeat.stop(); });
+      code = runner.run();
+    }
     spdlog::info("finished with exit code {}", code);
     return code;
   } catch (const std::exception& e) {

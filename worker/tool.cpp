@@ -1,6 +1,7 @@
 #include "worker/tool.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace remora::worker {
 
@@ -37,6 +38,22 @@ std::vector<std::pair<std::string, std::string>> ToolContext::list(const std::st
   return {out.begin(), out.end()};
 }
 
+std::vector<std::string> ToolContext::keys(const std::string& prefix) {
+  std::set<std::string> out;
+  ws_.read([&](const Reader& r) {
+    r.scan(ns_, prefix, [&](std::string_view k, const Entry&) {
+      out.emplace(k);
+      return true;
+    });
+  });
+  for (auto& [k, v] : staged_) {
+    if (k.compare(0, prefix.size(), prefix) != 0) continue;
+    if (v) out.insert(k);
+    else out.erase(k);
+  }
+  return {out.begin(), out.end()};
+}
+
 void ToolContext::put(const std::string& key, std::string value) {
   if (!staged_.count(key)) order_.push_back(key);
   staged_[key] = std::move(value);
@@ -58,13 +75,5 @@ void ToolContext::apply(WriteTxn& t) const {
 }
 
 std::vector<std::string> ToolContext::touched() const { return order_; }
-
-ToolResult run_tool_call(Tool& tool, const nlohmann::json& args, ToolContext& ctx) {
-  try {
-    return tool.call(args, ctx);
-  } catch (const std::exception& e) {
-    return ToolResult::error(e.what());
-  }
-}
 
 }  // namespace remora::worker

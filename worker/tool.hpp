@@ -36,6 +36,9 @@ class ToolContext {
   std::optional<std::string> get(const std::string& key);  // also records a read (conflict check)
   // Visible keys under prefix with their values, in key order, staged writes included.
   std::vector<std::pair<std::string, std::string>> list(const std::string& prefix);
+  // Visible keys under prefix, in key order, staged writes included; values are not kept and no
+  // read is recorded (listings of a large project stay cheap).
+  std::vector<std::string> keys(const std::string& prefix);
   void put(const std::string& key, std::string value);
   void del(const std::string& key);
   std::string ask(const proto::Question& q) { return ask_(q); }
@@ -76,6 +79,10 @@ struct ToolSpec {
   }
 };
 
+// Refuses a call with a message the model can act on: run_tool_call (tool_registry.hpp) turns it
+// into an error result.
+[[noreturn]] inline void refuse(const std::string& message) { throw Error(Errc::invalid_argument, message); }
+
 class Tool {
  public:
   virtual ~Tool() = default;
@@ -84,9 +91,5 @@ class Tool {
   // turns any exception into an error result.
   virtual ToolResult call(const nlohmann::json& args, ToolContext& ctx) = 0;
 };
-
-// Runs one call: arguments checked against the tool's schema first, any exception turned into an
-// error result, so that a bad call is something the model sees, never a crash.
-ToolResult run_tool_call(Tool& tool, const nlohmann::json& args, ToolContext& ctx);
 
 }  // namespace remora::worker

@@ -1,0 +1,34 @@
+// run_bounded: runs a program to its end under limits, for command tools. The program gets its
+// argv as given (no shell), /dev/null as stdin and a session of its own, so that a timeout kills
+// everything it started. stdout and stderr are kept up to a bound each; the rest is read and
+// counted, never left to block the writer. At the deadline the session is killed (SIGKILL);
+// anything the program left running is killed when it exits.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace remora::worker {
+
+struct ProcessLimits {
+  std::chrono::duration<double> timeout{60};
+  std::size_t max_output = 64 * 1024;  // bytes kept of stdout, and of stderr
+};
+
+struct ProcessOutcome {
+  std::optional<int> exit_code;  // when it exited
+  std::optional<int> signal;     // when a signal ended it (SIGKILL after a timeout)
+  bool timed_out = false;
+  std::string out, err;               // the first max_output bytes of each
+  std::size_t out_dropped = 0, err_dropped = 0;  // bytes beyond them
+};
+
+// Throws Error(io) when the program cannot be started.
+ProcessOutcome run_bounded(const std::filesystem::path& exe, const std::vector<std::string>& args,
+                           const std::filesystem::path& cwd, const ProcessLimits& limits);
+
+}  // namespace remora::worker
