@@ -183,4 +183,11 @@ std::string expand(std::string s, const std::string& agent, const std::string& t
   return out;
 }
 
+bool Bundle::applies_to(const nlohmann::json& node) const {
+  if (!node_types.empty() && std::ranges::find(node_types, node.value("type", "")) == node_types.end()) return false;
+  for (const auto& [field, value] : when.items())
+    if (!node.contains(field) || node.at(field) != value) return false;
+  return true;
+}
+
 }  // namespace remora
