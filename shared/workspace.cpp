@@ -969,63 +969,96 @@ std::vector<DiffEntry> Workspace::diff(const Namespace& overlay, std::string_vie
   return out;
 }
 
-MergeResult Workspace::merge(const Namespace& overlay, MergeStrategy strategy, std::string_view prefix) {
+struct Reader::MergeItem {
+  std::string key;
+  std::uint8_t kind;
+  std::string value;  // a copy: a write in the same transaction may move the page it was on
+  Conflict conflict;
+  bool conflicts;
+};
+
+std::vector<Reader::MergeItem> Reader::merge_items(const Namespace& overlay, const std::vector<std::string>& keys) const {
+  std::vector<MergeItem> items;
+  const auto parent_chain = overlay.parents();
+  for (const auto& key : keys) {
+    auto mine = exact(overlay.id, key);
+    if (!mine) continue;
+    auto cur = lookup(parent_chain, key);
+    std::uint64_t now = cur ? cur->mod_rev : 0;
+    bool conflicts = false;
+    if (now != mine->seen_rev) {
+      bool cur_has = cur && cur->kind == kValue;
+      bool same = mine->kind == kValue ? (cur_has && cur->value == mine->value)
+                                       : (mine->kind == kTombstone && !cur_has);
+      conflicts = !same;
+    }
+    items.push_back({key, mine->kind, std::string(mine->value), Conflict{key, mine->seen_rev, now, mine->kind == kReadMark},
+                     conflicts});
+  }
+  return items;
+}
+
+std::vector<Conflict> Reader::conflicts(const Namespace& overlay, std::string_view prefix) const {
   if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no parent to merge into");
+  std::vector<Conflict> out;
+  for (auto& it : merge_items(overlay, own_keys(txn_, ws_.impl_->own, overlay.id, prefix)))
+    if (it.conflicts) out.push_back(std::move(it.conflict));
+  return out;
+}
+
+std::vector<std::string> WriteTxn::own_keys_now(std::uint32_t ns, std::string_view prefix) const {
+  auto keys = own_keys(txn_, ws_.impl_->own, ns, prefix);
+  for (const auto& [id, list] : new_own_)
+    if (id == ns)
+      for (const auto& key : list.keys)
+        if (key.compare(0, prefix.size(), prefix) == 0) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+MergeResult WriteTxn::merge(const Namespace& overlay, MergeStrategy strategy, std::string_view prefix) {
+  if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no parent to merge into");
+  check_live(overlay);
+  auto& impl = *ws_.impl_;
+  auto parent_id = overlay.chain[1];
+  proto::NamespaceInfo pinfo = *read_ns(txn_, impl.ns, parent_id);
+  Namespace parent{parent_id, pinfo.name, std::vector<std::uint32_t>(overlay.chain.begin() + 1, overlay.chain.end())};
+
+  auto items = merge_items(overlay, own_keys_now(overlay.id, prefix));
+  std::vector<Conflict> conflicts;
+  for (const auto& it : items)
+    if (it.conflicts) conflicts.push_back(it.conflict);
+  if (strategy == MergeStrategy::fail && !conflicts.empty()) throw MergeConflict(overlay.name, conflicts);
+
   MergeResult result;
-  result.revision = write([&](WriteTxn& t) {
-    result = MergeResult{};
-    auto& impl = *impl_;
-    t.check_live(overlay);
-    auto parent_id = overlay.chain[1];
-    proto::NamespaceInfo pinfo = *read_ns(t.txn_, impl.ns, parent_id);
-    Namespace parent{parent_id, pinfo.name, std::vector<std::uint32_t>(overlay.chain.begin() + 1, overlay.chain.end())};
+  result.revision = revision_;
+  for (auto& it : items) {
+    bool apply = !it.conflicts || strategy == MergeStrategy::ours;
+    if (it.conflicts) (strategy == MergeStrategy::ours ? result.overrode : result.skipped).push_back(it.conflict);
+    erase_entry(overlay.id, it.key);
+    log(overlay.id, proto::ChangeOp::discard, it.key);
+    if (!apply) continue;
+    switch (it.kind) {
+      case kValue: put(parent, it.key, it.value); ++result.applied; break;
+      case kTombstone: del(parent, it.key); ++result.applied; break;
+      case kReadMark: note_read(parent, it.key); break;
+    }
+  }
+  // Rewrite the overlay's index as the keys it still holds (those outside the prefix).
+  auto remaining = prefix.empty() ? std::vector<std::string>{} : own_keys_now(overlay.id, "");
+  clear_own_index(txn_, impl.own, overlay.id);
+  std::erase_if(new_own_, [&](const auto& entry) { return entry.first == overlay.id; });
+  for (auto& key : remaining) {
+    if (exact(overlay.id, key)) index_own(overlay.id, key);
+  }
+  return result;
+}
 
-    struct Item {
-      std::string key;
-      std::uint8_t kind;
-      std::string value;
-      bool conflict;
-      Conflict c;
-    };
-    std::vector<Item> items;
-    std::vector<Conflict> conflicts;
-    for (auto& key : own_keys(t.txn_, impl.own, overlay.id, prefix)) {
-      auto mine = t.exact(overlay.id, key);
-      if (!mine) continue;
-      auto cur = t.lookup(parent.chain, key);
-      std::uint64_t now = cur ? cur->mod_rev : 0;
-      bool conflict = false;
-      if (now != mine->seen_rev) {
-        bool cur_has = cur && cur->kind == kValue;
-        bool same = mine->kind == kValue ? (cur_has && cur->value == mine->value)
-                                         : (mine->kind == kTombstone && !cur_has);
-        conflict = !same;
-      }
-      Conflict c{key, mine->seen_rev, now, mine->kind == kReadMark};
-      if (conflict) conflicts.push_back(c);
-      items.push_back({key, mine->kind, std::string(mine->value), conflict, c});
-    }
-    if (strategy == MergeStrategy::fail && !conflicts.empty()) throw MergeConflict(overlay.name, conflicts);
-
-    for (auto& it : items) {
-      bool apply = !it.conflict || strategy == MergeStrategy::ours;
-      if (it.conflict) (strategy == MergeStrategy::ours ? result.overrode : result.skipped).push_back(it.c);
-      t.erase_entry(overlay.id, it.key);
-      t.log(overlay.id, proto::ChangeOp::discard, it.key);
-      if (!apply) continue;
-      switch (it.kind) {
-        case kValue: t.put(parent, it.key, it.value); ++result.applied; break;
-        case kTombstone: t.del(parent, it.key); ++result.applied; break;
-        case kReadMark: t.note_read(parent, it.key); break;
-      }
-    }
-    // Rewrite the overlay's index as the keys it still holds (those outside the prefix).
-    auto remaining = prefix.empty() ? std::vector<std::string>{} : own_keys(t.txn_, impl.own, overlay.id, "");
-    clear_own_index(t.txn_, impl.own, overlay.id);
-    for (auto& key : remaining) {
-      if (t.exact(overlay.id, key)) t.index_own(overlay.id, key);
-    }
-  });
+MergeResult Workspace::merge(const Namespace& overlay, MergeStrategy strategy, std::string_view prefix) {
+  MergeResult result;
+  auto revision = write([&](WriteTxn& t) { result = t.merge(overlay, strategy, prefix); });
+  result.revision = revision;  // the current one when there was nothing to merge
   return result;
 }
 

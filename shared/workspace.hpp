@@ -136,9 +136,15 @@ class Reader {
   // Calls fn for every visible key under prefix, in key order; fn returns false to stop.
   void scan(const Namespace& ns, std::string_view prefix,
             const std::function<bool(std::string_view key, const Entry&)>& fn) const;
+  // The keys under prefix that merging overlay into its parent with MergeStrategy::fail would
+  // refuse, by the rule of Workspace::merge; empty when the merge would go through.
+  std::vector<Conflict> conflicts(const Namespace& overlay, std::string_view prefix = "") const;
 
  protected:
   struct Found;
+  struct MergeItem;
+  // The overlay's own entries among keys, each with whether it conflicts with its parent.
+  std::vector<MergeItem> merge_items(const Namespace& overlay, const std::vector<std::string>& keys) const;
   Reader(const Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)
       : ws_(ws), txn_(txn), kv_cursor_(kv_cursor), revision_(revision) {}
   struct Layers;
@@ -169,6 +175,10 @@ class WriteTxn : public Reader {
   // Namespaces, inside a larger transaction.
   Namespace create_ns(std::string_view name, std::string_view parent = "base");
   std::optional<Namespace> find_ns(std::string_view name) const;
+  // Workspace::merge inside this transaction, so that a merge commits atomically with other
+  // writes (several merges along a chain, the records of a review).
+  MergeResult merge(const Namespace& overlay, MergeStrategy strategy = MergeStrategy::fail,
+                    std::string_view prefix = "");
 
  private:
   WriteTxn(Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)
@@ -179,6 +189,8 @@ class WriteTxn : public Reader {
                    std::string_view value, bool first_in_ns);
   void erase_entry(std::uint32_t ns, std::string_view key);
   void index_own(std::uint32_t ns, std::string_view key);
+  // The own index of ns under prefix including what this transaction has added to it.
+  std::vector<std::string> own_keys_now(std::uint32_t ns, std::string_view prefix) const;
   void flush_own_index();  // writes the keys this transaction first wrote, one record per overlay
   friend class Workspace;
 

@@ -33,8 +33,12 @@ bool skipped_dir(const fs::path& dir, const std::string& name) {
 
 class Walk {
  public:
-  Walk(const DiscoveryOptions& options, std::vector<SkippedFile>& skipped)
-      : options_(options), only_(options.language ? language_named(*options.language) : nullptr), skipped_(skipped) {
+  // every_file: keep files of no known language too (the project import).
+  Walk(const DiscoveryOptions& options, std::vector<SkippedFile>& skipped, bool every_file = false)
+      : options_(options),
+        only_(options.language ? language_named(*options.language) : nullptr),
+        every_file_(every_file),
+        skipped_(skipped) {
     std::string text;
     for (const auto& p : options.exclude) text += p + "\n";
     excludes_.add("", text);
@@ -61,7 +65,7 @@ class Walk {
         if (!skipped_dir(e.path(), name) && !ignored(child, true)) this->dir(e.path(), child);
       } else if (fs::is_regular_file(status)) {
         const Language* lang = language_of(e.path());
-        if (!lang || (only_ && lang != only_) || ignored(child, false)) continue;
+        if ((!lang && !every_file_) || (only_ && lang != only_) || ignored(child, false)) continue;
         file(e.path(), child, lang);
       }
     }
@@ -88,6 +92,7 @@ class Walk {
 
   const DiscoveryOptions& options_;
   const Language* only_;
+  const bool every_file_;
   std::vector<SkippedFile>& skipped_;
   IgnoreRules rules_, excludes_;
   std::vector<SourceFile> files_;
@@ -115,6 +120,19 @@ std::vector<SourceFile> walk_sources(const fs::path& root, const DiscoveryOption
   return walk.files();
 }
 
+std::vector<SourceFile> walk_project(const fs::path& root, const DiscoveryOptions& options,
+                                     std::vector<SkippedFile>& skipped) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) throw Error(Errc::invalid_argument, "not a directory: " + root.string());
+  Walk walk(options, skipped, true);
+  walk.dir(root, "");
+  return walk.files();
+}
+
+bool looks_binary(std::string_view bytes) {
+  return std::memchr(bytes.data(), '\0', std::min<std::size_t>(bytes.size(), 8192)) != nullptr;
+}
+
 std::optional<std::string> read_source(const SourceFile& source, std::string& reason) {
   std::ifstream in(source.file, std::ios::binary);
   if (!in) {
@@ -124,7 +142,7 @@ std::optional<std::string> read_source(const SourceFile& source, std::string& re
   std::stringstream s;
   s << in.rdbuf();
   std::string text = s.str();
-  if (std::memchr(text.data(), '\0', std::min<std::size_t>(text.size(), 8192))) {
+  if (looks_binary(text)) {
     reason = "binary (a NUL byte in its first 8 KiB)";
     return std::nullopt;
   }

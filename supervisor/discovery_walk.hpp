@@ -20,7 +20,7 @@ namespace remora {
 struct SourceFile {
   std::filesystem::path file;  // where to read it
   std::string path;            // relative to the root, '/'-separated: the path of its nodes
-  const Language* language;
+  const Language* language;    // nullptr for a file of no known language (walk_project)
 };
 
 // The files to parse under root: a directory, or a single file (read whatever its name, in the
@@ -28,6 +28,15 @@ struct SourceFile {
 // does not exist, or is a file of no known language.
 std::vector<SourceFile> walk_sources(const std::filesystem::path& root, const DiscoveryOptions& options,
                                      std::vector<SkippedFile>& skipped);
+
+// Every file under the directory root that the same rules keep, whatever its language: what
+// `remora run` imports into the workspace. Throws Error(invalid_argument) when root is not a
+// directory.
+std::vector<SourceFile> walk_project(const std::filesystem::path& root, const DiscoveryOptions& options,
+                                     std::vector<SkippedFile>& skipped);
+
+// Whether bytes look binary: a NUL byte in their first 8 KiB.
+bool looks_binary(std::string_view bytes);
 
 // A source file's bytes, or nullopt with the reason when it is binary (a NUL byte in its first
 // 8 KiB) or cannot be read. Any bytes are text otherwise: invalid UTF-8 is parsed as it is.

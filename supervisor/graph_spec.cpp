@@ -15,6 +15,7 @@
 
 #include "shared/error.hpp"
 #include "shared/yaml_fields.hpp"
+#include "supervisor/graph_from_discovery.hpp"
 
 namespace remora {
 
@@ -178,32 +179,70 @@ void check_graph(const GraphSpec& spec, bool check_bundles, Problems& p) {
   for (const auto& cycle : cycles(spec)) p.add("", fmt::format("dependency cycle: {}", fmt::join(cycle, " -> ")));
 }
 
-// Loads every bundle the agents name from the first directory holding it.
-void load_bundles(GraphSpec& spec, const std::vector<fs::path>& dirs, Problems& p) {
-  std::vector<std::string> looked_in;
-  for (const fs::path& d : dirs) looked_in.push_back(d.string());
-  std::map<std::string, std::optional<fs::path>> where;
-  for (const AgentSpec& a : spec.agents) {
-    if (!valid_name(a.bundle)) continue;  // reported already
-    if (!where.contains(a.bundle)) {
-      auto dir = std::ranges::find_if(dirs, [&](const fs::path& d) {
-        std::error_code ec;
-        return fs::exists(d / a.bundle / "bundle.yaml", ec);
-      });
-      where[a.bundle] = dir == dirs.end() ? std::nullopt : std::optional(*dir / a.bundle);
-    }
-    if (!where[a.bundle])
-      p.add("", fmt::format("agent '{}' uses unknown bundle '{}' (looked in: {})", a.id, a.bundle,
-                            fmt::join(looked_in, ", ")));
-  }
+// The first of dirs holding <name>/bundle.yaml.
+std::optional<fs::path> find_bundle(const std::string& name, const std::vector<fs::path>& dirs) {
+  auto dir = std::ranges::find_if(dirs, [&](const fs::path& d) {
+    std::error_code ec;
+    return fs::exists(d / name / "bundle.yaml", ec);
+  });
+  return dir == dirs.end() ? std::nullopt : std::optional(*dir / name);
+}
+
+std::string looked_in(const std::vector<fs::path>& dirs) {
+  std::vector<std::string> names;
+  for (const fs::path& d : dirs) names.push_back(d.string());
+  return fmt::format("looked in: {}", fmt::join(names, ", "));
+}
+
+// Loads each bundle found into `into`; a bad one is reported by its own lines, which name its file.
+void load_found(const std::map<std::string, std::optional<fs::path>>& where, std::map<std::string, Bundle>& into,
+                Problems& p) {
   for (const auto& [name, dir] : where) {
     if (!dir) continue;
     try {
-      spec.bundles.emplace(name, load_bundle(*dir));
+      into.emplace(name, load_bundle(*dir));
     } catch (const Error& e) {
-      p.lines.push_back(e.what());  // its lines name the bundle file, which says more than ours would
+      p.lines.push_back(e.what());
     }
   }
+}
+
+// Loads every bundle the agents name from the first directory holding it.
+void load_bundles(GraphSpec& spec, const std::vector<fs::path>& dirs, Problems& p) {
+  std::map<std::string, std::optional<fs::path>> where;
+  for (const AgentSpec& a : spec.agents) {
+    if (!valid_name(a.bundle)) continue;  // reported already
+    if (!where.contains(a.bundle)) where[a.bundle] = find_bundle(a.bundle, dirs);
+    if (!where[a.bundle])
+      p.add("", fmt::format("agent '{}' uses unknown bundle '{}' ({})", a.id, a.bundle, looked_in(dirs)));
+  }
+  load_found(where, spec.bundles, p);
+}
+
+// The discover: section of a graph file; paths are relative to the file's directory.
+DiscoverSpec read_discover(const YAML::Node& node, const fs::path& file, Problems& p) {
+  Fields f(node, "discover", p);
+  DiscoverSpec d;
+  std::vector<std::string> paths, after;
+  std::string root;
+  f.read("bundles", d.bundles, kRequired);
+  f.read("paths", paths);
+  f.read("root", root);
+  f.read("after", after);
+  for (const std::string& a : after) {
+    try {
+      d.after.push_back(parse_bundle_order(a));
+    } catch (const Error& e) {
+      p.add("discover.after", e.what());
+    }
+  }
+  try {
+    resolve_paths(d, {paths.begin(), paths.end()}, root.empty() ? std::nullopt : std::optional<fs::path>(root),
+                  file.parent_path());
+  } catch (const Error& e) {
+    p.add("discover", e.what());
+  }
+  return d;
 }
 
 json restart_json(const RestartPolicy& r) {
@@ -297,7 +336,8 @@ json GraphSpec::to_json() const {
             {"heartbeat", {{"interval", config.heartbeat.interval_s}, {"timeout", config.heartbeat.timeout_s}}},
             {"restart", restart_json(config.restart)}}},
           {"agents", js_agents},
-          {"bundles", js_bundles}};
+          {"bundles", js_bundles},
+          {"project", project.string()}};
 }
 
 GraphSpec GraphSpec::from_json(const json& j) {
@@ -327,6 +367,7 @@ GraphSpec GraphSpec::from_json(const json& j) {
                           .restart = restart_from_json(a.at("restart")),
                           .node = a.value("node", json::object())});
     for (const auto& [name, b] : j.at("bundles").items()) s.bundles.emplace(name, Bundle::from_json(b));
+    s.project = j.value("project", "");
     validate(s);
     return s;
   } catch (const json::exception& e) {
@@ -342,24 +383,67 @@ GraphSpec load_graph(const fs::path& file) {
   GraphSpec spec;
   spec.name = file.stem().string();
   std::vector<std::string> bundle_dirs{"bundles"};
+  std::optional<DiscoverSpec> discovering;
   {
     Fields f(root, "", p);
     f.read("name", spec.name);
     if (f.read("bundles", bundle_dirs)) f.check("bundles", !bundle_dirs.empty(), "must name at least one directory");
     read_config(f.node("config"), spec.config, p);
-    std::vector<YAML::Node> agents;
-    if (f.read("agents", agents, kRequired)) f.check("agents", !agents.empty(), "must have at least one agent");
-    for (std::size_t i = 0; i < agents.size(); ++i)
-      if (auto a = read_agent(agents[i], fmt::format("agents[{}]", i), spec.config, p)) spec.agents.push_back(*a);
+    if (const YAML::Node d = f.node("discover"); d && !d.IsNull()) {
+      discovering = read_discover(d, file, p);
+      f.check("agents", !f.node("agents"), "a graph lists its agents or discovers them, not both");
+    } else {
+      std::vector<YAML::Node> agents;
+      if (f.read("agents", agents, kRequired)) f.check("agents", !agents.empty(), "must have at least one agent");
+      for (std::size_t i = 0; i < agents.size(); ++i)
+        if (auto a = read_agent(agents[i], fmt::format("agents[{}]", i), spec.config, p)) spec.agents.push_back(*a);
+    }
+  }
+  std::vector<fs::path> dirs;
+  for (const std::string& d : bundle_dirs) dirs.push_back(file.parent_path() / d);
+  if (discovering) {
+    p.throw_if_any();
+    try {
+      return discovered_graph(*discovering, dirs, spec.config, spec.name);
+    } catch (const Error& e) {
+      throw Error(e.code(), file.string() + ": discover: " + e.what());
+    }
   }
   // Sorted, so that the spec does not depend on the order of lines in the file.
   std::ranges::stable_sort(spec.agents, {}, &AgentSpec::id);
-  std::vector<fs::path> dirs;
-  for (const std::string& d : bundle_dirs) dirs.push_back(file.parent_path() / d);
   load_bundles(spec, dirs, p);
   check_graph(spec, false, p);
   p.throw_if_any();
   return spec;
+}
+
+GraphConfig load_config(const fs::path& file) {
+  YAML::Node root = parse_file(file);
+  Problems p(file.string());
+  GraphConfig config;
+  {
+    Fields f(root, "", p);
+    read_config(f.node("config"), config, p);
+  }
+  p.throw_if_any();
+  return config;
+}
+
+std::map<std::string, Bundle> load_bundles(const std::vector<std::string>& names, const std::vector<fs::path>& dirs) {
+  Problems p;
+  std::map<std::string, std::optional<fs::path>> where;
+  for (const std::string& name : names) {
+    if (!valid_name(name)) {
+      p.add("", "'" + name + "' is not a valid bundle name ([A-Za-z0-9._-]+)");
+      continue;
+    }
+    where[name] = find_bundle(name, dirs);
+    if (!where[name]) p.add("", fmt::format("unknown bundle '{}' ({})", name, looked_in(dirs)));
+  }
+  std::map<std::string, Bundle> bundles;
+  load_found(where, bundles, p);
+  p.throw_if_any();
+  return bundles;
 }
 
 void validate(const GraphSpec& spec) {

@@ -20,6 +20,12 @@
 //       after: [other-id]             # optional dependencies
 //       timeout: 30                   # optional override
 //       restart: {policy: permanent}  # optional override, fields merged over config.restart
+//   discover:                         # instead of agents: one agent per (code node x bundle that
+//     bundles: [lint, docstring]      # applies to it), see graph_from_discovery.hpp; required
+//     paths: [src]                    # relative to the graph file (default: root)
+//     root: .                         # the project, imported into base before the run (default:
+//                                     # the one path if it is a directory, else the file's dir)
+//     after: ["lint:docstring"]       # docstring's agent of a node runs after its lint agent
 //
 // Validation reports, in one Error(invalid_argument) with one problem per line: YAML syntax
 // (with line), unknown fields, bad values, duplicate ids, unknown ids in `after`, unknown
@@ -89,6 +95,9 @@ struct GraphSpec {
   GraphConfig config;
   std::vector<AgentSpec> agents;          // sorted by id
   std::map<std::string, Bundle> bundles;  // every bundle an agent uses
+  // The project directory `remora run` imports into base before it starts (a graph discovered
+  // from it); empty: none.
+  std::filesystem::path project;
 
   const AgentSpec* agent(std::string_view id) const;  // nullptr if absent
   // Agent ids in a dependency order, ties broken by id (deterministic).
@@ -105,6 +114,15 @@ struct GraphSpec {
 // Loads and validates a graph file (see above). Throws Error(invalid_argument) listing every
 // problem, or Error(not_found) when the file does not exist.
 GraphSpec load_graph(const std::filesystem::path& file);
+
+// The config: section of a YAML file (see above), for runs whose graph is discovered. Throws like
+// load_graph.
+GraphConfig load_config(const std::filesystem::path& file);
+
+// The named bundles, each from the first of dirs holding <name>/bundle.yaml. Throws
+// Error(invalid_argument) naming every bundle missing (and where it looked) or bad.
+std::map<std::string, Bundle> load_bundles(const std::vector<std::string>& names,
+                                           const std::vector<std::filesystem::path>& dirs);
 
 // Validates an in-memory spec (ids, dependencies, bundles present, cycles); used by load_graph
 // and by graphs built from discovery. Throws like load_graph.

@@ -22,6 +22,9 @@
 #include "shared/watcher.hpp"
 #include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
+#include "supervisor/graph_from_discovery.hpp"
+#include "supervisor/project_import.hpp"
+#include "supervisor/review.hpp"
 #include "supervisor/run_lock.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/terminal_ui.hpp"
@@ -121,50 +124,99 @@ int cmd_resume(const std::string& dir, bool as_json) {
   return supervise(*ws, std::move(spec), dir, as_json, true);
 }
 
-int cmd_run(const std::string& graph_file, const std::string& dir, bool as_json, bool fresh) {
+void print_notes(const std::vector<std::string>& notes) {
+  for (const auto& n : notes) std::cerr << "remora: " << n << "\n";
+}
+
+// What `remora run` was given: a graph file, or paths to discover with the bundles to run.
+struct RunArgs {
+  std::vector<std::string> targets;
+  std::vector<std::string> bundles;
+  std::string bundles_dir = "bundles";
+  std::vector<std::string> after;
+  std::string config;
+  std::string root;
+};
+
+GraphSpec run_graph(const RunArgs& r) {
+  const std::filesystem::path first = r.targets.front();
+  std::error_code ec;
+  if (r.targets.size() == 1 && (first.extension() == ".yaml" || first.extension() == ".yml") &&
+      !std::filesystem::is_directory(first, ec)) {
+    if (!r.bundles.empty() || !r.after.empty() || !r.config.empty() || !r.root.empty())
+      throw Error(Errc::invalid_argument, "--bundle, --after, --config and --root are for paths to discover, not a graph file");
+    return load_graph(first);
+  }
+  if (r.bundles.empty())
+    throw Error(Errc::invalid_argument, "name the bundles to run on the discovered nodes with --bundle (or give a graph file)");
+  DiscoverSpec d;
+  d.bundles = r.bundles;
+  for (const auto& a : r.after) d.after.push_back(parse_bundle_order(a));
+  resolve_paths(d, {r.targets.begin(), r.targets.end()},
+                r.root.empty() ? std::nullopt : std::optional<std::filesystem::path>(r.root), ".");
+  GraphConfig config = r.config.empty() ? GraphConfig{} : load_config(r.config);
+  return discovered_graph(d, {r.bundles_dir}, config, d.root.filename().string());
+}
+
+int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fresh) {
   GraphSpec spec;
   try {
-    spec = load_graph(graph_file);
+    spec = run_graph(args);
   } catch (const Error& e) {
     std::cerr << "remora: " << e.what() << "\n";
     return e.code() == Errc::not_found ? 2 : exit_code_for(e.code());
   }
   auto ws = open_workspace(dir, true, spec.config.durability);
   RunLock lock(dir);
-  if (auto prev = read_run(*ws)) {
-    if (!fresh && prev->state == "running") {
-      std::cerr << "remora: workspace " << dir << " holds an unfinished run of graph '" << prev->graph_name
-                << "' (its supervisor stopped).\n";
-      std::string reply;
-      if (::isatty(STDIN_FILENO) && !as_json) {
+  bool resume_it = false;
+  {
+    Review review(*ws);  // no accept may run while the previous run is discarded or the project imported
+    print_notes(review.recovered());
+    if (auto prev = read_run(*ws)) {
+      if (!fresh && prev->state == "running") {
+        std::cerr << "remora: workspace " << dir << " holds an unfinished run of graph '" << prev->graph_name
+                  << "' (its supervisor stopped).\n";
+        if (!::isatty(STDIN_FILENO) || as_json) {
+          std::cerr << "remora: run `remora resume` to continue it, or `remora run --fresh` to start over\n";
+          return 2;
+        }
         std::cerr << "Resume it [r], start over and discard it [s], or quit [q]? " << std::flush;
+        std::string reply;
         std::getline(std::cin, reply);
-      } else {
-        std::cerr << "remora: run `remora resume` to continue it, or `remora run --fresh` to start over\n";
+        if (reply == "r" || reply == "resume") {
+          spec = GraphSpec::from_json(json::parse(prev->graph_json));
+          resume_it = true;
+        } else if (reply == "s" || reply == "start over") {
+          fresh = true;
+        } else {
+          return 1;
+        }
+      }
+      if (!resume_it && !fresh) {
+        std::cerr << "remora: workspace " << dir << " already holds a " << prev->state << " run of graph '"
+                  << prev->graph_name << "'; use --fresh to discard it and its agents' overlays\n";
         return 2;
       }
-      if (reply == "r" || reply == "resume") {
-        auto stored = GraphSpec::from_json(json::parse(prev->graph_json));
-        return supervise(*ws, std::move(stored), dir, as_json, true);
+      if (!resume_it) {
+        // Discard the previous run: its records and every agent overlay.
+        for (auto& info : ws->namespaces())
+          if (info.name.rfind(keys::agent_ns(""), 0) == 0) ws->drop_ns(info.name);
+        auto base = ws->ns("base");
+        ws->write([&](WriteTxn& t) {
+          for (auto& [k, e] : ws->list(base, keys::kRun)) t.del(base, k);
+          for (auto& [k, e] : ws->list(base, keys::kEvent)) t.del(base, k);
+        });
       }
-      if (reply != "s" && reply != "start over") return 1;
-      fresh = true;
     }
-    if (!fresh) {
-      std::cerr << "remora: workspace " << dir << " already holds a " << prev->state << " run of graph '"
-                << prev->graph_name << "'; use --fresh to discard it and its agents' overlays\n";
-      return 2;
+    if (!resume_it && !spec.project.empty()) {
+      auto imported = import_project(*ws, spec.project);
+      std::cerr << "remora: imported " << spec.project.string() << ": " << imported.added << " added, "
+                << imported.changed << " changed, " << imported.removed << " removed, " << imported.unchanged
+                << " unchanged" << (imported.skipped.empty() ? "" : ", " + std::to_string(imported.skipped.size()) + " skipped")
+                << "\n";
     }
-    // Discard the previous run: its records and every agent overlay.
-    for (auto& info : ws->namespaces())
-      if (info.name.rfind(keys::agent_ns(""), 0) == 0) ws->drop_ns(info.name);
-    auto base = ws->ns("base");
-    ws->write([&](WriteTxn& t) {
-      for (auto& [k, e] : ws->list(base, keys::kRun)) t.del(base, k);
-      for (auto& [k, e] : ws->list(base, keys::kEvent)) t.del(base, k);
-    });
   }
-  return supervise(*ws, std::move(spec), dir, as_json, false);
+  return supervise(*ws, std::move(spec), dir, as_json, resume_it);
 }
 
 // Prints the code nodes under the roots: `path:line type qualified_name`, or JSON lines. With
@@ -184,6 +236,79 @@ int cmd_discover(const std::vector<std::string>& paths, const DiscoveryOptions& 
   return 0;
 }
 
+// Prints the diff of each agent (all awaiting review without one), or with --stat a line per file.
+int cmd_diff(const Workspace& ws, const std::string& agent, bool stat) {
+  std::vector<proto::AgentState> agents;
+  for (auto& a : run_agents(ws))
+    if (agent.empty() ? awaits_review(a) : a.id == agent) agents.push_back(std::move(a));
+  if (!agent.empty() && agents.empty()) throw Error(Errc::not_found, "no agent " + agent + " in the run");
+  const bool colour = ::isatty(STDOUT_FILENO);
+  for (const auto& a : agents) {
+    auto changes = agent_changes(ws, a);
+    if (agent.empty())
+      std::cout << (colour ? "\033[1;33m" : "") << "agent " << a.id << " (" << a.bundle << " on " << a.target << "): "
+                << changes.size() << " file" << (changes.size() == 1 ? "" : "s") << (colour ? "\033[m" : "") << "\n";
+    std::size_t added = 0, removed = 0;
+    for (const auto& c : changes) {
+      if (!stat) {
+        std::cout << file_diff(c.path, c.before, c.after, colour);
+        continue;
+      }
+      auto s = diff_stat(c.before, c.after);
+      added += s.added;
+      removed += s.removed;
+      std::cout << " " << c.path << " | "
+                << (s.binary ? "binary" : "+" + std::to_string(s.added) + " -" + std::to_string(s.removed)) << "\n";
+    }
+    if (stat)
+      std::cout << " " << changes.size() << " file" << (changes.size() == 1 ? "" : "s") << " changed, " << added
+                << " insertions(+), " << removed << " deletions(-)\n";
+  }
+  return 0;
+}
+
+std::string accepted_line(const Accepted& a) {
+  std::string files;
+  for (const auto& f : a.files) files += (files.empty() ? "" : ", ") + f.path + (f.after ? "" : " (deleted)");
+  std::string with;
+  for (const auto& w : a.with) with += (with.empty() ? " with " : ", ") + w;
+  return "accepted " + a.agent + with + ": " + files + (a.forced ? " (stale files overwritten: --force)" : "");
+}
+
+int cmd_review(Workspace& ws, const std::string& command, const std::string& agent, bool all, bool force) {
+  if (command != "undo" && all == !agent.empty()) throw Error(Errc::invalid_argument, "name one agent, or --all");
+  Review review(ws);
+  print_notes(review.recovered());
+  if (command == "accept") {
+    if (!all) {
+      std::cout << accepted_line(review.accept(agent, force)) << "\n";
+      return 0;
+    }
+    int code = 0;
+    for (const auto& attempt : review.accept_all(force)) {
+      if (attempt.accepted) {
+        std::cout << accepted_line(*attempt.accepted) << "\n";
+      } else {
+        std::cout << "refused " << attempt.agent << ": " << attempt.refused << "\n";
+        code = 1;
+      }
+    }
+    return code;
+  }
+  if (command == "reject") {
+    for (const auto& id : all ? review.reject_all() : std::vector<std::string>{agent}) {
+      if (!all) review.reject(id);
+      std::cout << "rejected " << id << "\n";
+    }
+    return 0;
+  }
+  auto undone = review.undo(force);
+  std::string files;
+  for (const auto& f : undone.files) files += (files.empty() ? "" : ", ") + f;
+  std::cout << "undid the accept of " << undone.agent << ": restored " << files << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,12 +322,22 @@ int main(int argc, char** argv) {
   app.add_option("-w,--workspace", dir, "workspace directory")->capture_default_str();
   app.add_flag("-v,--verbose", verbose, "log debug details to stderr");
 
-  std::string graph, agent, qid, text, pattern = "*";
+  std::string agent, qid, text, pattern = "*";
   bool as_json = false, fresh = false, follow = false, all = false;
   std::uint64_t from = 1;
 
-  auto* run = app.add_subcommand("run", "run a graph of agents to the end");
-  run->add_option("graph", graph, "graph file (YAML)")->required();
+  RunArgs run_args;
+  auto* run = app.add_subcommand("run", "run a graph of agents to the end: a graph file, or the agents of "
+                                        "discovered code nodes x bundles");
+  run->add_option("targets", run_args.targets, "a graph file (.yaml/.yml), or paths to discover")->required();
+  run->add_option("--bundle", run_args.bundles, "a bundle to run on each node it applies to (repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("--bundles-dir", run_args.bundles_dir, "where bundle directories live")->capture_default_str();
+  run->add_option("--after", run_args.after, "FIRST:THEN: on each node, THEN's agent runs after FIRST's (repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("--config", run_args.config, "a YAML file whose config: section configures the run");
+  run->add_option("--root", run_args.root,
+                  "the project directory (default: the one path given if it is a directory, else .)");
   run->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
   run->add_flag("--fresh", fresh, "discard a previous run in this workspace, with its overlays");
 
@@ -239,11 +374,28 @@ int main(int argc, char** argv) {
   discover->add_option("--max-size", discover_opts.max_file_bytes, "skip files larger than this many bytes")
       ->capture_default_str();
 
+  bool stat = false, force = false;
+  auto* diff = app.add_subcommand("diff", "show the changes of an agent (or of every agent awaiting review)");
+  diff->add_option("agent", agent, "agent id");
+  diff->add_flag("--stat", stat, "one line per file: lines added and removed");
+
+  auto* accept = app.add_subcommand("accept", "take an agent's changes into the project directory");
+  accept->add_option("agent", agent, "agent id");
+  accept->add_flag("--all", all, "every agent awaiting review, in dependency order");
+  accept->add_flag("--force", force, "accept even when files changed on disk or in the base since the agent started");
+
+  auto* reject = app.add_subcommand("reject", "discard an agent's changes");
+  reject->add_option("agent", agent, "agent id");
+  reject->add_flag("--all", all, "every agent awaiting review");
+
+  auto* undo = app.add_subcommand("undo", "take the last accept back, on disk and in the workspace");
+  undo->add_flag("--force", force, "undo even when its files changed since the accept");
+
   if (auto code = remora::cli::parse(app, argc, argv)) return *code;
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   try {
-    if (run->parsed()) return cmd_run(graph, dir, as_json, fresh);
+    if (run->parsed()) return cmd_run(run_args, dir, as_json, fresh);
     if (resume->parsed()) return cmd_resume(dir, as_json);
     if (discover->parsed()) {
       if (!discover_lang.empty()) discover_opts.language = discover_lang;
@@ -253,6 +405,10 @@ int main(int argc, char** argv) {
 
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");
+    for (auto* review : {accept, reject, undo})
+      if (review->parsed()) return cmd_review(*ws, review->get_name(), agent, all, force);
+    print_notes(recover_interrupted_review(*ws));
+    if (diff->parsed()) return cmd_diff(*ws, agent, stat);
     if (status->parsed()) {
       auto r = read_run(*ws);
       if (!r) throw Error(Errc::not_found, "workspace " + dir + " holds no run");
@@ -261,7 +417,7 @@ int main(int argc, char** argv) {
         json j{{"graph", r->graph_name}, {"graph_id", r->graph_id}, {"state", r->state}, {"agents", json::array()}};
         for (auto& a : agents) {
           j["agents"].push_back({{"id", a.id}, {"bundle", a.bundle}, {"target", a.target}, {"state", a.state},
-                                 {"reason", a.reason}, {"restarts", a.restarts},
+                                 {"reason", a.reason}, {"restarts", a.restarts}, {"review", a.review},
                                  {"duration_ms", a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0}});
         }
         std::cout << j.dump(2) << "\n";
@@ -272,11 +428,13 @@ int main(int argc, char** argv) {
         std::size_t w = 5;
         for (auto& a : agents) w = std::max(w, a.id.size());
         std::cout << std::left << std::setw(static_cast<int>(w) + 2) << "AGENT" << std::setw(11) << "STATE"
-                  << std::setw(10) << "RESTARTS" << std::setw(10) << "DURATION" << "REASON\n";
+                  << std::setw(10) << "RESTARTS" << std::setw(10) << "DURATION" << std::setw(10) << "REVIEW"
+                  << "REASON\n";
         for (auto& a : agents) {
           auto d = a.started_at_ms ? duration((a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms) : "-";
           std::cout << std::setw(static_cast<int>(w) + 2) << a.id << std::setw(11) << a.state << std::setw(10)
-                    << a.restarts << std::setw(10) << d << a.reason << "\n";
+                    << a.restarts << std::setw(10) << d << std::setw(10) << (a.review.empty() ? "-" : a.review)
+                    << a.reason << "\n";
         }
       }
       return 0;

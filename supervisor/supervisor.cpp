@@ -679,7 +679,7 @@ void Supervisor::handle(const ChildExited& e) {
   bool exited = WIFEXITED(e.status);
   int code = exited ? WEXITSTATUS(e.status) : -1;
   if (exited && code == 0 && result && result->status == "completed") {
-    a.st.review = result->changed_files.empty() ? "" : "pending";
+    a.st.review = result->changed_files.empty() ? "" : "pending";  // its changes await review
     finish_agent(a, "completed", "",
                  {{"summary", result->summary}, {"changed_files", result->changed_files}, {"turns", result->turns},
                   {"prompt_tokens", result->prompt_tokens}, {"completion_tokens", result->completion_tokens},

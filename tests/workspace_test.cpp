@@ -233,6 +233,43 @@ TEST_F(WorkspaceTest, MergeIntoAnOverlayParentKeepsHidingTheGrandparent) {
   EXPECT_EQ(get(base_, "n"), "new");
 }
 
+TEST_F(WorkspaceTest, AChainMergesDownInOneTransaction) {
+  put(base_, "k", "base");
+  put(base_, "gone", "base");
+  auto o1 = ws_->create_ns("o1");
+  auto o2 = ws_->create_ns("o2", "o1");
+  put(o1, "k", "o1");
+  put(o2, "k", "o2");
+  put(o2, "n", "o2 only");  // not in o1: merged into o1 by the same transaction, then on down
+  del(o2, "gone");
+  put(o2, "other:x", "outside the prefix");
+  const auto rev = ws_->revision();
+  auto committed = ws_->write([&](WriteTxn& t) {
+    t.merge(o2, MergeStrategy::fail, "");
+    t.merge(o1, MergeStrategy::fail, "");
+  });
+  EXPECT_EQ(committed, rev + 1);
+  EXPECT_EQ(keys(base_), (std::vector<std::string>{"k=o2", "n=o2 only", "other:x=outside the prefix"}));
+  EXPECT_TRUE(ws_->diff(o1).empty());
+  EXPECT_TRUE(ws_->diff(o2).empty());
+
+  // A merge refused inside a transaction takes the whole transaction with it.
+  auto o3 = ws_->create_ns("o3");
+  put(o3, "k", "o3");
+  put(base_, "k", "moved");
+  ws_->read([&](const Reader& r) {
+    auto c = r.conflicts(o3);
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c[0].key, "k");
+  });
+  EXPECT_THROW(ws_->write([&](WriteTxn& t) {
+                 t.put(base_, "side", "effect");
+                 t.merge(o3);
+               }),
+               MergeConflict);
+  EXPECT_EQ(get(base_, "side"), std::nullopt);
+}
+
 TEST_F(WorkspaceTest, MergeConflictsAreReportedForEveryKeyInBothDirections) {
   put(base_, "both-changed", "0");
   put(base_, "we-deleted", "0");
@@ -251,6 +288,7 @@ TEST_F(WorkspaceTest, MergeConflictsAreReportedForEveryKeyInBothDirections) {
   del(base_, "they-deleted");
   put(base_, "we-read", "theirs");
   auto rev = ws_->revision();
+  ws_->read([&](const Reader& r) { EXPECT_EQ(r.conflicts(o).size(), 4u); });
   try {
     ws_->merge(o);
     FAIL() << "merge should have been refused";
