@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include <cerrno>
@@ -41,7 +42,7 @@ WorkerProcesses::~WorkerProcesses() {
 }
 
 pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                             const std::filesystem::path& log_file) {
+                             const std::filesystem::path& log_file, const std::vector<std::string>& env) {
   FILE* log = std::fopen(log_file.c_str(), "a");
   if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
   boost::asio::io_context ctx;
@@ -51,7 +52,7 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
     std::lock_guard lk(mu_);
     try {
       bp::process proc(ctx, bp::filesystem::path(exe.string()), args, bp::process_stdio{nullptr, log, log},
-                       ChildSetup{});
+                       bp::process_environment(env), ChildSetup{});
       pid = proc.id();
       proc.detach();  // reaped by reap_loop, not by the handle
     } catch (const std::exception& e) {
