@@ -317,12 +317,13 @@ TEST(Sandbox, OrdinaryProgramsRunInsideWithAPrivateWritableTempDir) {
                        "python3 -c \"import subprocess, tempfile; f = tempfile.NamedTemporaryFile(delete=False); "
                        "print(f.name.startswith(\\\"" + priv.string() + "/\\\"), "
                        "subprocess.run([\\\"ls\\\", \\\"/usr\\\"], capture_output=True).returncode)\"; "
-                       "ls /root; cat /etc/shadow; ls " + d.path().string() + "; env'");
+                       "ls /root; cat /etc/shadow; ls " + d.path().string() + "; kill -0 $PPID || echo cannot-signal-parent; env'");
   EXPECT_EQ(r.code, 0) << r.out;
   const std::vector<std::string> expected{"hello", "nobody", priv.string(), "True 0",
                                           "ls: cannot open directory '/root': Permission denied",
                                           "cat: /etc/shadow: Permission denied", "HOME=" + priv.string(),
-                                          "TMPDIR=" + priv.string(), "PATH=/usr/local/bin:/usr/bin:/bin"};
+                                          "TMPDIR=" + priv.string(), "PATH=/usr/local/bin:/usr/bin:/bin",
+                                          "cannot-signal-parent"};
   for (const std::string& line : expected)
     EXPECT_NE(r.out.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << r.out;
   EXPECT_NE(r.out.find("ls: cannot open directory '" + d.path().string() + "': Permission denied"), std::string::npos)
