@@ -450,6 +450,17 @@ TEST(Sandbox, StrictRefusesWithoutAMechanismAndStandardReportsWhatItSkipped) {
   }
 }
 
+// The default workspace is a relative path: the worker's rules name its files all the same.
+TEST(Sandbox, AWorkspaceGivenByARelativePathIsConfinedAlike) {
+  Project p;
+  p.bundle("ordinary", "  - write: {path: a.txt, content: ok}\n  - result: {summary: fine}\n");
+  p.graph("agents: [{id: a, bundle: ordinary}]\n");
+  auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string log = test::read_text(p.path(".remora/workspace/logs/a.log"));
+  EXPECT_NE(log.find("seccomp; skipped: nothing"), std::string::npos) << log;
+}
+
 TEST(Sandbox, LevelNoneConfinesNothingButTheEnvironmentAndWarns) {
   Project p;
   HomeFile home;

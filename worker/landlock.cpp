@@ -55,10 +55,11 @@ class Fd {
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
 
-void add_rule(int ruleset, const std::filesystem::path& path, std::uint64_t access, int abi) {
+// A missing path is left out when optional (system paths vary between distributions).
+void add_rule(int ruleset, const std::filesystem::path& path, std::uint64_t access, int abi, bool optional) {
   Fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
   if (fd.get() < 0) {
-    if (errno == ENOENT) return;
+    if (errno == ENOENT && optional) return;
     fail("landlock: open " + path.string());
   }
   struct stat st {};
@@ -80,10 +81,10 @@ void landlock_restrict_self(const LandlockRules& rules, int abi) {
   const std::size_t size = scope ? sizeof attr : tcp ? 2 * sizeof(std::uint64_t) : sizeof(std::uint64_t);
   Fd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0)));
   if (ruleset.get() < 0) fail("landlock_create_ruleset");
-  for (const auto& p : rules.read_only) add_rule(ruleset.get(), p, kReadFile | kReadDir | kExecute, abi);
-  for (const auto& p : rules.read_write_dirs) add_rule(ruleset.get(), p, all, abi);
+  for (const auto& p : rules.read_only) add_rule(ruleset.get(), p, kReadFile | kReadDir | kExecute, abi, true);
+  for (const auto& p : rules.read_write_dirs) add_rule(ruleset.get(), p, all, abi, false);
   for (const auto& p : rules.read_write_files)
-    add_rule(ruleset.get(), p, kReadFile | kWriteFile | (abi >= 3 ? kTruncate : 0), abi);
+    add_rule(ruleset.get(), p, kReadFile | kWriteFile | (abi >= 3 ? kTruncate : 0), abi, false);
   // landlock_restrict_self needs no_new_privs (or CAP_SYS_ADMIN); the sandbox has set it already.
   if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) fail("landlock_restrict_self");
 }

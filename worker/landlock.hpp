@@ -16,8 +16,8 @@ struct LandlockRules {
 
 // Restricts this process for good (abi: the kernel's, at least 1): the filesystem rules, and from
 // ABI 4 no TCP bind or connect, from ABI 6 no signal to, nor abstract UNIX socket of, a process
-// outside the sandbox. A listed path that does not exist is left out. Throws std::system_error
-// naming the call or path on any other failure.
+// outside the sandbox. A read-only path that does not exist is left out; a read-write one must
+// exist. Throws std::system_error naming the call or path on any failure.
 void landlock_restrict_self(const LandlockRules& rules, int abi);
 
 }  // namespace remora::worker

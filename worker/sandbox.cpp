@@ -1,6 +1,5 @@
 #include "worker/sandbox.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
@@ -12,7 +11,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <system_error>
 
 #include "shared/sandbox_probe.hpp"
@@ -28,10 +26,21 @@ using sandbox::Mechanism;
 // What the worker and the programs its tools run need to read: binaries, libraries, the dynamic
 // loader's cache, time zone, user names, Python's Debian configuration. Not /etc as a whole
 // (/etc/shadow is readable by its owner, root), not /proc, /sys, /home, /root or /tmp.
-const char* const kSystemReadOnly[] = {
-    "/usr",           "/bin",           "/sbin",         "/lib",          "/lib32",
-    "/lib64",         "/libx32",        "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-    "/etc/localtime", "/etc/passwd",    "/etc/group",    "/etc/nsswitch.conf", "/etc/mime.types"};
+const char* const kSystemReadOnly[] = {"/usr",
+                                       "/bin",
+                                       "/sbin",
+                                       "/lib",
+                                       "/lib32",
+                                       "/lib64",
+                                       "/libx32",
+                                       "/etc/ld.so.cache",
+                                       "/etc/ld.so.conf",
+                                       "/etc/ld.so.conf.d",
+                                       "/etc/localtime",
+                                       "/etc/passwd",
+                                       "/etc/group",
+                                       "/etc/nsswitch.conf",
+                                       "/etc/mime.types"};
 // Devices every program may open for reading and writing.
 const char* const kDevices[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
 
@@ -42,7 +51,7 @@ std::vector<fs::path> read_only_paths(const std::vector<std::string>& extra) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/etc", ec))  // /etc/python3, /etc/python3.11, ...
     if (e.path().filename().string().starts_with("python3")) out.push_back(e.path());
-  out.insert(out.end(), extra.begin(), extra.end());
+  for (const auto& p : extra) out.push_back(fs::absolute(p));
   return out;
 }
 
@@ -124,7 +133,13 @@ template <class F> void Sandbox::attempt(Mechanism m, const std::string& shortfa
 }
 
 sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rlimits& limits) {
+  // Absolute, since the private directory becomes the working directory.
   const fs::path private_dir = fs::absolute(paths.private_dir);
+  LandlockRules rules;
+  rules.read_only = read_only_paths(paths.read_paths);
+  rules.read_write_dirs = {private_dir};
+  for (const auto& f : paths.workspace_files) rules.read_write_files.push_back(fs::absolute(f));
+  rules.read_write_files.insert(rules.read_write_files.end(), std::begin(kDevices), std::end(kDevices));
   fs::create_directories(private_dir);
   fs::permissions(private_dir, fs::perms::owner_all);
   if (::chdir(private_dir.c_str()) != 0) fail("chdir " + private_dir.string());
@@ -187,11 +202,6 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
   attempt(Mechanism::process_limit, k.shortfall(Mechanism::process_limit),
           [&] { lower(RLIMIT_NPROC, "RLIMIT_NPROC", limits.processes, limits.processes); });
 
-  LandlockRules rules;
-  rules.read_only = read_only_paths(paths.read_paths);
-  rules.read_write_dirs = {private_dir};
-  rules.read_write_files = paths.workspace_files;
-  rules.read_write_files.insert(rules.read_write_files.end(), std::begin(kDevices), std::end(kDevices));
   std::string landlock_why = k.shortfall(Mechanism::landlock_fs);
   if (landlock_why.empty()) {
     try {
