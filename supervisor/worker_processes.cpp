@@ -83,21 +83,25 @@ void WorkerProcesses::reap_loop() {
       cv_.wait(lk, [&] { return !live_.empty() || stopping_; });
       if (live_.empty() && stopping_) return;
     }
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) {
+    // Wait without reaping, then reap under the lock: a launch holds it until its child is
+    // listed, and Boost.Process opens the child's pidfd after exec, which fails once the child
+    // is reaped (a worker may well have run to its end by then on a loaded machine).
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) != 0) {
       if (errno == EINTR) continue;
       // ECHILD: a child listed but already reaped elsewhere cannot happen; clear and go on.
       std::lock_guard lk(mu_);
       live_.clear();
       continue;
     }
+    int status = 0;
     bool ours;
     {
       std::lock_guard lk(mu_);
-      ours = live_.erase(pid) > 0;
+      if (::waitpid(info.si_pid, &status, 0) != info.si_pid) continue;
+      ours = live_.erase(info.si_pid) > 0;
     }
-    if (ours) on_exit_(pid, status);
+    if (ours) on_exit_(info.si_pid, status);
   }
 }
 
