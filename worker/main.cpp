@@ -42,13 +42,15 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] " + agent_id + " pid %P: %v");
 
   // Bound to the supervisor's life: killed when it dies, and gone at once if it already has.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (supervisor_pid != 0 && ::getppid() != supervisor_pid) {
+  auto orphaned = [&] {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (supervisor_pid == 0 || ::getppid() == supervisor_pid) return false;
     spdlog::error("the supervisor (pid {}) is gone; exiting", supervisor_pid);
-    return worker::kOrphaned;
-  }
+    return true;
+  };
+  if (orphaned()) return worker::kOrphaned;
   try {
-    worker::Sandbox sandbox(sandbox_config);  // before anything is opened: closes inherited descriptors
+    worker::Sandbox box(sandbox_config);  // before anything is opened: closes inherited descriptors
     WorkspaceOptions opts;
     opts.dir = dir;
     opts.create = false;
@@ -69,19 +71,14 @@ int main(int argc, char** argv) {
     }
     auto bundle = Bundle::from_json(nlohmann::json::parse(proto::decode<proto::JsonValue>(brec->value, bkey).json));
     // Confined before any thread starts and before any of the agent's code runs.
-    auto confinement = sandbox.apply({sandbox::private_dir(dir, agent_id), ws->files(), sandbox_config.read_paths},
-                                     sandbox::rlimits_for(sandbox_config.limits, ws->map_size()));
+    auto confinement = box.apply({sandbox::private_dir(dir, agent_id), ws->files(), sandbox_config.read_paths},
+                                 sandbox::rlimits_for(sandbox_config.limits, ws->map_size()));
     if (sandbox_config.level == sandbox::Level::none) {
       spdlog::warn("sandbox: {} (debugging only: this agent runs unconfined)", confinement.summary());
     } else {
       spdlog::info("sandbox: {}", confinement.summary());
     }
-    // Again: leaving root reset it. A supervisor that died meanwhile is no longer our parent.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (supervisor_pid != 0 && ::getppid() != supervisor_pid) {
-      spdlog::error("the supervisor (pid {}) is gone; exiting", supervisor_pid);
-      return worker::kOrphaned;
-    }
+    if (orphaned()) return worker::kOrphaned;  // again: leaving root reset the death signal
     spdlog::info("starting (attempt {}, bundle {})", agent.attempt, agent.bundle);
     worker::Heartbeat heartbeat(*ws, ws->ns(agent.ns), agent.id, std::chrono::milliseconds(agent.heartbeat_ms));
     worker::StepRunner runner(*ws, agent, std::move(bundle), [&] { heartbeat.stop(); });
