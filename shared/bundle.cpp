@@ -28,7 +28,7 @@ using namespace yaml_fields;
 // Step kinds, each with the argument a bare scalar stands for (`fail: "broken"`), if any.
 const std::map<std::string, std::string> kStepKinds = {
     {"write", ""},       {"delete", ""}, {"ask", ""},  {"work", ""},
-    {"fail", "message"}, {"crash", ""},  {"hang", ""}, {"result", "summary"},
+    {"fail", "message"}, {"crash", ""},  {"hang", ""}, {"result", "summary"}, {"attempt", "action"},
 };
 constexpr std::array<std::string_view, 7> kSignals = {"KILL", "SEGV", "ABRT", "TERM", "BUS", "FPE", "ILL"};
 
@@ -69,6 +69,22 @@ json read_args(const std::string& kind, const YAML::Node& node, const std::strin
       f.check("attempts", std::ranges::all_of(*attempts, [](long long a) { return a >= 0; }), "must not be negative");
   } else if (kind == "result") {
     arg<std::string>(f, args, "summary", kRequired);
+  } else if (kind == "attempt") {
+    auto action = arg<std::string>(f, args, "action", kRequired);
+    if (action && !f.check("action", std::ranges::count(kAttemptActions, *action) > 0,
+                           fmt::format("'{}' is not one of {}", *action, fmt::join(kAttemptActions, ", "))))
+      action.reset();
+    if (action == "read_home" || action == "write_outside") {
+      if (auto target = arg<std::string>(f, args, "path", kRequired))
+        f.check("path", fs::path(*target).is_absolute(), "'" + *target + "' is not an absolute path");
+    } else if (action == "connect") {
+      if (auto port = arg<std::uint32_t>(f, args, "port", at_least(1, kRequired)))
+        f.check("port", *port <= 65535, "must be <= 65535");
+    } else if (action == "alloc") {
+      if (!arg<std::uint32_t>(f, args, "mb", at_least(1))) args["mb"] = 8192;
+    } else if (action == "env_secret") {
+      arg<std::string>(f, args, "name", kRequired);
+    }
   }
   return args;
 }

@@ -36,6 +36,7 @@
 namespace remora {
 namespace {
 
+constexpr const char* kDoorbellFile = "doorbell";
 constexpr std::uint32_t kFormat = 1;
 constexpr std::uint8_t kValue = 1;
 constexpr std::uint8_t kTombstone = 2;
@@ -630,7 +631,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
     mdb_txn_abort(txn);
     throw;
   }
-  ws->doorbell_ = std::make_unique<Doorbell>(options.dir / "doorbell");
+  ws->doorbell_ = std::make_unique<Doorbell>(options.dir / kDoorbellFile);
   // A writer that died between its commit and its ring would leave watchers asleep: ring once.
   ws->doorbell_->ring();
   return ws;
@@ -644,6 +645,10 @@ std::uint64_t Workspace::revision() const {
 std::uint64_t Workspace::log_start() const {
   Impl::Lease lease(*this);
   return read_meta64(lease.txn(), impl_->meta, "log_start");
+}
+
+std::vector<std::filesystem::path> Workspace::files() const {
+  return {options_.dir / "data.mdb", options_.dir / "lock.mdb", options_.dir / kDoorbellFile};
 }
 
 std::size_t Workspace::map_size() const {

@@ -230,6 +230,8 @@ class Workspace {
   Workspace& operator=(const Workspace&) = delete;
 
   const std::filesystem::path& dir() const { return options_.dir; }
+  // The files of the environment (data, LMDB lock, doorbell): all a process needs to write.
+  std::vector<std::filesystem::path> files() const;
   std::uint64_t revision() const;
 
   // Namespaces

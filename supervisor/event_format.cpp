@@ -3,6 +3,19 @@
 #include <ctime>
 
 namespace remora {
+namespace {
+
+// An agent:started sandbox as "strict", or "standard (skipped: user_namespace, ...)": the
+// applied mechanisms are in the JSON form and the worker's log.
+std::string sandbox_text(const nlohmann::json& v) {
+  std::string text = v.value("level", "");
+  std::string skipped;
+  if (auto it = v.find("skipped"); it != v.end() && it->is_object())
+    for (auto& [name, why] : it->items()) skipped += (skipped.empty() ? "" : ", ") + name;
+  return skipped.empty() ? text : text + " (skipped: " + skipped + ")";
+}
+
+}  // namespace
 
 nlohmann::json event_json(const proto::Event& e) {
   auto payload = nlohmann::json::parse(e.payload_json, nullptr, false);
@@ -29,7 +42,8 @@ std::string event_line(const proto::Event& e) {
   if (payload.is_object()) {
     for (auto& [k, v] : payload.items()) {
       if (v.is_string() && v.get<std::string>().empty()) continue;
-      line += "  " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+      const bool sandbox = k == "sandbox" && v.is_object();
+      line += "  " + k + "=" + (sandbox ? sandbox_text(v) : v.is_string() ? v.get<std::string>() : v.dump());
     }
   }
   return line;

@@ -109,6 +109,7 @@ void read_config(const YAML::Node& node, GraphConfig& c, Problems& p) {
             fmt::format("{} must be > interval ({})", c.heartbeat.timeout_s, c.heartbeat.interval_s));
   }
   read_restart(f.node("restart"), f.at("restart"), c.restart, p);
+  sandbox::read_config(f.node("sandbox"), f.at("sandbox"), c.sandbox, p);
 }
 
 // An agent with its timeout and restart policy resolved; nullopt without an id to know it by.
@@ -334,7 +335,8 @@ json GraphSpec::to_json() const {
             {"cancel_grace", config.cancel_grace_s},
             {"durability", name_of(config.durability)},
             {"heartbeat", {{"interval", config.heartbeat.interval_s}, {"timeout", config.heartbeat.timeout_s}}},
-            {"restart", restart_json(config.restart)}}},
+            {"restart", restart_json(config.restart)},
+            {"sandbox", config.sandbox.to_json()}}},
           {"agents", js_agents},
           {"bundles", js_bundles},
           {"project", project.string()}};
@@ -358,6 +360,7 @@ GraphSpec GraphSpec::from_json(const json& j) {
     s.config.heartbeat.interval_s = c.at("heartbeat").at("interval").get<double>();
     s.config.heartbeat.timeout_s = c.at("heartbeat").at("timeout").get<double>();
     s.config.restart = restart_from_json(c.at("restart"));
+    s.config.sandbox = sandbox::Config::from_json(c.at("sandbox"));
     for (const json& a : j.at("agents"))
       s.agents.push_back({.id = a.at("id").get<std::string>(),
                           .bundle = a.at("bundle").get<std::string>(),
@@ -373,6 +376,8 @@ GraphSpec GraphSpec::from_json(const json& j) {
   } catch (const json::exception& e) {
     throw Error(Errc::corrupt, std::string("stored graph spec: ") + e.what());
   } catch (const Error& e) {
+    throw Error(Errc::corrupt, std::string("stored graph spec: ") + e.what());
+  } catch (const std::invalid_argument& e) {
     throw Error(Errc::corrupt, std::string("stored graph spec: ") + e.what());
   }
 }

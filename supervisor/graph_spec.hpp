@@ -13,6 +13,8 @@
 //                                     # crash may roll back the last commit, never corrupts)
 //     heartbeat: {interval: 2, timeout: 10}
 //     restart: {policy: transient, max_restarts: 3, window: 60, backoff_initial: 1, backoff_max: 100}
+//     sandbox: {level: strict, address_space_mb: 4096, cpu: 600, open_files: 1024, file_size_mb: 1024,
+//               processes: 128, read_paths: []}   # see shared/sandbox_policy.hpp
 //   agents:
 //     - id: lint-a                    # unique; [A-Za-z0-9._-]+
 //       bundle: lint                  # a directory bundles/lint/bundle.yaml
@@ -43,6 +45,7 @@
 #include <vector>
 
 #include "shared/bundle.hpp"
+#include "shared/sandbox_policy.hpp"
 #include "shared/workspace.hpp"
 
 namespace remora {
@@ -76,6 +79,7 @@ struct GraphConfig {
   Durability durability = Durability::sync;
   HeartbeatConfig heartbeat;
   RestartPolicy restart;
+  sandbox::Config sandbox;
   bool operator==(const GraphConfig&) const = default;
 };
 

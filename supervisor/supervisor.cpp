@@ -18,6 +18,8 @@
 #include "shared/clock.hpp"
 #include "shared/error.hpp"
 #include "shared/node_vars.hpp"
+#include "shared/sandbox_probe.hpp"
+#include "supervisor/sandbox_ending.hpp"
 
 namespace remora {
 namespace {
@@ -44,6 +46,10 @@ const std::set<std::string> kTerminal{"completed", "failed", "cancelled", "skipp
 
 Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
     : ws_(ws), spec_(std::move(spec)), opts_(std::move(options)), base_(ws.ns("base")) {
+  // What the workers will be confined by, from what this kernel offers a child of this process.
+  sandbox_ = sandbox::expected(sandbox::probe(), spec_.config.sandbox.level).to_json();
+  if (spec_.config.sandbox.level == sandbox::Level::none)
+    spdlog::warn("sandbox level none: agents run unconfined (for debugging only)");
   order_ = spec_.topo_order();
   for (const auto& a : spec_.agents) {
     Agent ag;
@@ -63,6 +69,14 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
     if (same.size() == 1) ag.st.parent_ns = keys::agent_ns(same.front());
     ag.st.node_json = ag.spec->node.dump();
   }
+}
+
+std::filesystem::path Supervisor::private_dir(const Agent& a) const { return sandbox::private_dir(ws_.dir(), a.st.id); }
+
+void Supervisor::remove_private_dir(const Agent& a) {
+  std::error_code ec;
+  std::filesystem::remove_all(private_dir(a), ec);
+  if (ec) spdlog::warn("{}: cannot remove {}: {}", a.st.id, private_dir(a).string(), ec.message());
 }
 
 Supervisor::~Supervisor() {
@@ -302,7 +316,8 @@ void Supervisor::start(Agent& a) {
   a.launch = true;
   set_state(a, "running");
   ++running_;
-  emit("agent", "started", a.st.id, {{"attempt", a.st.attempt}, {"bundle", a.st.bundle}, {"target", a.st.target}});
+  emit("agent", "started", a.st.id,
+       {{"attempt", a.st.attempt}, {"bundle", a.st.bundle}, {"target", a.st.target}, {"sandbox", sandbox_}});
   if (!a.open_questions.empty()) {  // restarted while a question is still pending: asked again
     set_state(a, "blocked");
     a.blocked_since = Clock::now();
@@ -317,8 +332,12 @@ void Supervisor::launch_started() {
     std::vector<std::string> args{"--workspace", ws_.dir().string(), "--agent", id,
                                   "--supervisor-pid", std::to_string(::getpid()),
                                   "--durability", std::string(name_of(spec_.config.durability))};
+    auto sandbox_args = spec_.config.sandbox.to_args();
+    args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
+    remove_private_dir(a);  // left by a supervisor that died: each worker starts with an empty one
     try {
-      pid_t pid = procs_->start(opts_.worker_exe, args, opts_.log_dir / (id + ".log"));
+      pid_t pid = procs_->start(opts_.worker_exe, args, opts_.log_dir / (id + ".log"),
+                                sandbox::worker_environment(std::filesystem::absolute(private_dir(a))));
       by_pid_[pid] = id;
       a.st.pid = pid;
       auto now = Clock::now();
@@ -650,6 +669,7 @@ void Supervisor::handle(const ChildExited& e) {
   by_pid_.erase(it);
   a.st.pid = 0;
   --running_;
+  remove_private_dir(a);
   pending_.agents.insert(a.st.id);
   const std::string how = describe_wait_status(e.status);
 
@@ -684,10 +704,14 @@ void Supervisor::handle(const ChildExited& e) {
                  {{"summary", result->summary}, {"changed_files", result->changed_files}, {"turns", result->turns},
                   {"prompt_tokens", result->prompt_tokens}, {"completion_tokens", result->completion_tokens},
                   {"duration_ms", std::llround(result->duration_ms)}});
+    return;
+  }
+  const auto tail = log_tail(a);
+  if (auto violation = sandbox_ending(e.status, result, tail, spec_.config.sandbox)) {
+    end_failed(a, *violation, true, false);  // never restarted: it would meet the same sandbox
   } else if (exited && code == 1 && result && result->status == "failed") {
     end_failed(a, "error: " + result->error, false, true);
   } else {
-    auto tail = log_tail(a);
     end_failed(a, (exited ? "worker " : "crashed: ") + how + (tail.empty() ? "" : " (its last words: " + tail + ")"),
                true, true);
   }

@@ -135,6 +135,8 @@ class Supervisor {
   Agent* agent_for_ns(const std::string& ns);
   const Namespace& overlay(const Agent& a);  // the agent's overlay namespace
   std::string log_tail(const Agent& a) const;
+  std::filesystem::path private_dir(const Agent& a) const;  // the worker's TMPDIR (sandbox_policy.hpp)
+  void remove_private_dir(const Agent& a);
 
   Workspace& ws_;
   GraphSpec spec_;
@@ -153,6 +155,7 @@ class Supervisor {
   bool stopping_ = false;
   int interrupts_ = 0;
   std::string last_counts_;
+  nlohmann::json sandbox_;  // the confinement agent:started reports, probed once
 
   std::mutex in_mu_;
   std::condition_variable in_cv_;

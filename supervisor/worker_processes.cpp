@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include <cerrno>
@@ -41,7 +42,7 @@ WorkerProcesses::~WorkerProcesses() {
 }
 
 pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                             const std::filesystem::path& log_file) {
+                             const std::filesystem::path& log_file, const std::vector<std::string>& env) {
   FILE* log = std::fopen(log_file.c_str(), "a");
   if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
   boost::asio::io_context ctx;
@@ -51,7 +52,7 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
     std::lock_guard lk(mu_);
     try {
       bp::process proc(ctx, bp::filesystem::path(exe.string()), args, bp::process_stdio{nullptr, log, log},
-                       ChildSetup{});
+                       bp::process_environment(env), ChildSetup{});
       pid = proc.id();
       proc.detach();  // reaped by reap_loop, not by the handle
     } catch (const std::exception& e) {
@@ -82,34 +83,25 @@ void WorkerProcesses::reap_loop() {
       cv_.wait(lk, [&] { return !live_.empty() || stopping_; });
       if (live_.empty() && stopping_) return;
     }
-    // Look without reaping, then reap under the lock: start() holds it while a child is being
-    // launched, and a child that ends at once must not be reaped before the launcher has its pidfd.
+    // Wait without reaping, then reap under the lock: a launch holds it until its child is
+    // listed, and Boost.Process opens the child's pidfd after exec, which fails once the child
+    // is reaped (a worker may well have run to its end by then on a loaded machine).
     siginfo_t info{};
-    if (::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) < 0) {
-      if (errno == EINTR) continue;
-      std::lock_guard lk(mu_);
-      live_.clear();
-      continue;
-    }
-    int status = 0;
-    pid_t pid;
-    {
-      std::lock_guard lk(mu_);
-      pid = ::waitpid(info.si_pid, &status, 0);
-    }
-    if (pid < 0) {
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) != 0) {
       if (errno == EINTR) continue;
       // ECHILD: a child listed but already reaped elsewhere cannot happen; clear and go on.
       std::lock_guard lk(mu_);
       live_.clear();
       continue;
     }
+    int status = 0;
     bool ours;
     {
       std::lock_guard lk(mu_);
-      ours = live_.erase(pid) > 0;
+      if (::waitpid(info.si_pid, &status, 0) != info.si_pid) continue;
+      ours = live_.erase(info.si_pid) > 0;
     }
-    if (ours) on_exit_(pid, status);
+    if (ours) on_exit_(info.si_pid, status);
   }
 }
 

@@ -23,10 +23,11 @@ class WorkerProcesses {
   explicit WorkerProcesses(ExitFn on_exit);
   ~WorkerProcesses();
 
-  // Starts exe with args; its stderr (and stdout) append to log_file, stdin is /dev/null, every
-  // other descriptor is closed, and signals are unblocked. Throws Error(io) if it cannot start.
+  // Starts exe with args and exactly the environment env ("KEY=VALUE"); its stderr (and stdout)
+  // append to log_file, stdin is /dev/null, every other descriptor is closed, and signals are
+  // unblocked. Throws Error(io) if it cannot start.
   pid_t start(const std::filesystem::path& exe, const std::vector<std::string>& args,
-              const std::filesystem::path& log_file);
+              const std::filesystem::path& log_file, const std::vector<std::string>& env);
   void signal(pid_t pid, int sig);
   std::size_t live() const;
 

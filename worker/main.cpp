@@ -1,10 +1,13 @@
 // remora-worker: runs one agent of a graph. Started by the supervisor; learns everything from the
-// workspace (its run:agent record and its bundle) and reports only through it.
+// workspace (its run:agent record and its bundle) and reports only through it. It confines itself
+// in its sandbox (worker/sandbox.hpp) once it has read its records and before it runs anything
+// of the agent's, and logs what it applied.
 //
-//   remora-worker --workspace DIR --agent ID [--supervisor-pid PID]
+//   remora-worker --workspace DIR --agent ID [--supervisor-pid PID] [--sandbox LEVEL] [limits...]
 //
 // Exit codes: see worker/step_runner.hpp (0 completed, 1 failed as reported, 2 bad input,
-// 3 orphaned). Logs go to stderr, which the supervisor sends to the agent's log file.
+// 3 orphaned, 4 sandbox unavailable, 5 sandbox denied). Logs go to stderr, which the supervisor
+// sends to the agent's log file.
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -15,8 +18,10 @@
 #include "proto/codec.hpp"
 #include "shared/cli.hpp"
 #include "proto/keyspace.hpp"
+#include "shared/sandbox_policy.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/kernel.hpp"
+#include "worker/sandbox.hpp"
 #include "worker/step_runner.hpp"
 #include "worker/tool_registry.hpp"
 
@@ -31,18 +36,23 @@ int main(int argc, char** argv) {
   app.add_option("--agent", agent_id, "agent id")->required();
   app.add_option("--supervisor-pid", supervisor_pid, "exit if this process is not our parent");
   app.add_option("--durability", durability, "sync, meta_nosync or nosync")->check(CLI::IsMember({"sync", "meta_nosync", "nosync"}));
+  sandbox::Config sandbox_config;
+  sandbox_config.add_options(app);
   if (auto code = cli::parse(app, argc, argv)) return *code;  // 2 is kBadInput
 
   cli::init_logging("worker", spdlog::level::info);  // stderr is the agent's log file
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] " + agent_id + " pid %P: %v");
 
   // Bound to the supervisor's life: killed when it dies, and gone at once if it already has.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (supervisor_pid != 0 && ::getppid() != supervisor_pid) {
+  auto orphaned = [&] {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (supervisor_pid == 0 || ::getppid() == supervisor_pid) return false;
     spdlog::error("the supervisor (pid {}) is gone; exiting", supervisor_pid);
-    return worker::kOrphaned;
-  }
+    return true;
+  };
+  if (orphaned()) return worker::kOrphaned;
   try {
+    worker::Sandbox box(sandbox_config);  // before anything is opened: closes inherited descriptors
     WorkspaceOptions opts;
     opts.dir = dir;
     opts.create = false;
@@ -62,6 +72,15 @@ int main(int argc, char** argv) {
       return worker::kBadInput;
     }
     auto bundle = Bundle::from_json(nlohmann::json::parse(proto::decode<proto::JsonValue>(brec->value, bkey).json));
+    // Confined before any thread starts and before any of the agent's code runs.
+    auto confinement = box.apply({sandbox::private_dir(dir, agent_id), ws->files(), sandbox_config.read_paths},
+                                 sandbox::rlimits_for(sandbox_config.limits, ws->map_size()));
+    if (sandbox_config.level == sandbox::Level::none) {
+      spdlog::warn("sandbox: {} (debugging only: this agent runs unconfined)", confinement.summary());
+    } else {
+      spdlog::info("sandbox: {}", confinement.summary());
+    }
+    if (orphaned()) return worker::kOrphaned;  // again: leaving root reset the death signal
     spdlog::info("starting (attempt {}, bundle {})", agent.attempt, agent.bundle);
     worker::Heartbeat heartbeat(*ws, ws->ns(agent.ns), agent.id, std::chrono::milliseconds(agent.heartbeat_ms));
     int code;
@@ -78,6 +97,9 @@ int main(int argc, char** argv) {
     }
     spdlog::info("finished with exit code {}", code);
     return code;
+  } catch (const worker::SandboxUnavailable& e) {
+    spdlog::error("{}", e.what());
+    return worker::kSandboxUnavailable;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return worker::kBadInput;

@@ -12,6 +12,8 @@
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
 #include "worker/inbox.hpp"
+#include "shared/watcher.hpp"
+#include "worker/hostile_actions.hpp"
 
 namespace remora::worker {
 namespace {
@@ -112,6 +114,15 @@ int StepRunner::run() {
       spdlog::info("{}: hanging as the bundle says: no more heartbeats", agent_.id);
       stop_heartbeat_();
       block_until(std::nullopt);
+    } else if (step.kind == "attempt") {
+      auto outcome = attempt_hostile(a);  // may not return: the sandbox kills the worker
+      if (outcome.denied) {
+        finish("failed", summary_, "sandbox denied: " + outcome.what);
+        return kSandboxDenied;
+      }
+      spdlog::warn("{}: attempt {} was not stopped by the sandbox: {}", agent_.id, a.at("action").get<std::string>(),
+                   outcome.what);
+      ws_.write([&](WriteTxn& t) { t.put(ns_, step_key, next); });
     } else if (step.kind == "result") {
       summary_ = text(a.at("summary"));
       auto s = json_value(summary_);

@@ -19,6 +19,8 @@ enum ExitCode : int {
   kFailed = 1,    // the agent reported an error (agent:<id>:result says which)
   kBadInput = 2,  // wrong arguments, or run records the worker cannot use
   kOrphaned = 3,  // the supervisor was already gone at start-up
+  kSandboxUnavailable = 4,  // strict: a required sandbox mechanism is unavailable (the last log line names it)
+  kSandboxDenied = 5,       // the sandbox denied an attempt of the agent (agent:<id>:result says which)
 };
 
 class StepRunner {

@@ -1,0 +1,177 @@
+#include "shared/sandbox_policy.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <stdexcept>
+
+#include "shared/yaml_fields.hpp"
+
+namespace remora::sandbox {
+namespace {
+
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+constexpr std::uint64_t kGiB = std::uint64_t{1} << 30;
+
+std::string level_names() {
+  std::vector<std::string_view> names;
+  for (Level l : kLevels) names.push_back(name_of(l));
+  return fmt::format("{}", fmt::join(names, " | "));
+}
+
+}  // namespace
+
+std::string_view name_of(Level level) {
+  switch (level) {
+    case Level::strict: return "strict";
+    case Level::standard: return "standard";
+    case Level::none: return "none";
+  }
+  return "unknown";
+}
+
+std::optional<Level> level_named(std::string_view name) {
+  for (Level l : kLevels)
+    if (name_of(l) == name) return l;
+  return std::nullopt;
+}
+
+std::string_view name_of(Mechanism m) {
+  switch (m) {
+    case Mechanism::clear_env: return "clear_env";
+    case Mechanism::close_fds: return "close_fds";
+    case Mechanism::no_new_privs: return "no_new_privs";
+    case Mechanism::unprivileged_uid: return "unprivileged_uid";
+    case Mechanism::user_namespace: return "user_namespace";
+    case Mechanism::mount_namespace: return "mount_namespace";
+    case Mechanism::network_namespace: return "network_namespace";
+    case Mechanism::ipc_namespace: return "ipc_namespace";
+    case Mechanism::uts_namespace: return "uts_namespace";
+    case Mechanism::capabilities: return "capabilities";
+    case Mechanism::rlimits: return "rlimits";
+    case Mechanism::process_limit: return "process_limit";
+    case Mechanism::landlock_fs: return "landlock_fs";
+    case Mechanism::landlock_tcp: return "landlock_tcp";
+    case Mechanism::landlock_scope: return "landlock_scope";
+    case Mechanism::seccomp: return "seccomp";
+  }
+  return "unknown";
+}
+
+bool required(Mechanism m) { return m != Mechanism::landlock_tcp && m != Mechanism::landlock_scope; }
+
+nlohmann::json Config::to_json() const {
+  return {{"level", name_of(level)},
+          {"address_space_mb", limits.address_space_mb},
+          {"cpu", limits.cpu_s},
+          {"open_files", limits.open_files},
+          {"file_size_mb", limits.file_size_mb},
+          {"processes", limits.processes},
+          {"read_paths", read_paths}};
+}
+
+Config Config::from_json(const nlohmann::json& j) {
+  Config c;
+  auto level = level_named(j.at("level").get<std::string>());
+  if (!level) throw std::invalid_argument("unknown sandbox level " + j.at("level").dump());
+  c.level = *level;
+  c.limits.address_space_mb = j.at("address_space_mb").get<std::uint32_t>();
+  c.limits.cpu_s = j.at("cpu").get<std::uint32_t>();
+  c.limits.open_files = j.at("open_files").get<std::uint32_t>();
+  c.limits.file_size_mb = j.at("file_size_mb").get<std::uint32_t>();
+  c.limits.processes = j.at("processes").get<std::uint32_t>();
+  c.read_paths = j.at("read_paths").get<std::vector<std::string>>();
+  return c;
+}
+
+std::vector<std::string> Config::to_args() const {
+  std::vector<std::string> args{"--sandbox",    std::string(name_of(level)),
+                                "--address-space-mb", std::to_string(limits.address_space_mb),
+                                "--cpu",        std::to_string(limits.cpu_s),
+                                "--open-files", std::to_string(limits.open_files),
+                                "--file-size-mb", std::to_string(limits.file_size_mb),
+                                "--processes",  std::to_string(limits.processes)};
+  for (const auto& p : read_paths) {
+    args.push_back("--read-path");
+    args.push_back(p);
+  }
+  return args;
+}
+
+void Config::add_options(CLI::App& app) {
+  std::vector<std::string> levels;
+  for (Level l : kLevels) levels.emplace_back(name_of(l));
+  app.add_option_function<std::string>(
+         "--sandbox", [this](const std::string& name) { level = *level_named(name); },
+         "sandbox level: strict (default), standard or none")
+      ->check(CLI::IsMember(levels));
+  app.add_option("--address-space-mb", limits.address_space_mb, "address space of the worker's own, in MiB")
+      ->check(CLI::Range(kMinimumLimits.address_space_mb, UINT32_MAX));
+  app.add_option("--cpu", limits.cpu_s, "seconds of CPU time")->check(CLI::Range(kMinimumLimits.cpu_s, UINT32_MAX));
+  app.add_option("--open-files", limits.open_files, "open file descriptors")
+      ->check(CLI::Range(kMinimumLimits.open_files, UINT32_MAX));
+  app.add_option("--file-size-mb", limits.file_size_mb, "largest file written, in MiB")
+      ->check(CLI::Range(kMinimumLimits.file_size_mb, UINT32_MAX));
+  app.add_option("--processes", limits.processes, "processes and threads")
+      ->check(CLI::Range(kMinimumLimits.processes, UINT32_MAX));
+  app.add_option("--read-path", read_paths, "an extra read-only path (repeatable)");
+}
+
+void read_config(const YAML::Node& node, const std::string& path, Config& c, yaml_fields::Problems& p) {
+  using namespace yaml_fields;
+  Fields f(node, path, p);
+  std::string level;
+  if (f.read("level", level)) {
+    auto l = level_named(level);
+    if (f.check("level", l.has_value(), fmt::format("'{}' is not one of {}", level, level_names()))) c.level = *l;
+  }
+  const Limits& m = kMinimumLimits;
+  f.read("address_space_mb", c.limits.address_space_mb, at_least(m.address_space_mb));
+  f.read("cpu", c.limits.cpu_s, at_least(m.cpu_s));
+  f.read("open_files", c.limits.open_files, at_least(m.open_files));
+  f.read("file_size_mb", c.limits.file_size_mb, at_least(m.file_size_mb));
+  f.read("processes", c.limits.processes, at_least(m.processes));
+  if (f.read("read_paths", c.read_paths))
+    for (const auto& rp : c.read_paths)
+      f.check("read_paths", std::filesystem::path(rp).is_absolute(), "'" + rp + "' is not an absolute path");
+}
+
+nlohmann::json Confinement::to_json() const {
+  nlohmann::json names = nlohmann::json::array(), skips = nlohmann::json::object();
+  for (Mechanism m : applied) names.push_back(name_of(m));
+  for (const auto& [m, why] : skipped) skips[std::string(name_of(m))] = why;
+  return {{"level", name_of(level)}, {"applied", names}, {"skipped", skips}};
+}
+
+std::string Confinement::summary() const {
+  std::vector<std::string_view> names;
+  for (Mechanism m : applied) names.push_back(name_of(m));
+  std::vector<std::string> skips;
+  for (const auto& [m, why] : skipped) skips.push_back(fmt::format("{} ({})", name_of(m), why));
+  auto list = [](const auto& items, const char* sep) {
+    return items.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(items, sep));
+  };
+  return fmt::format("level {}; applied: {}; skipped: {}", name_of(level), list(names, ", "), list(skips, "; "));
+}
+
+Rlimits rlimits_for(const Limits& limits, std::uint64_t map_bytes) {
+  const std::uint64_t map_reserve = std::max(kGiB, 4 * map_bytes);
+  return {.address_space = limits.address_space_mb * kMiB + map_reserve,
+          .cpu_s = limits.cpu_s,
+          .open_files = limits.open_files,
+          .file_size = std::max(limits.file_size_mb * kMiB, map_reserve),
+          .processes = limits.processes};
+}
+
+std::filesystem::path private_dir(const std::filesystem::path& workspace_dir, const std::string& agent_id) {
+  return workspace_dir / "tmp" / agent_id;
+}
+
+std::vector<std::string> worker_environment(const std::filesystem::path& private_dir) {
+  return {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + private_dir.string(), "TMPDIR=" + private_dir.string(),
+          "LANG=C.UTF-8"};
+}
+
+}  // namespace remora::sandbox
