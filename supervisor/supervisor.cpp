@@ -14,6 +14,7 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
+#include "shared/event_log.hpp"
 
 namespace remora {
 namespace {
@@ -274,12 +275,7 @@ void Supervisor::flush() {
     for (const auto& [ns, key, bytes] : pending_.puts) t.put(ns_of(ns), key, bytes);
     for (const auto& [ns, key] : pending_.dels) t.del(ns_of(ns), key);
     if (pending_.run) t.put(base_, std::string(keys::kRunGraph), proto::encode(run_));
-    std::uint32_t seq = 0;
-    for (auto& e : events) {
-      e.revision = t.revision();
-      e.id = std::to_string(e.revision) + "-" + std::to_string(seq);
-      t.put(base_, keys::event(e.revision, seq++), proto::encode(e));
-    }
+    append_events(t, base_, events);
   });
   ns_cache_.merge(created);
   pending_ = Pending{};
