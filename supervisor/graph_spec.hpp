@@ -13,6 +13,7 @@
 //                                     # crash may roll back the last commit, never corrupts)
 //     heartbeat: {interval: 2, timeout: 10}
 //     restart: {policy: transient, max_restarts: 3, window: 60, backoff_initial: 1, backoff_max: 100}
+//     snapshot: {enabled: false, every_s: 300, every_revisions: 0, keep: 5}   # automatic checkpoints
 //   agents:
 //     - id: lint-a                    # unique; [A-Za-z0-9._-]+
 //       bundle: lint                  # a directory bundles/lint/bundle.yaml
@@ -61,6 +62,15 @@ struct HeartbeatConfig {
   bool operator==(const HeartbeatConfig&) const = default;
 };
 
+// Automatic checkpoints taken by the supervisor (see supervisor/snapshotter.hpp).
+struct SnapshotConfig {
+  bool enabled = false;
+  double every_s = 300;               // one this often (0: never by time) ...
+  std::uint32_t every_revisions = 0;  // ... or after this many revisions (0: never by count)
+  std::uint32_t keep = 5;             // the newest automatic checkpoints kept; older ones are pruned
+  bool operator==(const SnapshotConfig&) const = default;
+};
+
 struct GraphConfig {
   std::uint32_t max_concurrency = 4;
   double timeout_s = 300;
@@ -70,6 +80,7 @@ struct GraphConfig {
   Durability durability = Durability::sync;
   HeartbeatConfig heartbeat;
   RestartPolicy restart;
+  SnapshotConfig snapshot;
   bool operator==(const GraphConfig&) const = default;
 };
 

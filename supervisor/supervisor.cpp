@@ -77,6 +77,10 @@ void Supervisor::interrupt() { push(Interrupt{}); }
 int Supervisor::run() {
   std::filesystem::create_directories(opts_.log_dir);
   procs_ = std::make_unique<WorkerProcesses>([this](pid_t pid, int status) { push(ChildExited{pid, status}); });
+  if (spec_.config.snapshot.enabled) {  // automatic checkpoints, taken on their own thread
+    snapshotter_ = std::make_unique<Snapshotter>(ws_, spec_.config.snapshot,
+                                                 [this](const proto::Event& e) { bus_.publish(e); });
+  }
   begin();
   // Watch from the revision after our own first commit: everything other processes write later.
   watcher_ = std::make_unique<Watcher>(ws_, "", ws_.revision() + 1);
@@ -122,6 +126,7 @@ int Supervisor::run() {
   c["duration_ms"] = run_.ended_at_ms - run_.started_at_ms;
   emit("graph", run_.state, "", c);
   flush();
+  if (snapshotter_) snapshotter_->finish();  // the last checkpoint holds the ended run
   watcher_->cancel();
   watch_thread_.join();
   bus_.close();
@@ -257,7 +262,7 @@ void Supervisor::flush() {
     return;
   std::vector<proto::Event> events;
   std::map<std::string, Namespace> created;
-  ws_.write([&](WriteTxn& t) {
+  const auto revision = ws_.write([&](WriteTxn& t) {
     events = pending_.events;
     created.clear();
     auto ns_of = [&](const std::string& name) -> Namespace {
@@ -280,6 +285,7 @@ void Supervisor::flush() {
   ns_cache_.merge(created);
   pending_ = Pending{};
   for (const auto& e : events) bus_.publish(e);
+  if (snapshotter_) snapshotter_->committed(revision);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@
 #include "shared/workspace.hpp"
 #include "supervisor/event_bus.hpp"
 #include "supervisor/graph_spec.hpp"
+#include "supervisor/snapshotter.hpp"
 #include "supervisor/worker_processes.hpp"
 
 namespace remora {
@@ -146,6 +147,7 @@ class Supervisor {
   std::unique_ptr<WorkerProcesses> procs_;
   std::unique_ptr<Watcher> watcher_;
   std::thread watch_thread_;
+  std::unique_ptr<Snapshotter> snapshotter_;  // with config.snapshot.enabled
 };
 
 }  // namespace remora
