@@ -23,8 +23,10 @@
 #include <lmdb.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -543,7 +545,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   const fs::path data = options.dir / "data.mdb";
   std::error_code ec;
   if (!fs::exists(data, ec)) {
-    if (!options.create) {
+    if (!options.create || options.read_only) {
       throw Error(Errc::not_found, "no workspace at " + options.dir.string());
     }
     fs::create_directories(options.dir, ec);
@@ -565,7 +567,8 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   check(mdb_env_set_maxdbs(ws->env_, 8), "setting maxdbs");
   check(mdb_env_set_maxreaders(ws->env_, options.max_readers), "setting maxreaders");
   if (fresh) check(mdb_env_set_mapsize(ws->env_, options.initial_map_bytes), "setting the map size");
-  unsigned flags = MDB_NOTLS | (options.durability == Durability::nosync        ? MDB_NOSYNC
+  unsigned flags = MDB_NOTLS | (options.read_only                               ? MDB_RDONLY | MDB_NOLOCK
+                                : options.durability == Durability::nosync        ? MDB_NOSYNC
                                 : options.durability == Durability::meta_nosync ? MDB_NOMETASYNC
                                                                                 : 0);
   int rc = mdb_env_open(ws->env_, options.dir.c_str(), flags, 0644);
@@ -585,7 +588,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   auto& impl = *ws->impl_;
   MDB_txn* txn = nullptr;
   for (int attempt = 0;; ++attempt) {
-    rc = mdb_txn_begin(ws->env_, nullptr, 0, &txn);
+    rc = mdb_txn_begin(ws->env_, nullptr, options.read_only ? MDB_RDONLY : 0, &txn);
     if (rc == MDB_MAP_RESIZED && attempt < 8) {
       check(mdb_env_set_mapsize(ws->env_, 0), "adopting the map size");
       continue;
@@ -594,15 +597,18 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
     break;
   }
   try {
-    check(mdb_dbi_open(txn, "meta", MDB_CREATE, &impl.meta), "opening db meta");
-    check(mdb_dbi_open(txn, "ns", MDB_CREATE, &impl.ns), "opening db ns");
-    check(mdb_dbi_open(txn, "ns_names", MDB_CREATE, &impl.ns_names), "opening db ns_names");
-    check(mdb_dbi_open(txn, "kv", MDB_CREATE, &impl.kv), "opening db kv");
-    check(mdb_dbi_open(txn, "own", MDB_CREATE, &impl.own), "opening db own");
-    check(mdb_dbi_open(txn, "log", MDB_CREATE, &impl.log), "opening db log");
+    const unsigned create = options.read_only ? 0 : MDB_CREATE;
+    for (auto [name, dbi] : {std::pair{"meta", &impl.meta}, {"ns", &impl.ns}, {"ns_names", &impl.ns_names},
+                             {"kv", &impl.kv}, {"own", &impl.own}, {"log", &impl.log}}) {
+      rc = mdb_dbi_open(txn, name, create, dbi);
+      if (rc == MDB_NOTFOUND) throw Error(Errc::corrupt, options.dir.string() + " is not a workspace (no db " + name + ")");
+      check(rc, std::string("opening db ") + name);
+    }
     MDB_val k = val("format"), v;
     rc = mdb_get(txn, impl.meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
+    if (rc == MDB_NOTFOUND && options.read_only) {
+      throw Error(Errc::corrupt, options.dir.string() + " is not a workspace (no format)");
+    } else if (rc == MDB_NOTFOUND) {
       auto put_meta = [&](std::string_view key, std::string_view value) {
         MDB_val mk = val(key), mv = val(value);
         check(mdb_put(txn, impl.meta, &mk, &mv, 0), "initialising workspace metadata");
@@ -631,10 +637,16 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
     mdb_txn_abort(txn);
     throw;
   }
+  if (options.read_only) return ws;
   ws->doorbell_ = std::make_unique<Doorbell>(options.dir / kDoorbellFile);
   // A writer that died between its commit and its ring would leave watchers asleep: ring once.
   ws->doorbell_->ring();
   return ws;
+}
+
+Doorbell& Workspace::doorbell() {
+  if (!doorbell_) throw Error(Errc::invalid_argument, "workspace " + options_.dir.string() + " is open read-only");
+  return *doorbell_;
 }
 
 std::uint64_t Workspace::revision() const {
@@ -655,6 +667,25 @@ std::size_t Workspace::map_size() const {
   MDB_envinfo info;
   mdb_env_info(env_, &info);
   return info.me_mapsize;
+}
+
+void Workspace::hot_copy(int fd) const {
+  for (int attempt = 0;; ++attempt) {
+    int rc;
+    {
+      std::shared_lock lk(impl_->resize_mu);
+      rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+    }
+    if (rc == MDB_MAP_RESIZED && attempt < 8) {  // another process grew the map: start over
+      impl_->adopt_map(env_);
+      if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
+        throw Error(Errc::io, "copying workspace " + options_.dir.string() + ": " + std::strerror(errno));
+      }
+      continue;
+    }
+    check(rc, "copying workspace " + options_.dir.string());
+    return;
+  }
 }
 
 std::size_t Workspace::clear_stale_readers() {
@@ -688,6 +719,7 @@ std::vector<std::pair<std::string, Entry>> Workspace::list(const Namespace& ns, 
 }
 
 std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
+  if (options_.read_only) throw Error(Errc::invalid_argument, "workspace " + options_.dir.string() + " is open read-only");
   for (int attempt = 0;; ++attempt) {
     std::shared_lock lk(impl_->resize_mu);
     MDB_txn* txn = nullptr;

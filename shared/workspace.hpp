@@ -56,6 +56,9 @@ struct WorkspaceOptions {
   std::size_t max_map_bytes = std::size_t{1} << 40;
   std::uint64_t log_retention = 1'000'000;  // revisions the change log keeps; 0 keeps all
   unsigned max_readers = 1024;
+  // Reads only (MDB_RDONLY | MDB_NOLOCK), for an environment no process writes, such as a
+  // checkpoint: nothing is created in its directory, writes are refused, and it has no doorbell.
+  bool read_only = false;
 };
 
 // A resolved namespace: its id and the ids of its chain, itself first and base (0) last.
@@ -260,12 +263,16 @@ class Workspace {
   ChangePage changes(std::uint64_t from_revision, std::string_view prefix, std::size_t max_revisions = 4096) const;
   std::uint64_t log_start() const;  // oldest revision the log still holds
   void compact(std::uint64_t before_revision);
-  Doorbell& doorbell() { return *doorbell_; }
+  Doorbell& doorbell();  // refused (invalid_argument) on a read-only workspace
 
   // Maintenance
   std::size_t clear_stale_readers();
   std::size_t map_size() const;
-  MDB_env* env() const { return env_; }  // for hot copies (checkpoints)
+  // Writes a consistent, compacted copy of the environment (mdb_env_copyfd2 with MDB_CP_COMPACT)
+  // to fd, from one read snapshot: writers in every process go on meanwhile. A map growth in this
+  // process waits for the copy to end (the map cannot move under its reads). Throws Error(io).
+  void hot_copy(int fd) const;
+  MDB_env* env() const { return env_; }
 
  private:
   struct Impl;

@@ -110,6 +110,13 @@ void read_config(const YAML::Node& node, GraphConfig& c, Problems& p) {
   }
   read_restart(f.node("restart"), f.at("restart"), c.restart, p);
   sandbox::read_config(f.node("sandbox"), f.at("sandbox"), c.sandbox, p);
+  {
+    Fields s(f.node("snapshot"), f.at("snapshot"), p);
+    s.read("enabled", c.snapshot.enabled);
+    s.read("every_s", c.snapshot.every_s, at_least(0));
+    s.read("every_revisions", c.snapshot.every_revisions);
+    s.read("keep", c.snapshot.keep, at_least(1));
+  }
 }
 
 // An agent with its timeout and restart policy resolved; nullopt without an id to know it by.
@@ -336,7 +343,12 @@ json GraphSpec::to_json() const {
             {"durability", name_of(config.durability)},
             {"heartbeat", {{"interval", config.heartbeat.interval_s}, {"timeout", config.heartbeat.timeout_s}}},
             {"restart", restart_json(config.restart)},
-            {"sandbox", config.sandbox.to_json()}}},
+            {"sandbox", config.sandbox.to_json()},
+            {"snapshot",
+             {{"enabled", config.snapshot.enabled},
+              {"every_s", config.snapshot.every_s},
+              {"every_revisions", config.snapshot.every_revisions},
+              {"keep", config.snapshot.keep}}}}},
           {"agents", js_agents},
           {"bundles", js_bundles},
           {"project", project.string()}};
@@ -361,6 +373,13 @@ GraphSpec GraphSpec::from_json(const json& j) {
     s.config.heartbeat.timeout_s = c.at("heartbeat").at("timeout").get<double>();
     s.config.restart = restart_from_json(c.at("restart"));
     s.config.sandbox = sandbox::Config::from_json(c.at("sandbox"));
+    if (c.contains("snapshot")) {  // absent from runs recorded before checkpoints existed
+      const json& snap = c.at("snapshot");
+      s.config.snapshot.enabled = snap.at("enabled").get<bool>();
+      s.config.snapshot.every_s = snap.at("every_s").get<double>();
+      s.config.snapshot.every_revisions = snap.at("every_revisions").get<std::uint32_t>();
+      s.config.snapshot.keep = snap.at("keep").get<std::uint32_t>();
+    }
     for (const json& a : j.at("agents"))
       s.agents.push_back({.id = a.at("id").get<std::string>(),
                           .bundle = a.at("bundle").get<std::string>(),

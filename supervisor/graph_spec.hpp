@@ -15,6 +15,7 @@
 //     restart: {policy: transient, max_restarts: 3, window: 60, backoff_initial: 1, backoff_max: 100}
 //     sandbox: {level: strict, address_space_mb: 4096, cpu: 600, open_files: 1024, file_size_mb: 1024,
 //               processes: 128, read_paths: []}   # see shared/sandbox_policy.hpp
+//     snapshot: {enabled: false, every_s: 300, every_revisions: 0, keep: 5}   # automatic checkpoints
 //   agents:
 //     - id: lint-a                    # unique; [A-Za-z0-9._-]+
 //       bundle: lint                  # a directory bundles/lint/bundle.yaml
@@ -70,6 +71,15 @@ struct HeartbeatConfig {
   bool operator==(const HeartbeatConfig&) const = default;
 };
 
+// Automatic checkpoints taken by the supervisor (see supervisor/snapshotter.hpp).
+struct SnapshotConfig {
+  bool enabled = false;
+  double every_s = 300;               // one this often (0: never by time) ...
+  std::uint32_t every_revisions = 0;  // ... or after this many revisions (0: never by count)
+  std::uint32_t keep = 5;             // the newest automatic checkpoints kept; older ones are pruned
+  bool operator==(const SnapshotConfig&) const = default;
+};
+
 struct GraphConfig {
   std::uint32_t max_concurrency = 4;
   double timeout_s = 300;
@@ -80,6 +90,7 @@ struct GraphConfig {
   HeartbeatConfig heartbeat;
   RestartPolicy restart;
   sandbox::Config sandbox;
+  SnapshotConfig snapshot;
   bool operator==(const GraphConfig&) const = default;
 };
 

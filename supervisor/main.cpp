@@ -18,8 +18,10 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
+#include "shared/checkpoint.hpp"
 #include "shared/cli.hpp"
 #include "shared/watcher.hpp"
+#include "supervisor/checkpoint_commands.hpp"
 #include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/graph_from_discovery.hpp"
@@ -36,6 +38,7 @@ namespace {
 
 std::unique_ptr<Workspace> open_workspace(const std::string& dir, bool create,
                                           Durability durability = Durability::sync) {
+  Checkpoints::recover_restore(dir);  // a restore killed midway is undone or completed first
   WorkspaceOptions o;
   o.dir = dir;
   o.create = create;
@@ -390,6 +393,17 @@ int main(int argc, char** argv) {
 
   auto* undo = app.add_subcommand("undo", "take the last accept back, on disk and in the workspace");
   undo->add_flag("--force", force, "undo even when its files changed since the accept");
+  std::string message;
+  RestoreRequest restore_request;
+  auto* checkpoint = app.add_subcommand("checkpoint", "take a consistent copy of the workspace; the run goes on");
+  checkpoint->add_option("-m,--message", message, "what the checkpoint is for");
+  checkpoint->add_flag("--json", as_json, "print its manifest as JSON");
+  auto* checkpoints = app.add_subcommand("checkpoints", "list the workspace's checkpoints with their sizes");
+  checkpoints->add_flag("--json", as_json, "a JSON array of manifests");
+  auto* restore = app.add_subcommand("restore", "replace the workspace with a checkpoint, or start a new one from it");
+  restore->add_option("id", restore_request.id, "checkpoint id (see remora checkpoints)")->required();
+  restore->add_option("--fork", restore_request.fork_dir, "start a new workspace in DIR from it; this one stays as it is");
+  restore->add_flag("-y,--yes", restore_request.yes, "replace without asking");
 
   if (auto code = remora::cli::parse(app, argc, argv)) return *code;
   if (verbose) spdlog::set_level(spdlog::level::debug);
@@ -402,6 +416,9 @@ int main(int argc, char** argv) {
       discover_opts.queries_dir = discover_queries;
       return cmd_discover(discover_paths, discover_opts, as_json, verbose);
     }
+    if (checkpoint->parsed()) return cmd_checkpoint(dir, message, as_json);
+    if (checkpoints->parsed()) return cmd_checkpoints(dir, as_json);
+    if (restore->parsed()) return cmd_restore(dir, restore_request);
 
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");

@@ -20,6 +20,7 @@
 #include "shared/node_vars.hpp"
 #include "shared/sandbox_probe.hpp"
 #include "supervisor/sandbox_ending.hpp"
+#include "shared/event_log.hpp"
 
 namespace remora {
 namespace {
@@ -110,6 +111,10 @@ int Supervisor::run() {
         return node_vars(ws_, ws_.ns(a.st.ns), a.st);
       },
       [this](const ModelCall& call, ModelReply reply) { push(ModelDone{call, std::move(reply)}); });
+  if (spec_.config.snapshot.enabled) {  // automatic checkpoints, taken on their own thread
+    snapshotter_ = std::make_unique<Snapshotter>(ws_, spec_.config.snapshot,
+                                                 [this](const proto::Event& e) { bus_.publish(e); });
+  }
   begin();
   // Watch from the revision after our own first commit: everything other processes write later.
   watcher_ = std::make_unique<Watcher>(ws_, "", ws_.revision() + 1);
@@ -160,6 +165,7 @@ int Supervisor::run() {
   emit("graph", run_.state, "", c);
   flush();
   gateway_.reset();
+  if (snapshotter_) snapshotter_->finish();  // the last checkpoint holds the ended run
   watcher_->cancel();
   watch_thread_.join();
   bus_.close();
@@ -378,7 +384,7 @@ void Supervisor::flush() {
     return;
   std::vector<proto::Event> events;
   std::map<std::string, Namespace> created;
-  ws_.write([&](WriteTxn& t) {
+  const auto revision = ws_.write([&](WriteTxn& t) {
     events = pending_.events;
     created.clear();
     auto ns_of = [&](const std::string& name) -> Namespace {
@@ -403,16 +409,12 @@ void Supervisor::flush() {
     for (const auto& [ns, key, bytes] : pending_.puts) t.put(ns_of(ns), key, bytes);
     for (const auto& [ns, key] : pending_.dels) t.del(ns_of(ns), key);
     if (pending_.run) t.put(base_, std::string(keys::kRunGraph), proto::encode(run_));
-    std::uint32_t seq = 0;
-    for (auto& e : events) {
-      e.revision = t.revision();
-      e.id = std::to_string(e.revision) + "-" + std::to_string(seq);
-      t.put(base_, keys::event(e.revision, seq++), proto::encode(e));
-    }
+    append_events(t, base_, events);
   });
   ns_cache_.merge(created);
   pending_ = Pending{};
   for (const auto& e : events) bus_.publish(e);
+  if (snapshotter_) snapshotter_->committed(revision);
 }
 
 // ---------------------------------------------------------------------------------------------

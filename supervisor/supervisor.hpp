@@ -36,6 +36,7 @@
 #include "supervisor/event_bus.hpp"
 #include "supervisor/graph_spec.hpp"
 #include "supervisor/model_gateway.hpp"
+#include "supervisor/snapshotter.hpp"
 #include "supervisor/worker_processes.hpp"
 
 namespace remora {
@@ -169,6 +170,7 @@ class Supervisor {
   std::unique_ptr<WorkerProcesses> procs_;
   std::unique_ptr<Watcher> watcher_;
   std::thread watch_thread_;
+  std::unique_ptr<Snapshotter> snapshotter_;  // with config.snapshot.enabled
 };
 
 }  // namespace remora

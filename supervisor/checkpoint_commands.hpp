@@ -1,0 +1,25 @@
+// The checkpoint commands of `remora`: checkpoint, checkpoints, restore. The store itself is
+// shared/checkpoint.hpp; these open the workspace, ask, and print. Each returns the exit code
+// (see main.cpp) and throws Error for the caller to report.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace remora {
+
+// remora checkpoint [-m MESSAGE] [--json]
+int cmd_checkpoint(const std::filesystem::path& ws_dir, const std::string& message, bool as_json);
+
+// remora checkpoints [--json]
+int cmd_checkpoints(const std::filesystem::path& ws_dir, bool as_json);
+
+// remora restore ID [--fork DIR] [--yes]
+struct RestoreRequest {
+  std::string id;
+  std::filesystem::path fork_dir;  // empty: restore in place
+  bool yes = false;                // do not ask
+};
+int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& request);
+
+}  // namespace remora
