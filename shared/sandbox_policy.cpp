@@ -4,8 +4,14 @@
 #include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <stdexcept>
+#include <system_error>
 
 #include "shared/yaml_fields.hpp"
 
@@ -165,8 +171,30 @@ Rlimits rlimits_for(const Limits& limits, std::uint64_t map_bytes) {
           .processes = limits.processes};
 }
 
+std::filesystem::path private_root(const std::filesystem::path& workspace_dir) {
+  const std::string where = std::filesystem::weakly_canonical(std::filesystem::absolute(workspace_dir)).string();
+  return std::filesystem::temp_directory_path() / fmt::format("remora-{}", ::geteuid()) /
+         fmt::format("{:016x}", XXH3_64bits(where.data(), where.size()));
+}
+
+void prepare_private_root(const std::filesystem::path& root) {
+  for (const std::filesystem::path& dir : {root.parent_path(), root}) {
+    if (::mkdir(dir.c_str(), 0711) != 0 && errno != EEXIST)
+      throw std::system_error(errno, std::generic_category(), "cannot create " + dir.string());
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0)
+      throw std::system_error(errno, std::generic_category(), "cannot stat " + dir.string());
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+      throw std::runtime_error(fmt::format(
+          "{} is not a directory of uid {} that only it may write (mode {:o}, owner {}): remove it, or set TMPDIR",
+          dir.string(), ::geteuid(), st.st_mode & 07777, st.st_uid));
+    if ((st.st_mode & 0711) != 0711 && ::chmod(dir.c_str(), 0711) != 0)
+      throw std::system_error(errno, std::generic_category(), "cannot chmod " + dir.string());
+  }
+}
+
 std::filesystem::path private_dir(const std::filesystem::path& workspace_dir, const std::string& agent_id) {
-  return workspace_dir / "tmp" / agent_id;
+  return private_root(workspace_dir) / agent_id;
 }
 
 std::vector<std::string> worker_environment(const std::filesystem::path& private_dir) {

@@ -129,8 +129,16 @@ struct Rlimits {
 };
 Rlimits rlimits_for(const Limits& limits, std::uint64_t map_bytes);
 
+// Where the private directories of a workspace's agents live:
+// <temp dir>/remora-<euid>/<hash of the workspace's absolute path>. Outside the workspace, so that
+// a worker that left root for nobody reaches its own directory even when the workspace lies under
+// one that only root may enter (/root, a `mktemp -d` directory).
+std::filesystem::path private_root(const std::filesystem::path& workspace_dir);
+// Creates private_root (mode 0711, owned by us) if missing. Throws, naming the path, when it is
+// not a directory of ours that no one else may write (a shared temp dir is anyone's to squat in).
+void prepare_private_root(const std::filesystem::path& root);
 // The agent's private directory, the only one its worker (and its tools) may write: TMPDIR and
-// HOME of the worker. Emptied by the supervisor after each worker of the agent ends.
+// HOME of the worker. Emptied by the supervisor before and after each worker of the agent.
 std::filesystem::path private_dir(const std::filesystem::path& workspace_dir, const std::string& agent_id);
 
 // The whole environment of a worker ("KEY=VALUE"): nothing of the supervisor's reaches it.

@@ -326,7 +326,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "log debug details to stderr");
 
   std::string agent, qid, text, pattern = "*";
-  bool as_json = false, fresh = false, follow = false, all = false;
+  bool as_json = false, fresh = false, follow = false, until_end = false, all = false;
   std::uint64_t from = 1;
 
   RunArgs run_args;
@@ -352,6 +352,7 @@ int main(int argc, char** argv) {
 
   auto* events = app.add_subcommand("events", "print the run's event log");
   events->add_flag("--follow", follow, "keep printing new events as they are committed");
+  events->add_flag("--until-end", until_end, "with --follow: stop once the run has ended (at once if it has)");
   events->add_option("--from", from, "first revision")->capture_default_str();
   events->add_option("--pattern", pattern, "agent:*, *:failed, agent:started, *")->capture_default_str();
   events->add_flag("--json", as_json, "JSON lines");
@@ -471,10 +472,23 @@ int main(int argc, char** argv) {
       std::cout << std::flush;
       if (follow) {
         Watcher w(*ws, std::string(keys::kEvent), std::max(next, ws->revision() + 1));
+        auto ended = [&] {
+          auto run = read_run(*ws);
+          return until_end && run && (run->state == "completed" || run->state == "failed" || run->state == "cancelled");
+        };
+        if (ended()) return 0;
         for (;;) {
           for (auto& c : w.next()) {
             if (c.op != proto::ChangeOp::put) continue;
-            if (auto e = ws->get(base, c.key)) print(proto::decode<proto::Event>(e->value, c.key));
+            auto e = ws->get(base, c.key);
+            if (!e) continue;
+            auto ev = proto::decode<proto::Event>(e->value, c.key);
+            print(ev);
+            if (until_end && ev.category == "graph" &&
+                (ev.action == "completed" || ev.action == "failed" || ev.action == "cancelled")) {
+              std::cout << std::flush;
+              return 0;
+            }
           }
           std::cout << std::flush;
         }

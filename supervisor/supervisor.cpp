@@ -46,7 +46,11 @@ const std::set<std::string> kTerminal{"completed", "failed", "cancelled", "skipp
 }  // namespace
 
 Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
-    : ws_(ws), spec_(std::move(spec)), opts_(std::move(options)), base_(ws.ns("base")) {
+    : ws_(ws),
+      spec_(std::move(spec)),
+      opts_(std::move(options)),
+      base_(ws.ns("base")),
+      private_root_(sandbox::private_root(ws.dir())) {
   // What the workers will be confined by, from what this kernel offers a child of this process.
   sandbox_ = sandbox::expected(sandbox::probe(), spec_.config.sandbox.level).to_json();
   if (spec_.config.sandbox.level == sandbox::Level::none)
@@ -72,7 +76,7 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
   }
 }
 
-std::filesystem::path Supervisor::private_dir(const Agent& a) const { return sandbox::private_dir(ws_.dir(), a.st.id); }
+std::filesystem::path Supervisor::private_dir(const Agent& a) const { return private_root_ / a.st.id; }
 
 void Supervisor::remove_private_dir(const Agent& a) {
   std::error_code ec;
@@ -102,6 +106,7 @@ void Supervisor::interrupt() { push(Interrupt{}); }
 
 int Supervisor::run() {
   std::filesystem::create_directories(opts_.log_dir);
+  sandbox::prepare_private_root(private_root_);
   procs_ = std::make_unique<WorkerProcesses>([this](pid_t pid, int status) { push(ChildExited{pid, status}); });
   gateway_ = std::make_unique<ModelGateway>(
       spec_.bundles,
@@ -169,6 +174,8 @@ int Supervisor::run() {
   watcher_->cancel();
   watch_thread_.join();
   bus_.close();
+  std::error_code ec;
+  std::filesystem::remove(private_root_, ec);  // empty by now: each worker's was removed after it
   return all_ok ? 0 : 1;
 }
 
@@ -337,13 +344,14 @@ void Supervisor::launch_started() {
     a.launch = false;
     std::vector<std::string> args{"--workspace", ws_.dir().string(), "--agent", id,
                                   "--supervisor-pid", std::to_string(::getpid()),
-                                  "--durability", std::string(name_of(spec_.config.durability))};
+                                  "--durability", std::string(name_of(spec_.config.durability)),
+                                  "--private-dir", private_dir(a).string()};
     auto sandbox_args = spec_.config.sandbox.to_args();
     args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
     remove_private_dir(a);  // left by a supervisor that died: each worker starts with an empty one
     try {
       pid_t pid = procs_->start(opts_.worker_exe, args, opts_.log_dir / (id + ".log"),
-                                sandbox::worker_environment(std::filesystem::absolute(private_dir(a))));
+                                sandbox::worker_environment(private_dir(a)));
       by_pid_[pid] = id;
       a.st.pid = pid;
       auto now = Clock::now();

@@ -144,6 +144,7 @@ class Supervisor {
   SupervisorOptions opts_;
   EventBus bus_;
   Namespace base_;
+  std::filesystem::path private_root_;  // the agents' private directories (sandbox::private_root)
   proto::Run run_;
   std::map<std::string, Agent> agents_;
   std::vector<std::string> order_;

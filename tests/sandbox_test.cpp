@@ -411,7 +411,7 @@ TEST(Sandbox, EveryHostileAttemptIsStoppedAndReported) {
             std::string::npos)
       << p.log("ordinary");
   EXPECT_NE(p.log("ptrace_parent").find("\nsandbox violation: system call ptrace\n"), std::string::npos);
-  EXPECT_TRUE(fs::is_empty(p.path("ws/tmp")));  // each private directory is removed after its worker
+  EXPECT_FALSE(fs::exists(sandbox::private_root(p.path("ws"))));  // each private directory is removed after its worker
 }
 
 // Inside bubblewrap with user namespaces disabled: strict refuses, naming what it lacks, and is
@@ -459,6 +459,20 @@ TEST(Sandbox, AWorkspaceGivenByARelativePathIsConfinedAlike) {
   EXPECT_EQ(r.code, 0) << r.out;
   const std::string log = test::read_text(p.path(".remora/workspace/logs/a.log"));
   EXPECT_NE(log.find("seccomp; skipped: nothing"), std::string::npos) << log;
+}
+
+// A workspace under a directory only its owner may enter (/root, `mktemp -d`): the worker that
+// left root for nobody still reaches its files and its private directory.
+TEST(Sandbox, AWorkspaceUnderAPrivateDirectoryIsReachedAfterLeavingRoot) {
+  Project p;
+  p.bundle("ordinary", "  - write: {path: a.txt, content: ok}\n  - result: {summary: fine}\n");
+  p.graph("agents: [{id: a, bundle: ordinary}]\n");
+  fs::permissions(p.path(""), fs::perms::owner_all);
+  auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string log = test::read_text(p.path(".remora/workspace/logs/a.log"));
+  EXPECT_NE(log.find("seccomp; skipped: nothing"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(sandbox::private_root(p.path(".remora/workspace"))));
 }
 
 TEST(Sandbox, LevelNoneConfinesNothingButTheEnvironmentAndWarns) {

@@ -73,20 +73,30 @@ void add_rule(int ruleset, const std::filesystem::path& path, std::uint64_t acce
 
 }  // namespace
 
-void landlock_restrict_self(const LandlockRules& rules, int abi) {
+LandlockRuleset::LandlockRuleset(const LandlockRules& rules, int abi) {
   const bool tcp = abi >= 4, scope = abi >= 6;
   const std::uint64_t all = fs_rights(abi);
   RulesetAttr attr{all, tcp ? kNetBindTcp | kNetConnectTcp : 0, scope ? kScopeAbstractUnixSocket | kScopeSignal : 0};
   // An older kernel reads only the fields it knows.
   const std::size_t size = scope ? sizeof attr : tcp ? 2 * sizeof(std::uint64_t) : sizeof(std::uint64_t);
-  Fd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0)));
-  if (ruleset.get() < 0) fail("landlock_create_ruleset");
-  for (const auto& p : rules.read_only) add_rule(ruleset.get(), p, kReadFile | kReadDir | kExecute, abi, true);
-  for (const auto& p : rules.read_write_dirs) add_rule(ruleset.get(), p, all, abi, false);
-  for (const auto& p : rules.read_write_files)
-    add_rule(ruleset.get(), p, kReadFile | kWriteFile | (abi >= 3 ? kTruncate : 0), abi, false);
+  fd_ = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0));
+  if (fd_ < 0) fail("landlock_create_ruleset");
+  try {
+    for (const auto& p : rules.read_only) add_rule(fd_, p, kReadFile | kReadDir | kExecute, abi, true);
+    for (const auto& p : rules.read_write_dirs) add_rule(fd_, p, all, abi, false);
+    for (const auto& p : rules.read_write_files)
+      add_rule(fd_, p, kReadFile | kWriteFile | (abi >= 3 ? kTruncate : 0), abi, false);
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
+
+LandlockRuleset::~LandlockRuleset() { ::close(fd_); }
+
+void LandlockRuleset::restrict_self() {
   // landlock_restrict_self needs no_new_privs (or CAP_SYS_ADMIN); the sandbox has set it already.
-  if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) fail("landlock_restrict_self");
+  if (::syscall(SYS_landlock_restrict_self, fd_, 0) != 0) fail("landlock_restrict_self");
 }
 
 }  // namespace remora::worker

@@ -14,10 +14,24 @@ struct LandlockRules {
   std::vector<std::filesystem::path> read_write_files;  // read, write and truncate these files
 };
 
-// Restricts this process for good (abi: the kernel's, at least 1): the filesystem rules, and from
-// ABI 4 no TCP bind or connect, from ABI 6 no signal to, nor abstract UNIX socket of, a process
-// outside the sandbox. A read-only path that does not exist is left out; a read-write one must
-// exist. Throws std::system_error naming the call or path on any failure.
-void landlock_restrict_self(const LandlockRules& rules, int abi);
+// A ruleset built from rules (abi: the kernel's, at least 1): the filesystem rules, and from ABI 4
+// no TCP bind or connect, from ABI 6 no signal to, nor abstract UNIX socket of, a process outside
+// the sandbox. Built before the worker leaves root, since each path is opened here, by whoever we
+// are now: a nobody that may not enter the directories above its paths still gets them. A
+// read-only path that does not exist is left out; a read-write one must exist. Throws
+// std::system_error naming the call or path on any failure.
+class LandlockRuleset {
+ public:
+  LandlockRuleset(const LandlockRules& rules, int abi);
+  ~LandlockRuleset();
+  LandlockRuleset(const LandlockRuleset&) = delete;
+  LandlockRuleset& operator=(const LandlockRuleset&) = delete;
+
+  // Restricts this process for good (no_new_privs must be set), and everything it starts.
+  void restrict_self();
+
+ private:
+  int fd_;
+};
 
 }  // namespace remora::worker

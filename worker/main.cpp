@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   std::string durability = "sync";
   app.add_option("--workspace", dir, "workspace directory")->required();
   app.add_option("--agent", agent_id, "agent id")->required();
+  std::string private_dir;
+  app.add_option("--private-dir", private_dir, "the agent's private directory (default: sandbox::private_dir)");
   app.add_option("--supervisor-pid", supervisor_pid, "exit if this process is not our parent");
   app.add_option("--durability", durability, "sync, meta_nosync or nosync")->check(CLI::IsMember({"sync", "meta_nosync", "nosync"}));
   sandbox::Config sandbox_config;
@@ -73,7 +75,11 @@ int main(int argc, char** argv) {
     }
     auto bundle = Bundle::from_json(nlohmann::json::parse(proto::decode<proto::JsonValue>(brec->value, bkey).json));
     // Confined before any thread starts and before any of the agent's code runs.
-    auto confinement = box.apply({sandbox::private_dir(dir, agent_id), ws->files(), sandbox_config.read_paths},
+    if (private_dir.empty()) {  // started by hand: where the supervisor would have put it
+      sandbox::prepare_private_root(sandbox::private_root(dir));
+      private_dir = sandbox::private_dir(dir, agent_id);
+    }
+    auto confinement = box.apply({private_dir, ws->files(), sandbox_config.read_paths},
                                  sandbox::rlimits_for(sandbox_config.limits, ws->map_size()));
     if (sandbox_config.level == sandbox::Level::none) {
       spdlog::warn("sandbox: {} (debugging only: this agent runs unconfined)", confinement.summary());

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <system_error>
 
 #include "shared/sandbox_probe.hpp"
@@ -158,6 +159,17 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)");
   });
 
+  // The Landlock rules are built now, before leaving root, and enforced near the end.
+  std::string landlock_why = k.shortfall(Mechanism::landlock_fs);
+  std::optional<LandlockRuleset> landlock;
+  if (landlock_why.empty()) {
+    try {
+      landlock.emplace(rules, k.landlock_abi);
+    } catch (const std::exception& e) {
+      landlock_why = e.what();
+    }
+  }
+
   // The private directory belongs to whoever the worker becomes: nobody, when it leaves root
   // (which it cannot where nobody has no id, as in a user namespace that maps root alone).
   if (::geteuid() == 0 && ::chown(private_dir.c_str(), sandbox::kNobodyUid, sandbox::kNobodyGid) != 0) {
@@ -202,10 +214,9 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
   attempt(Mechanism::process_limit, k.shortfall(Mechanism::process_limit),
           [&] { lower(RLIMIT_NPROC, "RLIMIT_NPROC", limits.processes, limits.processes); });
 
-  std::string landlock_why = k.shortfall(Mechanism::landlock_fs);
-  if (landlock_why.empty()) {
+  if (landlock) {
     try {
-      landlock_restrict_self(rules, k.landlock_abi);
+      landlock->restrict_self();
     } catch (const std::exception& e) {
       landlock_why = e.what();
     }
