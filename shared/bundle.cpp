@@ -126,7 +126,7 @@ const std::set<std::string, std::less<>> kPromptVars = {"agent", "target", "id",
                                                         "params", "doc"};
 std::set<std::string, std::less<>> script_vars() {
   auto v = kPromptVars;
-  v.insert({"last_result", "turn"});
+  v.insert({"last_result", "last_result.", "turn"});
   return v;
 }
 const std::set<std::string> kProviders = {"scripted", "openai"};

@@ -76,7 +76,8 @@ struct CommandToolSpec {
 };
 
 // One reply of the scripted provider: text and/or tool calls whose arguments are templates over
-// the node ({path}, {name}, ...) and the conversation ({last_result}: the previous tool result).
+// the node ({path}, {name}, ...) and the conversation ({last_result}: the previous tool result;
+// {last_result.F}: its field F when it is a JSON object).
 struct ScriptedTurn {
   std::string content;
   nlohmann::json tool_calls = nlohmann::json::array();  // [{name, arguments: {...}}]

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <vector>
+
 namespace remora {
 namespace {
 
@@ -38,8 +40,12 @@ std::optional<std::string> template_problem(std::string_view text, const std::se
   return walk(
       text, [](char) {},
       [&](std::string_view name) -> std::optional<std::string> {
-        if (names.contains(name)) return std::nullopt;
-        return fmt::format("unknown placeholder '{{{}}}' (known: {})", name, fmt::join(names, ", "));
+        if (names.contains(name) && !name.ends_with('.')) return std::nullopt;
+        for (const std::string& n : names)  // "x." in names: any "x.field"
+          if (n.ends_with('.') && name.size() > n.size() && name.starts_with(n)) return std::nullopt;
+        std::vector<std::string> known;
+        for (const std::string& n : names) known.push_back(n.ends_with('.') ? n + "<field>" : n);
+        return fmt::format("unknown placeholder '{{{}}}' (known: {})", name, fmt::join(known, ", "));
       });
 }
 

@@ -15,7 +15,8 @@ namespace remora {
 
 using TemplateVars = std::map<std::string, std::string, std::less<>>;
 
-// The first problem of text as a template over these variable names, if any.
+// The first problem of text as a template over these variable names, if any. A name ending in
+// '.' stands for every name it begins ("last_result." admits {last_result.stdout}).
 std::optional<std::string> template_problem(std::string_view text, const std::set<std::string, std::less<>>& names);
 
 // Renders text; a placeholder without a value renders as empty.

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -56,6 +57,17 @@ std::vector<proto::AgentState> read_agents(const Workspace& ws) {
   std::vector<proto::AgentState> out;
   for (auto& [k, e] : ws.list(ws.ns("base"), keys::kRunAgent)) out.push_back(proto::decode<proto::AgentState>(e.value, k));
   return out;
+}
+
+// What the agent's worker reported (agent:<id>:result in its overlay), if it has ended.
+std::optional<proto::AgentResult> read_result(const Workspace& ws, const proto::AgentState& a) {
+  const auto key = keys::result(a.id);
+  for (const auto& ns_name : {a.ns, std::string(keys::kBase)}) {
+    auto ns = ws.find_ns(ns_name);
+    if (!ns) continue;
+    if (auto e = ws.get(*ns, key)) return proto::decode<proto::AgentResult>(e->value, key);
+  }
+  return std::nullopt;
 }
 
 std::string duration(std::int64_t ms) {
@@ -434,9 +446,16 @@ int main(int argc, char** argv) {
       if (as_json) {
         json j{{"graph", r->graph_name}, {"graph_id", r->graph_id}, {"state", r->state}, {"agents", json::array()}};
         for (auto& a : agents) {
-          j["agents"].push_back({{"id", a.id}, {"bundle", a.bundle}, {"target", a.target}, {"state", a.state},
-                                 {"reason", a.reason}, {"restarts", a.restarts}, {"review", a.review},
-                                 {"duration_ms", a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0}});
+          json row{{"id", a.id}, {"bundle", a.bundle}, {"target", a.target}, {"state", a.state},
+                   {"reason", a.reason}, {"restarts", a.restarts}, {"review", a.review},
+                   {"duration_ms", a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0},
+                   {"result", nullptr}};
+          if (auto res = read_result(*ws, a))
+            row["result"] = {{"status", res->status}, {"summary", res->summary}, {"changed_files", res->changed_files},
+                             {"turns", res->turns}, {"prompt_tokens", res->prompt_tokens},
+                             {"completion_tokens", res->completion_tokens}, {"duration_ms", std::llround(res->duration_ms)},
+                             {"error", res->error}};
+          j["agents"].push_back(std::move(row));
         }
         std::cout << j.dump(2) << "\n";
       } else {
@@ -446,13 +465,17 @@ int main(int argc, char** argv) {
         std::size_t w = 5;
         for (auto& a : agents) w = std::max(w, a.id.size());
         std::cout << std::left << std::setw(static_cast<int>(w) + 2) << "AGENT" << std::setw(11) << "STATE"
-                  << std::setw(10) << "RESTARTS" << std::setw(10) << "DURATION" << std::setw(10) << "REVIEW"
-                  << "REASON\n";
+                  << std::setw(10) << "RESTARTS" << std::setw(10) << "DURATION" << std::setw(7) << "TURNS"
+                  << std::setw(9) << "TOKENS" << std::setw(10) << "REVIEW" << "SUMMARY / REASON\n";
         for (auto& a : agents) {
           auto d = a.started_at_ms ? duration((a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms) : "-";
+          auto res = read_result(*ws, a);
+          std::string turns = res ? std::to_string(res->turns) : "-";
+          std::string tokens = res ? std::to_string(res->prompt_tokens + res->completion_tokens) : "-";
+          std::string note = a.reason.empty() && res ? res->summary : a.reason;
           std::cout << std::setw(static_cast<int>(w) + 2) << a.id << std::setw(11) << a.state << std::setw(10)
-                    << a.restarts << std::setw(10) << d << std::setw(10) << (a.review.empty() ? "-" : a.review)
-                    << a.reason << "\n";
+                    << a.restarts << std::setw(10) << d << std::setw(7) << turns << std::setw(9) << tokens
+                    << std::setw(10) << (a.review.empty() ? "-" : a.review) << note << "\n";
         }
       }
       return 0;
@@ -473,8 +496,8 @@ int main(int argc, char** argv) {
       if (follow) {
         Watcher w(*ws, std::string(keys::kEvent), std::max(next, ws->revision() + 1));
         auto ended = [&] {
-          auto run = read_run(*ws);
-          return until_end && run && (run->state == "completed" || run->state == "failed" || run->state == "cancelled");
+          auto r = read_run(*ws);
+          return until_end && r && (r->state == "completed" || r->state == "failed" || r->state == "cancelled");
         };
         if (ended()) return 0;
         for (;;) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <chrono>
 
 namespace remora {
@@ -36,6 +37,15 @@ ModelReply ScriptedProvider::complete(const ModelCall& call) {
   } else {
     TemplateVars vars = vars_(call.agent_id);
     vars["last_result"] = last_result;
+    // A result that is a JSON object (a command tool's) also gives its fields: {last_result.stdout}.
+    auto fields = json::parse(last_result, nullptr, false);
+    if (fields.is_object()) {
+      for (const auto& [k, v] : fields.items()) {
+        std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+        while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+        vars["last_result." + k] = std::move(text);
+      }
+    }
     vars["turn"] = std::to_string(turn + 1);
     const ScriptedTurn& t = script[turn];
     message["content"] = t.content.empty() ? json(nullptr) : json(render(t.content, vars));

@@ -1,6 +1,7 @@
 // ScriptedProvider: the offline model. It replies to an agent's turn n with turn n of its bundle's
 // `script` (content and tool calls whose arguments are templates over the agent's node and the
-// conversation: {last_result} is the text of the latest tool result, {turn} the turn number).
+// conversation: {last_result} is the text of the latest tool result, {last_result.F} its field F
+// when it is a JSON object, {turn} the turn number).
 // Deterministic — the same conversation always gets the same reply — so remora runs without a
 // model server in tests, benchmarks and the demo. A conversation past the script's end gets a
 // final reply without tool calls.

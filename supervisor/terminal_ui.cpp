@@ -87,7 +87,10 @@ void TerminalUi::print_loop() {
       std::erase_if(questions_, [&](const Question& q) { return q.id == id; });
       if (was_head && !questions_.empty() && prompt_ && mode_ != Mode::json) show(questions_.front());
     }
-    if (mode_ == Mode::plain && name != "graph:progress") std::cout << event_line(*e) << "\n" << std::flush;
+    // A turn's model call and tools are detail: `remora events` has them, this view has the agents.
+    static const std::set<std::string> detail{"graph:progress", "model:request", "model:response", "tool:called",
+                                              "tool:completed"};
+    if (mode_ == Mode::plain && !detail.count(name)) std::cout << event_line(*e) << "\n" << std::flush;
     if (mode_ == Mode::live) {
       static const std::set<std::string> shown{"agent:failed", "agent:restarting", "agent:cancelled", "agent:resumed",
                                                "graph:completed", "graph:failed", "graph:cancelled"};

@@ -3,7 +3,8 @@
 //   json:  every event as one JSON line on stdout (for scripts)
 //   live:  a terminal: one progress line with counts per state, redrawn in place, with failures,
 //          restarts and questions printed above it; questions are answered at a prompt
-//   plain: not a terminal: one line per event
+//   plain: not a terminal: one line per event, but for each turn's model call and tool calls
+//          (`remora events` lists those)
 // Questions are asked at the prompt only when `prompt` is set (interactive graph, stdin a
 // terminal); otherwise they wait for `remora answer ID TEXT` from another shell, and the UI says so.
 #pragma once

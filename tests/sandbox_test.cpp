@@ -22,6 +22,7 @@
 #include "shared/sandbox_probe.hpp"
 #include "supervisor/graph_spec.hpp"
 #include "supervisor/sandbox_ending.hpp"
+#include "graph_project.hpp"
 #include "test_support.hpp"
 #include "worker/step_runner.hpp"
 
@@ -48,50 +49,7 @@ std::vector<std::string> all_mechanisms() {
   return names({sandbox::kMechanisms.begin(), sandbox::kMechanisms.end()});
 }
 
-// A graph project in a temporary directory, run with `remora run` and read back through the CLI.
-class Project {
- public:
-  void bundle(const std::string& name, const std::string& steps) {
-    write_text(dir_ / "bundles" / name / "bundle.yaml", "name: " + name + "\nkind: steps\nsteps:\n" + steps);
-  }
-  void graph(const std::string& yaml) { write_text(dir_ / "graph.yaml", yaml); }
-  fs::path path(const std::string& p) const { return dir_ / p; }
-  std::string ws() const { return (dir_ / "ws").string(); }
-
-  // Runs the graph to the end, under the wrapper command if any; returns the exit code.
-  int run(std::vector<std::string> wrapper = {}) {
-    std::vector<std::string> args{kRemora, "-w", ws(), "run", (dir_ / "graph.yaml").string(), "--json"};
-    args.insert(args.begin(), wrapper.begin(), wrapper.end());
-    std::string exe = args.front();
-    args.erase(args.begin());
-    test::Child child(exe, args, dir_ / "run.out");
-    return child.wait();
-  }
-  std::string output() const { return test::read_text(dir_ / "run.out"); }
-
-  // id -> {state, reason, restarts, ...} from `remora status --json`.
-  std::map<std::string, json> agents() const {
-    auto status = json::parse(test::shell(kRemora + " -w " + ws() + " status --json").out);
-    std::map<std::string, json> out;
-    for (auto& a : status.at("agents")) out[a.at("id").get<std::string>()] = a;
-    return out;
-  }
-  // id -> the sandbox payload of its agent:started, from `remora events --json`.
-  std::map<std::string, json> started() const {
-    auto r = test::shell(kRemora + " -w " + ws() + " events --pattern agent:started --json");
-    std::map<std::string, json> out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      auto e = json::parse(line);
-      out[e.at("agent_id").get<std::string>()] = e.at("payload").at("sandbox");
-    }
-    return out;
-  }
-  std::string log(const std::string& agent) const { return test::read_text(dir_ / "ws" / "logs" / (agent + ".log")); }
-
- private:
-  test::TempDir dir_;
-};
+using Project = test::GraphProject;
 
 // A file in the home directory of the user running the tests, removed afterwards.
 class HomeFile {
@@ -361,13 +319,13 @@ TEST(Sandbox, EveryHostileAttemptIsStoppedAndReported) {
       "  restart: {policy: permanent, backoff_initial: 0}\n"
       "  sandbox: {cpu: 1, processes: 32}\nagents:\n"
       "  - {id: ordinary, bundle: ordinary}\n  - {id: after-spin, bundle: ordinary, after: [spin]}\n";
-  p.bundle("ordinary", "  - write: {path: \"out/{agent}.txt\", content: ok}\n  - result: {summary: fine}\n");
+  p.steps("ordinary", "  - write: {path: \"out/{agent}.txt\", content: ok}\n  - result: {summary: fine}\n");
   for (const auto& [action, step] : attempts) {
-    p.bundle(action, "  - attempt: " + step + "\n  - result: {summary: \"not stopped\"}\n");
+    p.steps(action, "  - attempt: " + step + "\n  - result: {summary: \"not stopped\"}\n");
     g += "  - {id: " + action + ", bundle: " + action + "}\n";
   }
   p.graph(g);
-  EXPECT_EQ(p.run(), 1) << p.output();
+  EXPECT_EQ(p.run_to_end(), 1) << p.output();
 
   auto agents = p.agents();
   const std::map<std::string, std::string> reasons = {
@@ -421,10 +379,10 @@ TEST(Sandbox, StrictRefusesWithoutAMechanismAndStandardReportsWhatItSkipped) {
                                            "--disable-userns", "--die-with-parent", "--"};
   for (Level level : {Level::strict, Level::standard}) {
     Project p;
-    p.bundle("ordinary", "  - result: {summary: fine}\n");
+    p.steps("ordinary", "  - result: {summary: fine}\n");
     p.graph("config:\n  restart: {policy: permanent, backoff_initial: 0}\n  sandbox: {level: " +
             std::string(sandbox::name_of(level)) + "}\nagents: [{id: a, bundle: ordinary}]\n");
-    int code = p.run(no_userns);
+    int code = p.run_to_end({}, no_userns);
     auto a = p.agents().at("a");
     auto started = p.started().at("a");
     EXPECT_EQ(started.at("level"), sandbox::name_of(level));
@@ -453,7 +411,7 @@ TEST(Sandbox, StrictRefusesWithoutAMechanismAndStandardReportsWhatItSkipped) {
 // The default workspace is a relative path: the worker's rules name its files all the same.
 TEST(Sandbox, AWorkspaceGivenByARelativePathIsConfinedAlike) {
   Project p;
-  p.bundle("ordinary", "  - write: {path: a.txt, content: ok}\n  - result: {summary: fine}\n");
+  p.steps("ordinary", "  - write: {path: a.txt, content: ok}\n  - result: {summary: fine}\n");
   p.graph("agents: [{id: a, bundle: ordinary}]\n");
   auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
   EXPECT_EQ(r.code, 0) << r.out;
@@ -465,7 +423,7 @@ TEST(Sandbox, AWorkspaceGivenByARelativePathIsConfinedAlike) {
 // left root for nobody still reaches its files and its private directory.
 TEST(Sandbox, AWorkspaceUnderAPrivateDirectoryIsReachedAfterLeavingRoot) {
   Project p;
-  p.bundle("ordinary", "  - write: {path: a.txt, content: ok}\n  - result: {summary: fine}\n");
+  p.steps("ordinary", "  - write: {path: a.txt, content: ok}\n  - result: {summary: fine}\n");
   p.graph("agents: [{id: a, bundle: ordinary}]\n");
   fs::permissions(p.path(""), fs::perms::owner_all);
   auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
@@ -479,12 +437,12 @@ TEST(Sandbox, LevelNoneConfinesNothingButTheEnvironmentAndWarns) {
   Project p;
   HomeFile home;
   ScopedEnv secret("REMORA_TEST_API_KEY", "sk-not-for-agents");
-  p.bundle("reader",
+  p.steps("reader",
            "  - attempt: {action: read_home, path: " + home.path().string() + "}\n  - result: {summary: read}\n");
-  p.bundle("secret", "  - attempt: {action: env_secret, name: REMORA_TEST_API_KEY}\n  - result: {summary: leaked}\n");
+  p.steps("secret", "  - attempt: {action: env_secret, name: REMORA_TEST_API_KEY}\n  - result: {summary: leaked}\n");
   p.graph("config: {error_policy: continue, sandbox: {level: none}}\n"
           "agents: [{id: reader, bundle: reader}, {id: secret, bundle: secret}]\n");
-  EXPECT_EQ(p.run(), 1) << p.output();
+  EXPECT_EQ(p.run_to_end(), 1) << p.output();
   auto agents = p.agents();
   EXPECT_EQ(agents["reader"].value("state", ""), "completed");  // unconfined: the home is readable
   EXPECT_EQ(agents["secret"].value("reason", ""),

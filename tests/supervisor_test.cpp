@@ -16,6 +16,7 @@
 #include "proto/keyspace.hpp"
 #include "shared/watcher.hpp"
 #include "shared/workspace.hpp"
+#include "graph_project.hpp"
 #include "test_support.hpp"
 
 namespace remora {
@@ -28,128 +29,9 @@ using test::write_text;
 
 const std::string kRemora = REMORA_BIN;
 
-// A graph project in a temporary directory: graph.yaml, bundles/, and a workspace.
-class Project {
- public:
-  Project() {
-    bundle("ok", "steps:\n  - write: {path: \"out/{agent}.txt\", content: \"done by {agent}\"}\n  - result: {summary: ok}\n");
-  }
-  void bundle(const std::string& name, const std::string& body) {
-    write_text(dir_ / "bundles" / name / "bundle.yaml", "name: " + name + "\nkind: steps\n" + body);
-  }
-  void graph(const std::string& yaml) { write_text(dir_ / "graph.yaml", yaml); }
-  std::string ws() const { return (dir_ / "ws").string(); }
-  std::string graph_path() const { return (dir_ / "graph.yaml").string(); }
-  std::filesystem::path path(const std::string& p) const { return dir_ / p; }
-
-  // Starts `remora run --json` in the background.
-  void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"-w", ws(), "run", graph_path(), "--json"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    run_ = std::make_unique<Child>(kRemora, args, dir_ / "run.out");
-  }
-  int wait() { return run_->wait(); }
-  Child& run() { return *run_; }
-  std::string output() const { return test::read_text(dir_ / "run.out"); }
-
-  // Runs the graph to the end; returns the exit code.
-  int run_to_end(std::vector<std::string> extra = {}) {
-    start(std::move(extra));
-    return wait();
-  }
-
-  // Events from the workspace's log (after or during a run), in revision order.
-  std::vector<proto::Event> events() {
-    auto& w = open();
-    std::vector<proto::Event> out;
-    for (auto& [k, e] : w.list(w.ns("base"), "event:")) out.push_back(proto::decode<proto::Event>(e.value, k));
-    return out;
-  }
-
-  // Blocks until an event named `name` for `agent` is committed (any agent if empty).
-  proto::Event wait_event(const std::string& name, const std::string& agent = "") {
-    auto& w = open();
-    if (!watcher_) watcher_ = std::make_unique<Watcher>(w, "event:", 1);
-    auto deadline = Watcher::Clock::now() + 60s;
-    for (;;) {
-      for (auto& e : seen_) {
-        if (e.category + ":" + e.action == name && (agent.empty() || e.agent_id == agent) && !used_.count(e.id)) {
-          used_.insert(e.id);
-          return e;
-        }
-      }
-      auto changes = watcher_->next(deadline);
-      if (changes.empty()) throw std::runtime_error("timed out waiting for " + name + " " + agent);
-      for (auto& c : changes) {
-        if (c.op != proto::ChangeOp::put) continue;
-        if (auto e = w.get(w.ns("base"), c.key)) seen_.push_back(proto::decode<proto::Event>(e->value, c.key));
-      }
-    }
-  }
-
-  // The pid of agent id's current worker, from its heartbeat (graphs set a short interval).
-  long worker_pid(const std::string& id, long not_pid = 0) {
-    auto& w = open();
-    Watcher watch(w, keys::heartbeat(id), 1);
-    auto deadline = Watcher::Clock::now() + 60s;
-    for (;;) {
-      if (auto ns = w.find_ns(keys::agent_ns(id))) {
-        if (auto e = w.get(*ns, keys::heartbeat(id))) {
-          auto pid = proto::decode<proto::Heartbeat>(e->value, id).pid;
-          if (pid != not_pid) return pid;
-        }
-      }
-      if (watch.next(deadline).empty()) throw std::runtime_error("no heartbeat from " + id);
-    }
-  }
-
-  proto::AgentState agent(const std::string& id) {
-    auto& w = open();
-    auto e = w.get(w.ns("base"), keys::run_agent(id));
-    if (!e) throw std::runtime_error("no agent " + id);
-    return proto::decode<proto::AgentState>(e->value, id);
-  }
-  std::optional<std::string> overlay_file(const std::string& agent_id, const std::string& path) {
-    auto& w = open();
-    auto e = w.get(w.ns(keys::agent_ns(agent_id)), keys::file(path));
-    if (!e) return std::nullopt;
-    return proto::decode<proto::FileEntry>(e->value, path).content.data;
-  }
-  std::string kv(const std::string& agent_id, const std::string& key) {
-    auto& w = open();
-    auto e = w.get(w.ns(keys::agent_ns(agent_id)), keys::agent_kv(agent_id, key));
-    return e ? proto::decode<proto::JsonValue>(e->value, key).json : "";
-  }
-
-  Workspace& open() {
-    if (!ws_) {
-      WorkspaceOptions o;
-      o.dir = ws();
-      ws_ = Workspace::open(o);  // the test's own handle; remora runs in other processes
-    }
-    return *ws_;
-  }
-
- private:
-  test::TempDir dir_;
-  std::unique_ptr<Child> run_;
-  std::unique_ptr<Workspace> ws_;
-  std::unique_ptr<Watcher> watcher_;
-  std::vector<proto::Event> seen_;
-  std::set<std::string> used_;
-};
-
-bool alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH); }
-
-// Waits (on a pidfd, not by polling) until a process that is not our child has exited.
-bool wait_exit(long pid, int timeout_ms) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd pfd{fd, POLLIN, 0};
-  int n = ::poll(&pfd, 1, timeout_ms);
-  ::close(fd);
-  return n == 1;
-}
+using Project = test::GraphProject;
+using test::alive;
+using test::wait_exit;
 
 // Position in the event log (revision, then sequence within it) of each agent's event `name`.
 std::map<std::string, std::size_t> positions_of(const std::vector<proto::Event>& events, const std::string& name) {

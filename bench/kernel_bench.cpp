@@ -1,0 +1,176 @@
+// kernel_bench: what the agent kernel adds to each model turn, with the scripted provider (whose
+// own time is a few microseconds), measured side by side in one run.
+//
+//   build/kernel_bench [--turns N] [--agents A]
+//
+// 1. Overhead per turn, one agent alone: from the worker's commit of outbox:model:<id> (the
+//    request) to its commit of the assistant message (the response consumed), split at the
+//    supervisor's commit of inbox:model:<id>. Every commit is observed by this process through one
+//    change feed (a Watcher), so the figures include one doorbell wake-up per hop, as a real
+//    consumer sees them. Run with the default durability (sync: two fsyncs a commit) and with
+//    meta_nosync (one), because fsync dominates. Target: under 1 ms per turn.
+// 2. Turns per second across A (default 32) agents running at once, each N turns long, through
+//    `remora run` end to end (workers spawned, sandboxed, tools run, results committed), at both
+//    durabilities.
+// Each turn calls kv_put (a built-in tool that commits one key): the cheapest real tool call.
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/stdio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "proto/keyspace.hpp"
+#include "shared/watcher.hpp"
+#include "shared/workspace.hpp"
+
+namespace fs = std::filesystem;
+namespace bp = boost::process::v2;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+fs::path g_bin;  // the build directory holding remora and remora-worker
+
+void write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+// A scripted agent bundle: `turns` turns of kv_put, then submit_result.
+void write_bundle(const fs::path& root, int turns) {
+  std::string b =
+      "name: turns\ndescription: kv_put every turn\nsystem_prompt: s\nuser_prompt: u\nmodel: {provider: scripted}\n"
+      "max_turns: " + std::to_string(turns + 1) + "\ntools: [kv_put, submit_result]\nscript:\n";
+  for (int i = 0; i < turns; ++i)
+    b += "  - tool_calls: [{name: kv_put, arguments: {key: k" + std::to_string(i) + ", value: " + std::to_string(i) + "}}]\n";
+  b += "  - tool_calls: [{name: submit_result, arguments: {summary: done}}]\n";
+  write(root / "bundles/turns/bundle.yaml", b);
+}
+
+fs::path write_graph(const fs::path& root, int agents, const std::string& durability) {
+  std::string g = "config: {max_concurrency: " + std::to_string(agents) + ", durability: " + durability +
+                  ", interactive: false}\nagents:\n";
+  for (int i = 0; i < agents; ++i) g += "  - {id: a" + std::to_string(i) + ", bundle: turns}\n";
+  write(root / "graph.yaml", g);
+  return root / "graph.yaml";
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+struct Turns {
+  std::vector<double> gateway_us;  // request committed -> response committed
+  std::vector<double> worker_us;   // response committed -> assistant message committed
+  std::vector<double> total_us;
+  double seconds = 0;              // first request to last response consumed
+  std::size_t count = 0;
+};
+
+// Runs the graph and times every turn from this process's change feed.
+Turns run_and_time(const fs::path& root, int agents, const std::string& durability) {
+  fs::remove_all(root / "ws");
+  auto graph = write_graph(root, agents, durability);
+  remora::WorkspaceOptions o;
+  o.dir = root / "ws";
+  auto ws = remora::Workspace::open(o);
+  remora::Watcher w(*ws, "", ws->revision() + 1);
+  boost::asio::io_context ctx;
+  bp::process run(ctx, bp::filesystem::path((g_bin / "remora").string()),
+                  {"-w", (root / "ws").string(), "run", graph.string(), "--json"},
+                  bp::process_stdio{nullptr, nullptr, nullptr});
+  std::map<std::string, Clock::time_point> requested, answered;  // by request id
+  std::map<std::string, std::string> awaiting;                   // agent -> request id answered, not yet consumed
+  Turns out;
+  Clock::time_point first{}, last{};
+  int ended = 0;
+  while (ended < agents) {
+    auto changes = w.next(Clock::now() + std::chrono::seconds(120));
+    const auto now = Clock::now();
+    if (changes.empty()) {
+      std::fprintf(stderr, "kernel_bench: no progress for 120 s\n");
+      std::exit(1);
+    }
+    for (auto& c : changes) {
+      if (c.op != remora::proto::ChangeOp::put) continue;
+      using namespace remora::keys;
+      if (starts_with(c.key, kModelRequest)) {
+        auto id = c.key.substr(kModelRequest.size());
+        requested[id] = now;
+        if (first == Clock::time_point{}) first = now;
+      } else if (starts_with(c.key, kModelResponse)) {
+        auto id = c.key.substr(kModelResponse.size());
+        answered[id] = now;
+        awaiting[id.substr(0, id.rfind(".t"))] = id;
+      } else if (starts_with(c.key, "agent:") && c.key.find(":message:") != std::string::npos) {
+        auto agent = c.key.substr(6, c.key.find(":message:") - 6);
+        auto it = awaiting.find(agent);
+        if (it == awaiting.end()) continue;  // a tool result, or the first messages
+        const auto& id = it->second;
+        auto us = [](Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); };
+        out.gateway_us.push_back(us(answered.at(id) - requested.at(id)));
+        out.worker_us.push_back(us(now - answered.at(id)));
+        out.total_us.push_back(us(now - requested.at(id)));
+        last = now;
+        awaiting.erase(it);
+      } else if (starts_with(c.key, "agent:") && c.key.ends_with(":result")) {
+        ++ended;
+      }
+    }
+  }
+  if (int rc = run.wait(); rc != 0) {
+    std::fprintf(stderr, "kernel_bench: remora run exited with %d\n", rc);
+    std::exit(1);
+  }
+  out.count = out.total_us.size();
+  out.seconds = std::chrono::duration<double>(last - first).count();
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int turns = 200, agents = 32;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--turns" && i + 1 < argc) turns = std::stoi(argv[++i]);
+    if (a == "--agents" && i + 1 < argc) agents = std::stoi(argv[++i]);
+  }
+  g_bin = fs::read_symlink("/proc/self/exe").parent_path();
+  auto root = fs::temp_directory_path() / ("remora-kbench-" + std::to_string(::getpid()));
+  write_bundle(root, turns);
+
+  std::printf("1. overhead per turn, one agent, %d turns (scripted provider; microseconds)\n", turns);
+  std::printf("   %-12s %10s %10s %10s %10s %10s\n", "durability", "gateway", "worker", "total p50", "total p90",
+              "total p99");
+  double p50_nosync = 0;
+  for (const char* d : {"sync", "meta_nosync"}) {
+    auto t = run_and_time(root, 1, d);
+    std::printf("   %-12s %10.0f %10.0f %10.0f %10.0f %10.0f\n", d, percentile(t.gateway_us, 0.5),
+                percentile(t.worker_us, 0.5), percentile(t.total_us, 0.5), percentile(t.total_us, 0.9),
+                percentile(t.total_us, 0.99));
+    if (std::string(d) == "meta_nosync") p50_nosync = percentile(t.total_us, 0.5);
+  }
+  std::printf("   gateway: request committed -> response committed; worker: -> response consumed (p50 each)\n");
+  std::printf("   target: under 1000 us per turn; meta_nosync p50 is %.2fx of it\n\n", p50_nosync / 1000.0);
+
+  const int per_agent = std::max(1, turns / 4);
+  write_bundle(root, per_agent);
+  std::printf("2. turns per second, %d agents at once, %d turns each (remora run end to end)\n", agents, per_agent);
+  for (const char* d : {"sync", "meta_nosync"}) {
+    auto t = run_and_time(root, agents, d);
+    std::printf("   %-12s %8zu turns in %6.2f s: %8.0f turns/s (p50 turn %0.f us)\n", d, t.count, t.seconds,
+                static_cast<double>(t.count) / t.seconds, percentile(t.total_us, 0.5));
+  }
+  fs::remove_all(root);
+  return 0;
+}
