@@ -359,7 +359,7 @@ int main(int argc, char** argv) {
   auto* resume = app.add_subcommand("resume", "continue the workspace's unfinished run after its supervisor stopped");
   resume->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
 
-  auto* status = app.add_subcommand("status", "show each agent's state, reason, restarts and duration");
+  auto* status = app.add_subcommand("status", "show each agent's state, restarts, duration, turns, tokens, review and summary or reason");
   status->add_flag("--json", as_json, "one JSON object");
 
   auto* events = app.add_subcommand("events", "print the run's event log");

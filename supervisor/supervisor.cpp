@@ -27,6 +27,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// How long reports (model:request, tool:*) may wait for the next commit (see Pending::only_reports).
+constexpr auto kReportDelay = 2ms;
+
 std::string random_hex(std::size_t n) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
   static constexpr char hex[] = "0123456789abcdef";
@@ -133,17 +136,26 @@ int Supervisor::run() {
 
   for (;;) {
     schedule();
-    flush();  // decisions are durable before they are acted upon
+    // Model calls go out first: the request is the worker's own commit and the reply is stored
+    // under its id, so nothing of ours needs to be durable before the call.
+    for (auto& call : to_submit_) gateway_->submit(std::move(call));
+    to_submit_.clear();
+    // Decisions are durable before they are acted upon. Reports alone (model:request, tool:*) wait
+    // for the next commit, kReportDelay at most: a model turn then costs the supervisor one commit.
+    if (!pending_.only_reports() || Clock::now() >= report_deadline_.value_or(Clock::time_point::max())) {
+      flush();
+    } else if (!report_deadline_) {
+      report_deadline_ = Clock::now() + kReportDelay;
+    }
     // The pids recorded here ride along with the next commit: a worker dies with its supervisor
     // (PR_SET_PDEATHSIG), and its heartbeats carry its pid as well.
     launch_started();
-    for (auto& call : to_submit_) gateway_->submit(std::move(call));
-    to_submit_.clear();
     if (finished()) break;
     std::deque<Input> batch;
     {
       std::unique_lock lk(in_mu_);
       auto deadline = next_deadline();
+      if (report_deadline_ && (!deadline || *report_deadline_ < *deadline)) deadline = report_deadline_;
       auto ready = [&] { return !inputs_.empty(); };
       if (deadline) {
         in_cv_.wait_until(lk, *deadline, ready);
@@ -386,7 +398,15 @@ void Supervisor::emit(const std::string& category, const std::string& action, co
   pending_.events.push_back(std::move(e));
 }
 
+bool Supervisor::Pending::only_reports() const {
+  if (events.empty() || !agents.empty() || !puts.empty() || !dels.empty() || run) return false;
+  return std::ranges::all_of(events, [](const proto::Event& e) {
+    return (e.category == "model" && e.action == "request") || e.category == "tool";
+  });
+}
+
 void Supervisor::flush() {
+  report_deadline_.reset();
   if (pending_.agents.empty() && pending_.puts.empty() && pending_.dels.empty() && pending_.events.empty() &&
       !pending_.run)
     return;

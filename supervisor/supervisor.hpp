@@ -84,6 +84,9 @@ class Supervisor {
     std::vector<std::pair<std::string, std::string>> dels;                // ns, key
     std::vector<proto::Event> events;
     bool run = false;
+    // Whether everything here only reports (model:request, tool:*): such events may wait for the
+    // next commit, up to kReportDelay (group commit); nothing a resume needs is among them.
+    bool only_reports() const;
   };
   struct ChildExited {
     pid_t pid;
@@ -153,6 +156,7 @@ class Supervisor {
   std::map<std::string, Clock::time_point> question_deadlines_;
   std::map<std::string, Namespace> ns_cache_;
   Pending pending_;
+  std::optional<Clock::time_point> report_deadline_;  // when pending reports are committed at the latest
   std::size_t running_ = 0;
   bool stopping_ = false;
   int interrupts_ = 0;
