@@ -221,7 +221,8 @@ struct Run {
   std::string graph_name;
   std::string graph_json;  // the validated graph (agents, dependencies, config), normalized
   std::string session_id;  // changes each time a supervisor takes the run over
-  std::string state = "running";  // running | completed | failed | cancelled
+  // running | stopped (by `remora restore`, to be resumed) | completed | failed | cancelled
+  std::string state = "running";
   std::int64_t started_at_ms = 0;
   std::int64_t ended_at_ms = 0;
   std::int64_t supervisor_pid = 0;
@@ -229,6 +230,8 @@ struct Run {
     ar(CEREAL_NVP(graph_id), CEREAL_NVP(graph_name), CEREAL_NVP(graph_json), CEREAL_NVP(session_id),
        CEREAL_NVP(state), CEREAL_NVP(started_at_ms), CEREAL_NVP(ended_at_ms), CEREAL_NVP(supervisor_pid));
   }
+  // Whether a run in this state has more to do: `remora resume` continues it.
+  static bool unfinished(std::string_view state) { return state == "running" || state == "stopped"; }
 };
 
 // One agent of the run as the supervisor sees it (run:agent:<id>).
@@ -277,8 +280,8 @@ struct QuestionState {
 // A request to the running supervisor from another shell (run:control:<id>), e.g. remora cancel.
 struct Control {
   REMORA_RECORD(Control, control, 1);
-  std::string action;  // cancel
-  std::string target;  // an agent id, or "*" for all
+  std::string action;  // cancel | stop (end the run "stopped", its agents resumable)
+  std::string target;  // cancel: an agent id, or "*" for all; stop: why
   std::int64_t requested_at_ms = 0;
   template <class A> void serialize(A& ar) { ar(CEREAL_NVP(action), CEREAL_NVP(target), CEREAL_NVP(requested_at_ms)); }
 };

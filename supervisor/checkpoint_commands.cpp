@@ -9,9 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
 #include "shared/checkpoint.hpp"
 #include "shared/clock.hpp"
 #include "shared/error.hpp"
+#include "shared/pid_fd.hpp"
 #include "supervisor/run_lock.hpp"
 
 namespace remora {
@@ -23,6 +26,29 @@ std::unique_ptr<Workspace> open_existing(const std::filesystem::path& dir) {
   o.dir = dir;
   o.create = false;
   return Workspace::open(o);
+}
+
+// Asks the supervisor running on the workspace to stop (a `stop` control record: the run ends
+// "stopped", its agents resumable) and waits, on a pidfd, until its process has ended. Returns its pid.
+pid_t stop_supervisor(const std::filesystem::path& ws_dir, const std::string& why) {
+  auto ws = open_existing(ws_dir);
+  auto base = ws->ns("base");
+  const auto rkey = std::string(keys::kRunGraph);
+  auto e = ws->get(base, rkey);
+  if (!e) throw Error(Errc::busy, "workspace " + ws_dir.string() + " is in use by a process that is not a supervisor");
+  const auto pid = static_cast<pid_t>(proto::decode<proto::Run>(e->value, rkey).supervisor_pid);
+  PidFd supervisor(pid);
+  proto::Control c;
+  c.action = "stop";
+  c.target = why;
+  c.requested_at_ms = now_ms();
+  auto bytes = proto::encode(c);
+  ws->write([&](WriteTxn& t) { t.put(base, keys::run_control(std::to_string(t.revision())), bytes); });
+  ws.reset();  // closed: restore needs the workspace to itself
+  if (!supervisor.wait_exit(std::chrono::seconds(60)))
+    throw Error(Errc::busy, fmt::format("the supervisor (pid {}) of workspace {} did not stop within 60 s",
+                                        pid, ws_dir.string()));
+  return pid;
 }
 
 std::string local_time(std::int64_t ms) { return format_time_ms(ms, "%Y-%m-%d %H:%M:%S", false); }
@@ -95,7 +121,7 @@ int cmd_checkpoints(const std::filesystem::path& ws_dir, bool as_json) {
   return 0;
 }
 
-int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& request) {
+int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& request, const std::function<int()>& resume) {
   Checkpoints::recover_restore(ws_dir);
   Checkpoints store(ws_dir);
   const auto m = store.find(request.id);
@@ -108,19 +134,29 @@ int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& reque
                              request.fork_dir.string(), run_text(m), m.agents_summary(), ws_dir.string());
     return 0;
   }
-  if (RunLock::held(ws_dir)) {
-    throw Error(Errc::busy, "a supervisor is running on workspace " + ws_dir.string() +
-                                ": stop it first (Ctrl-C in its terminal, or remora cancel --all), then restore");
-  }
-  if (!request.yes &&
-      !confirmed("restore " + what + " over workspace " + ws_dir.string() + ", replacing its present state")) {
+  const bool live = RunLock::held(ws_dir);
+  if (!request.yes && !confirmed((live ? "stop the run going on in workspace " + ws_dir.string() + ", then " : "") +
+                                 "restore " + what + " over workspace " + ws_dir.string() +
+                                 ", replacing its present state")) {
     std::cout << "restore cancelled\n";
     return 1;
   }
-  RunLock no_supervisor(ws_dir);  // none may start while the environment is replaced
-  auto r = store.restore(m.id);
-  std::cout << fmt::format("restored {} into {}, replacing revision {}; run {}, agents {}\n", what, ws_dir.string(),
-                           r.from_revision, run_text(m), m.agents_summary());
+  if (live) {
+    const auto pid = stop_supervisor(ws_dir, "restoring checkpoint " + m.id);
+    std::cout << fmt::format("stopped the run's supervisor (pid {})\n", pid);
+  }
+  {
+    RunLock no_supervisor(ws_dir);  // none may start while the environment is replaced
+    auto r = store.restore(m.id);
+    std::cout << fmt::format("restored {} into {}, replacing revision {}; run {}, agents {}\n", what,
+                             ws_dir.string(), r.from_revision, run_text(m), m.agents_summary());
+  }
+  const bool unfinished = proto::Run::unfinished(m.run_state);
+  if (live && unfinished) {
+    std::cout << std::flush;
+    return resume();  // it was going on: it goes on from the checkpoint
+  }
+  if (unfinished) std::cout << "its run is unfinished: `remora resume` continues it\n";
   return 0;
 }
 

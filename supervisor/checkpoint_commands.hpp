@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace remora {
@@ -14,12 +15,13 @@ int cmd_checkpoint(const std::filesystem::path& ws_dir, const std::string& messa
 // remora checkpoints [--json]
 int cmd_checkpoints(const std::filesystem::path& ws_dir, bool as_json);
 
-// remora restore ID [--fork DIR] [--yes]
+// remora restore ID [--fork DIR] [--yes]: a run going on in the workspace is stopped first (asking),
+// and goes on from the checkpoint afterwards through `resume` (remora resume's code).
 struct RestoreRequest {
   std::string id;
   std::filesystem::path fork_dir;  // empty: restore in place
   bool yes = false;                // do not ask
 };
-int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& request);
+int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& request, const std::function<int()>& resume);
 
 }  // namespace remora

@@ -133,7 +133,7 @@ int cmd_resume(const std::string& dir, bool as_json) {
   RunLock lock(dir);
   auto run = read_run(*ws);
   if (!run) throw Error(Errc::not_found, "workspace " + dir + " holds no run to resume");
-  if (run->state != "running")
+  if (!proto::Run::unfinished(run->state))
     throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
   auto spec = GraphSpec::from_json(json::parse(run->graph_json));
   return supervise(*ws, std::move(spec), dir, as_json, true);
@@ -188,7 +188,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
     Review review(*ws);  // no accept may run while the previous run is discarded or the project imported
     print_notes(review.recovered());
     if (auto prev = read_run(*ws)) {
-      if (!fresh && prev->state == "running") {
+      if (!fresh && proto::Run::unfinished(prev->state)) {
         std::cerr << "remora: workspace " << dir << " holds an unfinished run of graph '" << prev->graph_name
                   << "' (its supervisor stopped).\n";
         if (!::isatty(STDIN_FILENO) || as_json) {
@@ -413,10 +413,12 @@ int main(int argc, char** argv) {
   checkpoint->add_flag("--json", as_json, "print its manifest as JSON");
   auto* checkpoints = app.add_subcommand("checkpoints", "list the workspace's checkpoints with their sizes");
   checkpoints->add_flag("--json", as_json, "a JSON array of manifests");
-  auto* restore = app.add_subcommand("restore", "replace the workspace with a checkpoint, or start a new one from it");
+  auto* restore = app.add_subcommand(
+      "restore", "replace the workspace with a checkpoint (a run going on is stopped, then goes on from it), or fork it");
   restore->add_option("id", restore_request.id, "checkpoint id (see remora checkpoints)")->required();
   restore->add_option("--fork", restore_request.fork_dir, "start a new workspace in DIR from it; this one stays as it is");
-  restore->add_flag("-y,--yes", restore_request.yes, "replace without asking");
+  restore->add_flag("-y,--yes", restore_request.yes, "replace (and stop a run going on) without asking");
+  restore->add_flag("--json", as_json, "when a stopped run goes on from the checkpoint: its events as JSON lines");
 
   if (auto code = remora::cli::parse(app, argc, argv)) return *code;
   if (verbose) spdlog::set_level(spdlog::level::debug);
@@ -431,7 +433,7 @@ int main(int argc, char** argv) {
     }
     if (checkpoint->parsed()) return cmd_checkpoint(dir, message, as_json);
     if (checkpoints->parsed()) return cmd_checkpoints(dir, as_json);
-    if (restore->parsed()) return cmd_restore(dir, restore_request);
+    if (restore->parsed()) return cmd_restore(dir, restore_request, [&] { return cmd_resume(dir, as_json); });
 
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");
@@ -497,7 +499,7 @@ int main(int argc, char** argv) {
         Watcher w(*ws, std::string(keys::kEvent), std::max(next, ws->revision() + 1));
         auto ended = [&] {
           auto r = read_run(*ws);
-          return until_end && r && (r->state == "completed" || r->state == "failed" || r->state == "cancelled");
+          return until_end && r && !proto::Run::unfinished(r->state);
         };
         if (ended()) return 0;
         for (;;) {

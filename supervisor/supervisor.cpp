@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
-#include <sys/syscall.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +19,7 @@
 #include "shared/sandbox_probe.hpp"
 #include "supervisor/sandbox_ending.hpp"
 #include "shared/event_log.hpp"
+#include "shared/pid_fd.hpp"
 
 namespace remora {
 namespace {
@@ -150,7 +149,7 @@ int Supervisor::run() {
     // The pids recorded here ride along with the next commit: a worker dies with its supervisor
     // (PR_SET_PDEATHSIG), and its heartbeats carry its pid as well.
     launch_started();
-    if (finished()) break;
+    if (finished() || suspend_reason_) break;
     std::deque<Input> batch;
     {
       std::unique_lock lk(in_mu_);
@@ -168,6 +167,7 @@ int Supervisor::run() {
     check_timers();
   }
 
+  if (suspend_reason_) return suspend();
   auto count = [&](const char* state) {
     return std::count_if(agents_.begin(), agents_.end(), [&](auto& kv) { return kv.second.st.state == state; });
   };
@@ -189,6 +189,22 @@ int Supervisor::run() {
   std::error_code ec;
   std::filesystem::remove(private_root_, ec);  // empty by now: each worker's was removed after it
   return all_ok ? 0 : 1;
+}
+
+// Ends the run "stopped" without deciding anything for its agents: running and blocked ones stay
+// so, their workers are killed with the supervisor (as in a crash, but announced), and `remora
+// resume` continues them from their last commit.
+int Supervisor::suspend() {
+  run_.state = "stopped";
+  pending_.run = true;
+  emit("graph", "stopped", "", {{"reason", *suspend_reason_}, {"counts", counts()}});
+  flush();
+  gateway_.reset();
+  procs_.reset();  // kills and reaps the workers
+  watcher_->cancel();
+  watch_thread_.join();
+  bus_.close();
+  return 1;
 }
 
 void Supervisor::begin() {
@@ -276,14 +292,10 @@ void Supervisor::kill_stale_worker(const proto::AgentState& st) {
   std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string agent_arg = std::string("--agent") + '\0' + st.id + '\0';
   if (cmdline.find("remora-worker") == std::string::npos || cmdline.find(agent_arg) == std::string::npos) return;
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  PidFd handle(pid);  // before the kill: the pid cannot be reused while we hold it
   ::kill(pid, SIGKILL);
   spdlog::warn("killed {}'s worker pid {}, left by the previous supervisor", st.id, pid);
-  if (fd >= 0) {
-    pollfd p{fd, POLLIN, 0};
-    ::poll(&p, 1, 5000);  // readable once the process has exited
-    ::close(fd);
-  }
+  handle.wait_exit(std::chrono::seconds(5));
 }
 
 bool Supervisor::terminal(const Agent& a) const { return kTerminal.count(a.st.state) > 0; }
@@ -673,6 +685,10 @@ void Supervisor::on_control(const std::string& key) {
     c = proto::decode<proto::Control>(e->value, key);
   } catch (const std::exception& err) {
     spdlog::warn("ignoring a bad control record: {}", err.what());
+    return;
+  }
+  if (c.action == "stop") {
+    suspend_reason_ = c.target;  // why, in the requester's words
     return;
   }
   if (c.action != "cancel") return;

@@ -129,6 +129,7 @@ class Supervisor {
   void finish_agent(Agent& a, const std::string& state, const std::string& reason, nlohmann::json payload);
   void close_questions(Agent& a, const std::string& status);
   void cancel(Agent& a, const std::string& reason, Kill kind);
+  int suspend();
   void cancel_all(const std::string& reason, Kill kind);
   void terminate(Agent& a, Kill kind, const std::string& note, bool hard);
   void check_timers();
@@ -159,6 +160,9 @@ class Supervisor {
   std::optional<Clock::time_point> report_deadline_;  // when pending reports are committed at the latest
   std::size_t running_ = 0;
   bool stopping_ = false;
+  // Set by a `stop` control (remora restore): the run ends "stopped", its agents left as they
+  // stand, for `remora resume` to continue.
+  std::optional<std::string> suspend_reason_;
   int interrupts_ = 0;
   std::string last_counts_;
   nlohmann::json sandbox_;  // the confinement agent:started reports, probed once
@@ -168,7 +172,7 @@ class Supervisor {
   std::deque<Input> inputs_;
 
   std::set<std::string> model_inflight_;  // submitted to the gateway, response not committed yet
-  std::vector<ModelCall> to_submit_;      // decided this iteration; submitted once committed
+  std::vector<ModelCall> to_submit_;      // decided this iteration; submitted at the top of the next
   std::uint64_t prompt_tokens_ = 0, completion_tokens_ = 0;
 
   std::unique_ptr<ModelGateway> gateway_;

@@ -93,7 +93,7 @@ void TerminalUi::print_loop() {
     if (mode_ == Mode::plain && !detail.count(name)) std::cout << event_line(*e) << "\n" << std::flush;
     if (mode_ == Mode::live) {
       static const std::set<std::string> shown{"agent:failed", "agent:restarting", "agent:cancelled", "agent:resumed",
-                                               "graph:completed", "graph:failed", "graph:cancelled"};
+                                               "graph:completed", "graph:failed", "graph:cancelled", "graph:stopped"};
       if (shown.count(name)) std::cout << "\r\033[K" << event_line(*e) << "\n";
       progress();
     }

@@ -3,7 +3,8 @@
 // `remora checkpoint` and `remora restore` killed with SIGKILL at seeded random moments (no
 // partial checkpoint is ever listed; the workspace is exactly the old one or exactly the
 // checkpoint); a fork leaves the workspace untouched and a graph runs to completion in it;
-// restore refused while anything has the workspace open; pruning; the supervisor's automatic
+// restore of a running graph stops it and continues it from the checkpoint; restore refused while
+// anything else has the workspace open; pruning; the supervisor's automatic
 // snapshots and their configuration.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -335,32 +336,68 @@ TEST(Checkpoint, ForkLeavesTheWorkspaceUntouchedAndAGraphCompletesInIt) {
   EXPECT_NE(run.out.find("\"graph:completed\""), std::string::npos);
 }
 
-TEST(Checkpoint, RestoreIsRefusedWhileTheWorkspaceIsInUse) {
+// Waits (on the change log) until agent w has asked its question.
+void wait_blocked(const fs::path& ws_dir) {
+  auto ws = open_ws(ws_dir);
+  Watcher watch(*ws, std::string(keys::kEvent), 1);
+  for (;;) {
+    auto changes = watch.next(Watcher::Clock::now() + 60s);
+    ASSERT_FALSE(changes.empty()) << "the agent never asked";
+    for (auto& c : changes)
+      if (auto e = ws->get(ws->ns("base"), c.key))
+        if (proto::decode<proto::Event>(e->value, c.key).action == "blocked") return;
+  }
+}
+
+// A restore of a workspace whose run is going on stops that run (asking first), restores, and the
+// run goes on from the checkpoint; a restore is refused while any process has the workspace open,
+// or without a confirmation; a restore with no run going on leaves the restored run for `remora resume`.
+TEST(Checkpoint, RestoreStopsARunningGraphAndContinuesItFromTheCheckpoint) {
   GraphProject p;
   const auto graph = p.graph("", {"w"}, "wait");
   open_ws(p.ws());
   Child run(kRemora, {"-w", p.ws().string(), "run", "--json", graph}, p.dir / "run.out");
-  {
-    // Wait (on the change log) until the agent has asked: the supervisor is running.
-    auto ws = open_ws(p.ws());
-    Watcher watch(*ws, std::string(keys::kEvent), 1);
-    bool blocked = false;
-    while (!blocked) {
-      auto changes = watch.next(Watcher::Clock::now() + 60s);
-      ASSERT_FALSE(changes.empty()) << "the agent never asked";
-      for (auto& c : changes)
-        if (auto e = ws->get(ws->ns("base"), c.key))
-          blocked |= proto::decode<proto::Event>(e->value, c.key).action == "blocked";
-    }
-  }
+  wait_blocked(p.ws());
   const auto m = checkpoint_cli(p.ws(), "while running");
   EXPECT_EQ(m.run_state, "running");
   EXPECT_EQ(m.agents.at("w"), "blocked");
-  auto refused = shell(remora(p.ws(), "restore --yes " + m.id));
-  EXPECT_EQ(refused.code, 3) << refused.out;
-  EXPECT_NE(refused.out.find("stop it first"), std::string::npos) << refused.out;
-  ASSERT_EQ(shell(remora(p.ws(), "cancel --all")).code, 0);
-  EXPECT_EQ(run.wait(), 1);
+
+  auto unconfirmed_live = shell(remora(p.ws(), "restore " + m.id) + " < /dev/null");
+  EXPECT_EQ(unconfirmed_live.code, 2) << unconfirmed_live.out;
+  EXPECT_NE(unconfirmed_live.out.find("stop the run going on in workspace"), std::string::npos) << unconfirmed_live.out;
+
+  // Read through a pipe, line by line: the test opens the workspace only once it is restored
+  // (opening a workspace while it is being replaced is a misuse).
+  FILE* restore = ::popen((remora(p.ws(), "restore --yes --json " + m.id) + " 2>&1").c_str(), "r");
+  ASSERT_NE(restore, nullptr);
+  std::string restore_out;
+  auto read_until = [&](const std::string& text) {  // "" reads to the end
+    char line[8192];
+    while ((text.empty() || restore_out.find(text) == std::string::npos) && std::fgets(line, sizeof line, restore))
+      restore_out += line;
+    return restore_out.find(text) != std::string::npos;
+  };
+  ASSERT_TRUE(read_until("restored checkpoint " + m.id)) << restore_out;
+  EXPECT_EQ(run.wait(), 1) << "the first supervisor stopped";
+  const auto run_out = test::read_text(p.dir / "run.out");
+  EXPECT_NE(run_out.find("\"event\":\"graph:stopped\""), std::string::npos) << run_out;
+  EXPECT_NE(run_out.find("restoring checkpoint " + m.id), std::string::npos) << run_out;
+  ASSERT_TRUE(read_until("\"event\":\"agent:blocked\"")) << restore_out;  // asked again, from the checkpoint
+  auto answered = shell(remora(p.ws(), "answer w.0 yes"));
+  ASSERT_EQ(answered.code, 0) << answered.out;
+  read_until("");
+  const int st = ::pclose(restore);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << restore_out;
+  EXPECT_NE(restore_out.find("stopped the run's supervisor"), std::string::npos) << restore_out;
+  EXPECT_NE(restore_out.find("\"event\":\"graph:resumed\""), std::string::npos) << restore_out;
+  EXPECT_NE(restore_out.find("\"event\":\"graph:completed\""), std::string::npos) << restore_out;
+  {
+    auto ws = open_ws(p.ws());
+    auto w = proto::decode<proto::AgentState>(ws->get(ws->ns("base"), keys::run_agent("w"))->value, "w");
+    EXPECT_EQ(w.state, "completed");
+    EXPECT_EQ(events_of(*ws, "checkpoint:restored").size(), 1u);
+    EXPECT_EQ(events_of(*ws, "graph:stopped").size(), 0u) << "the log is the checkpoint's, continued";
+  }
 
   {
     auto ws = open_ws(p.ws());  // this process has it open now
@@ -376,7 +413,9 @@ TEST(Checkpoint, RestoreIsRefusedWhileTheWorkspaceIsInUse) {
   EXPECT_EQ(unknown.code, 1) << unknown.out;
   EXPECT_NE(unknown.out.find("no checkpoint 20990101T000000-beef"), std::string::npos) << unknown.out;
 
-  ASSERT_EQ(shell(remora(p.ws(), "restore --yes " + m.id)).code, 0);
+  auto quiet = shell(remora(p.ws(), "restore --yes " + m.id));
+  ASSERT_EQ(quiet.code, 0) << quiet.out;
+  EXPECT_NE(quiet.out.find("its run is unfinished: `remora resume` continues it"), std::string::npos) << quiet.out;
   auto ws = open_ws(p.ws());
   auto a = proto::decode<proto::AgentState>(ws->get(ws->ns("base"), keys::run_agent("w"))->value, "w");
   EXPECT_EQ(a.state, "blocked");  // as it stood when the checkpoint was taken
