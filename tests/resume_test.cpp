@@ -3,7 +3,8 @@
 // with questions, killed at 20 seeded random moments and resumed each time, ends exactly like an
 // uninterrupted run (states, results, every overlay byte), no question is asked again after its
 // answer, and each model turn reached the server once (see resume_scenario.hpp for the one
-// exception); a worker and the supervisor killed at once; `remora run` on an unfinished run says
+// exception); a worker and the supervisor killed at once; a question a worker committed as its
+// supervisor died is asked on resume; `remora run` on an unfinished run says
 // so, `--fresh` starts over, resume on an ended run has nothing to do; a second supervisor is
 // refused, and the lock dies with the first; a checkpoint restored over a finished run resumes
 // to the same end. The same fault injection with hundreds of kills is in resume_soak_test.cpp.
