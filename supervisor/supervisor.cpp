@@ -122,9 +122,12 @@ int Supervisor::run() {
     snapshotter_ = std::make_unique<Snapshotter>(ws_, spec_.config.snapshot,
                                                  [this](const proto::Event& e) { bus_.publish(e); });
   }
+  // Watch from the revision after the last one begin() may have read: anything other processes
+  // commit while it reads the workspace (an answer given as a run resumes) still arrives. Our own
+  // first commit comes back as well; handling it again changes nothing.
+  const auto watch_from = ws_.revision() + 1;
   begin();
-  // Watch from the revision after our own first commit: everything other processes write later.
-  watcher_ = std::make_unique<Watcher>(ws_, "", ws_.revision() + 1);
+  watcher_ = std::make_unique<Watcher>(ws_, "", watch_from);
   watch_thread_ = std::thread([this] {
     for (;;) {
       auto changes = watcher_->next();
@@ -257,9 +260,16 @@ void Supervisor::resume_state() {
       ++restarted;
     }
   }
+  // First in the log of this session: what follows is its doing.
+  emit("graph", "resumed", "",
+       {{"graph", spec_.name}, {"previous_session", previous_session}, {"agents_restarted", restarted}});
   for (auto& [k, e] : ws_.list(base_, keys::kRunQuestion)) {
     auto qs = proto::decode<proto::QuestionState>(e.value, k);
-    if (qs.status != "pending" || !agents_.count(qs.agent_id)) continue;
+    if (!agents_.count(qs.agent_id)) continue;
+    if (qs.status != "pending") {
+      questions_[qs.id] = qs;  // known and closed: never asked again
+      continue;
+    }
     Agent& a = agents_.at(qs.agent_id);
     double timeout_s = 300;
     if (auto q = ws_.get(overlay(a), keys::question(qs.id)))
@@ -270,12 +280,18 @@ void Supervisor::resume_state() {
     a.open_questions.insert(qs.id);
     if (ws_.get(overlay(a), keys::response(qs.id))) on_response(a, qs.id);  // answered as it died
   }
-  emit("graph", "resumed", "",
-       {{"graph", spec_.name}, {"previous_session", previous_session}, {"agents_restarted", restarted}});
-  // What workers committed for a supervisor that is gone: requests to serve, messages to deliver.
+  // What workers committed for a supervisor that is gone: questions it had not indexed yet (the
+  // restarted worker finds its question asked and only waits for the answer), requests to serve,
+  // messages to deliver.
   for (auto& [id, a] : agents_) {
     if (terminal(a) || !ws_.find_ns(a.st.ns)) continue;
     const auto& ns = overlay(a);
+    for (auto& [k, e] : ws_.list(ns, keys::kQuestion)) {
+      const auto qid = k.substr(keys::kQuestion.size());
+      if (questions_.count(qid)) continue;
+      on_question(a, qid);
+      if (ws_.get(ns, keys::response(qid))) on_response(a, qid);
+    }
     for (auto& [k, e] : ws_.list(ns, keys::kModelRequest)) on_model_request(a, k.substr(keys::kModelRequest.size()));
     for (auto& [k, e] : ws_.list(ns, keys::kOutboxMessage)) on_outbox_message(a, k);
   }
@@ -523,7 +539,8 @@ void Supervisor::on_question(Agent& a, const std::string& qid) {
     set_state(a, "blocked");
     a.blocked_since = Clock::now();
   }
-  emit_blocked(a, qid);
+  // An agent waiting to (re)start asks when it starts (Supervisor::start).
+  if (a.st.state == "blocked") emit_blocked(a, qid);
 }
 
 void Supervisor::emit_blocked(Agent& a, const std::string& qid) {
