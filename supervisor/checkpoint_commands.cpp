@@ -135,7 +135,7 @@ int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& reque
     return 0;
   }
   const bool live = RunLock::held(ws_dir);
-  if (!request.yes && !confirmed((live ? "stop the run going on in workspace " + ws_dir.string() + ", then " : "") +
+  if (!request.yes && !confirmed(std::string(live ? "stop the run going on, then " : "") +
                                  "restore " + what + " over workspace " + ws_dir.string() +
                                  ", replacing its present state")) {
     std::cout << "restore cancelled\n";

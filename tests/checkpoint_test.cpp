@@ -364,7 +364,7 @@ TEST(Checkpoint, RestoreStopsARunningGraphAndContinuesItFromTheCheckpoint) {
 
   auto unconfirmed_live = shell(remora(p.ws(), "restore " + m.id) + " < /dev/null");
   EXPECT_EQ(unconfirmed_live.code, 2) << unconfirmed_live.out;
-  EXPECT_NE(unconfirmed_live.out.find("stop the run going on in workspace"), std::string::npos) << unconfirmed_live.out;
+  EXPECT_NE(unconfirmed_live.out.find("stop the run going on, then restore checkpoint " + m.id), std::string::npos) << unconfirmed_live.out;
 
   // Read through a pipe, line by line: the test opens the workspace only once it is restored
   // (opening a workspace while it is being replaced is a misuse).
