@@ -26,6 +26,7 @@
 #include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/graph_from_discovery.hpp"
+#include "supervisor/openai_provider.hpp"
 #include "supervisor/project_import.hpp"
 #include "supervisor/review.hpp"
 #include "supervisor/run_lock.hpp"
@@ -76,6 +77,67 @@ std::string duration(std::int64_t ms) {
   return s.str();
 }
 
+// remora status: each agent's state and what it reported, and the graph's totals.
+int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
+  auto r = read_run(ws);
+  if (!r) throw Error(Errc::not_found, "workspace " + dir + " holds no run");
+  auto agents = read_agents(ws);
+  std::vector<std::optional<proto::AgentResult>> results;
+  std::uint64_t prompt_tokens = 0, completion_tokens = 0;
+  for (auto& a : agents) {
+    results.push_back(read_result(ws, a));
+    if (results.back()) {
+      prompt_tokens += results.back()->prompt_tokens;
+      completion_tokens += results.back()->completion_tokens;
+    }
+  }
+  auto ran_ms = [](const proto::AgentState& a) {
+    return a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0;
+  };
+  if (as_json) {
+    json j{{"graph", r->graph_name},        {"graph_id", r->graph_id},
+           {"state", r->state},             {"prompt_tokens", prompt_tokens},
+           {"completion_tokens", completion_tokens}, {"agents", json::array()}};
+    for (std::size_t i = 0; i < agents.size(); ++i) {
+      const auto& a = agents[i];
+      json row{{"id", a.id},         {"bundle", a.bundle},     {"target", a.target},       {"state", a.state},
+               {"reason", a.reason}, {"restarts", a.restarts}, {"review", a.review},       {"duration_ms", ran_ms(a)},
+               {"result", nullptr}};
+      if (const auto& res = results[i])
+        row["result"] = {{"status", res->status}, {"summary", res->summary}, {"changed_files", res->changed_files},
+                         {"turns", res->turns}, {"prompt_tokens", res->prompt_tokens},
+                         {"completion_tokens", res->completion_tokens}, {"duration_ms", std::llround(res->duration_ms)},
+                         {"error", res->error}};
+      j["agents"].push_back(std::move(row));
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  auto end = r->ended_at_ms ? r->ended_at_ms : now_ms();
+  std::cout << "graph " << r->graph_name << " (" << r->graph_id << "): " << r->state << ", "
+            << duration(end - r->started_at_ms);
+  if (prompt_tokens + completion_tokens > 0)
+    std::cout << ", " << prompt_tokens + completion_tokens << " tokens (" << prompt_tokens << " prompt, "
+              << completion_tokens << " completion)";
+  std::cout << "\n";
+  std::size_t w = 5;
+  for (auto& a : agents) w = std::max(w, a.id.size());
+  std::cout << std::left << std::setw(static_cast<int>(w) + 2) << "AGENT" << std::setw(11) << "STATE"
+            << std::setw(10) << "RESTARTS" << std::setw(10) << "DURATION" << std::setw(7) << "TURNS"
+            << std::setw(9) << "TOKENS" << std::setw(10) << "REVIEW" << "SUMMARY / REASON\n";
+  for (std::size_t i = 0; i < agents.size(); ++i) {
+    const auto& a = agents[i];
+    const auto& res = results[i];
+    std::string turns = res ? std::to_string(res->turns) : "-";
+    std::string tokens = res ? std::to_string(res->prompt_tokens + res->completion_tokens) : "-";
+    std::string note = a.reason.empty() && res ? res->summary : a.reason;
+    std::cout << std::setw(static_cast<int>(w) + 2) << a.id << std::setw(11) << a.state << std::setw(10)
+              << a.restarts << std::setw(10) << (a.started_at_ms ? duration(ran_ms(a)) : "-") << std::setw(7) << turns
+              << std::setw(9) << tokens << std::setw(10) << (a.review.empty() ? "-" : a.review) << note << "\n";
+  }
+  return 0;
+}
+
 // SIGINT/SIGTERM arrive here (blocked everywhere else) and are passed on as a callback.
 class SignalThread {
  public:
@@ -112,6 +174,19 @@ class SignalThread {
   std::thread thread_;
 };
 
+// The model server settings of the graph's bundles, and their API keys in this environment, are
+// checked before anything starts: a key that is not set is bad input, not a failure per agent.
+void check_model_servers(const GraphSpec& spec) {
+  for (const auto& [name, b] : spec.bundles) {
+    if (b.kind != "agent" || b.model.provider != "openai") continue;
+    try {
+      OpenAiConfig::from_settings(b.model);
+    } catch (const Error& e) {
+      throw Error(Errc::invalid_argument, "bundle " + name + ": " + e.what());
+    }
+  }
+}
+
 // Runs spec under a supervisor with the terminal UI; resume continues the workspace's run.
 int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume) {
   const bool interactive = spec.config.interactive;
@@ -136,6 +211,7 @@ int cmd_resume(const std::string& dir, bool as_json) {
   if (!proto::Run::unfinished(run->state))
     throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
   auto spec = GraphSpec::from_json(json::parse(run->graph_json));
+  check_model_servers(spec);
   return supervise(*ws, std::move(spec), dir, as_json, true);
 }
 
@@ -177,6 +253,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
   GraphSpec spec;
   try {
     spec = run_graph(args);
+    check_model_servers(spec);
   } catch (const Error& e) {
     std::cerr << "remora: " << e.what() << "\n";
     return e.code() == Errc::not_found ? 2 : exit_code_for(e.code());
@@ -441,47 +518,7 @@ int main(int argc, char** argv) {
       if (review->parsed()) return cmd_review(*ws, review->get_name(), agent, all, force);
     print_notes(recover_interrupted_review(*ws));
     if (diff->parsed()) return cmd_diff(*ws, agent, stat);
-    if (status->parsed()) {
-      auto r = read_run(*ws);
-      if (!r) throw Error(Errc::not_found, "workspace " + dir + " holds no run");
-      auto agents = read_agents(*ws);
-      if (as_json) {
-        json j{{"graph", r->graph_name}, {"graph_id", r->graph_id}, {"state", r->state}, {"agents", json::array()}};
-        for (auto& a : agents) {
-          json row{{"id", a.id}, {"bundle", a.bundle}, {"target", a.target}, {"state", a.state},
-                   {"reason", a.reason}, {"restarts", a.restarts}, {"review", a.review},
-                   {"duration_ms", a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0},
-                   {"result", nullptr}};
-          if (auto res = read_result(*ws, a))
-            row["result"] = {{"status", res->status}, {"summary", res->summary}, {"changed_files", res->changed_files},
-                             {"turns", res->turns}, {"prompt_tokens", res->prompt_tokens},
-                             {"completion_tokens", res->completion_tokens}, {"duration_ms", std::llround(res->duration_ms)},
-                             {"error", res->error}};
-          j["agents"].push_back(std::move(row));
-        }
-        std::cout << j.dump(2) << "\n";
-      } else {
-        auto end = r->ended_at_ms ? r->ended_at_ms : now_ms();
-        std::cout << "graph " << r->graph_name << " (" << r->graph_id << "): " << r->state << ", "
-                  << duration(end - r->started_at_ms) << "\n";
-        std::size_t w = 5;
-        for (auto& a : agents) w = std::max(w, a.id.size());
-        std::cout << std::left << std::setw(static_cast<int>(w) + 2) << "AGENT" << std::setw(11) << "STATE"
-                  << std::setw(10) << "RESTARTS" << std::setw(10) << "DURATION" << std::setw(7) << "TURNS"
-                  << std::setw(9) << "TOKENS" << std::setw(10) << "REVIEW" << "SUMMARY / REASON\n";
-        for (auto& a : agents) {
-          auto d = a.started_at_ms ? duration((a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms) : "-";
-          auto res = read_result(*ws, a);
-          std::string turns = res ? std::to_string(res->turns) : "-";
-          std::string tokens = res ? std::to_string(res->prompt_tokens + res->completion_tokens) : "-";
-          std::string note = a.reason.empty() && res ? res->summary : a.reason;
-          std::cout << std::setw(static_cast<int>(w) + 2) << a.id << std::setw(11) << a.state << std::setw(10)
-                    << a.restarts << std::setw(10) << d << std::setw(7) << turns << std::setw(9) << tokens
-                    << std::setw(10) << (a.review.empty() ? "-" : a.review) << note << "\n";
-        }
-      }
-      return 0;
-    }
+    if (status->parsed()) return cmd_status(*ws, dir, as_json);
     if (events->parsed()) {
       auto print = [&](const proto::Event& e) {
         if (!event_matches(pattern, e.category, e.action)) return;

@@ -30,6 +30,20 @@ bool ModelGateway::submit(ModelCall call) {
   {
     std::lock_guard lk(mu_);
     if (!active_.insert(call.request_id).second) return false;
+  }
+  bool immediate = true;  // a call that cannot be served is answered with its error at once
+  if (auto it = bundles_.find(call.settings.value("bundle", "")); it != bundles_.end()) {
+    try {
+      immediate = provider_for(it->second).immediate();
+    } catch (const std::exception&) {
+    }
+  }
+  if (immediate) {
+    serve(std::move(call));
+    return true;
+  }
+  {
+    std::lock_guard lk(mu_);
     queue_.push_back(std::move(call));
   }
   cv_.notify_one();
@@ -59,20 +73,24 @@ void ModelGateway::loop() {
       call = std::move(queue_.front());
       queue_.pop_front();
     }
-    ModelReply reply;
-    try {
-      auto it = bundles_.find(call.settings.value("bundle", ""));
-      if (it == bundles_.end()) throw Error(Errc::invalid_argument, "no bundle '" + call.settings.value("bundle", "") + "' in the graph");
-      reply = provider_for(it->second).complete(call);
-    } catch (const std::exception& e) {
-      reply = ModelReply{};
-      reply.error = e.what();
-    }
-    if (!reply.ok) spdlog::warn("model request {} failed: {}", call.request_id, reply.error);
-    done_(call, std::move(reply));
-    std::lock_guard lk(mu_);
-    active_.erase(call.request_id);
+    serve(std::move(call));
   }
+}
+
+void ModelGateway::serve(ModelCall call) {
+  ModelReply reply;
+  try {
+    auto it = bundles_.find(call.settings.value("bundle", ""));
+    if (it == bundles_.end()) throw Error(Errc::invalid_argument, "no bundle '" + call.settings.value("bundle", "") + "' in the graph");
+    reply = provider_for(it->second).complete(call);
+  } catch (const std::exception& e) {
+    reply = ModelReply{};
+    reply.error = e.what();
+  }
+  if (!reply.ok) spdlog::warn("model request {} failed: {}", call.request_id, reply.error);
+  done_(call, std::move(reply));
+  std::lock_guard lk(mu_);
+  active_.erase(call.request_id);
 }
 
 }  // namespace remora

@@ -31,11 +31,13 @@ class ModelGateway {
                unsigned threads = 8);
   ~ModelGateway();  // stops calls in flight (their requests are served again on resume)
 
-  // Queues call unless its request id is queued or in flight already. Returns whether it was queued.
+  // Queues call unless its request id is queued or in flight already (an immediate provider
+  // answers it in this thread, calling `done` before returning). Returns whether it was taken.
   bool submit(ModelCall call);
 
  private:
   void loop();
+  void serve(ModelCall call);  // calls the provider, then `done`
   ModelProvider& provider_for(const Bundle& bundle);
 
   std::map<std::string, Bundle> bundles_;

@@ -33,6 +33,9 @@ class ModelProvider {
  public:
   virtual ~ModelProvider() = default;
   virtual ModelReply complete(const ModelCall& call) = 0;
+  // Whether it answers at once, without I/O or waiting: the gateway then calls it in the
+  // submitting thread instead of handing the call to one of its own.
+  virtual bool immediate() const { return false; }
 };
 
 }  // namespace remora

@@ -23,6 +23,7 @@ class ScriptedProvider : public ModelProvider {
   // bundles: by name (a request's settings name its bundle); vars: the agent's template variables.
   ScriptedProvider(std::map<std::string, Bundle> bundles, VarsFn vars);
   ModelReply complete(const ModelCall& call) override;
+  bool immediate() const override { return true; }
 
  private:
   std::map<std::string, Bundle> bundles_;

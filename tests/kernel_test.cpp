@@ -179,6 +179,13 @@ TEST(Kernel, AWorkerKilledAtEachCommitOfATurnResumesWithOneRequestPerTurn) {
     EXPECT_TRUE(started.at(k + "-k").at("skipped").empty()) << started.at(k + "-k").dump();
   }
   EXPECT_EQ(server.request_count(), 12u);
+  // The graph's token usage: every reply counted once (11 + 7 per reply, 12 replies).
+  auto status = json::parse(shell(kRemora + " -w " + p.ws() + " status --json").out);
+  EXPECT_EQ(status.at("prompt_tokens"), 132);
+  EXPECT_EQ(status.at("completion_tokens"), 84);
+  auto text = shell(kRemora + " -w " + p.ws() + " status").out;
+  EXPECT_NE(text.find("completed, "), std::string::npos) << text;
+  EXPECT_NE(text.find(", 216 tokens (132 prompt, 84 completion)"), std::string::npos) << text;
 }
 
 // How an agent ends when the model does not play along: a reply with no tool calls completes it
@@ -265,6 +272,16 @@ TEST(Kernel, BadBundlesAreRefusedNamingTheFileAndTheField) {
     for (const auto& m : c.messages) EXPECT_NE(r.out.find(m), std::string::npos) << "want: " << m << "\ngot: " << r.out;
     EXPECT_NE(shell(kRemora + " -w " + p.ws() + " status").code, 0) << "nothing ran";
   }
+  // A key the bundle names must be in the supervisor's environment before anything starts.
+  p.bundle("keyed", "system_prompt: s\nuser_prompt: u\nmodel: {provider: openai, model: m, api_key_env: REMORA_TEST_UNSET_KEY}\n"
+                    "tools: [submit_result]\n", "agent");
+  p.graph("agents:\n  - {id: a, bundle: keyed}\n");
+  auto r = shell("cd " + p.path("").string() + " && env -u REMORA_TEST_UNSET_KEY " + kRemora + " -w ws run graph.yaml");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("bundle keyed: model.api_key_env names the environment variable REMORA_TEST_UNSET_KEY, which "
+                       "is not set in the supervisor's environment"),
+            std::string::npos)
+      << r.out;
 }
 
 // The README's main job, in a test: docstring and lint over a copy of the sample project, with the
