@@ -16,6 +16,10 @@ PidFd::~PidFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+bool PidFd::signal(int sig) const {
+  return fd_ >= 0 && ::syscall(SYS_pidfd_send_signal, fd_, sig, nullptr, 0) == 0;
+}
+
 bool PidFd::wait_exit(std::chrono::milliseconds timeout) const {
   if (fd_ < 0) return true;
   const auto deadline = std::chrono::steady_clock::now() + timeout;

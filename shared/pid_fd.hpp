@@ -17,6 +17,9 @@ class PidFd {
 
   // Whether the process existed when the handle was made.
   bool valid() const { return fd_ >= 0; }
+  // Sends sig to that very process (pidfd_send_signal: never to a later one that reused its pid).
+  // False when it has exited (or the handle is empty).
+  bool signal(int sig) const;
   // Blocks until the process has exited (true) or the timeout passes (false). True at once for
   // an empty handle.
   bool wait_exit(std::chrono::milliseconds timeout) const;

@@ -29,14 +29,19 @@ std::unique_ptr<Workspace> open_existing(const std::filesystem::path& dir) {
 }
 
 // Asks the supervisor running on the workspace to stop (a `stop` control record: the run ends
-// "stopped", its agents resumable) and waits, on a pidfd, until its process has ended. Returns its pid.
-pid_t stop_supervisor(const std::filesystem::path& ws_dir, const std::string& why) {
+// "stopped", its agents resumable) and waits, on a pidfd, until its process (pid) has ended.
+void stop_supervisor(const std::filesystem::path& ws_dir, pid_t pid, const std::string& why) {
   auto ws = open_existing(ws_dir);
   auto base = ws->ns("base");
   const auto rkey = std::string(keys::kRunGraph);
   auto e = ws->get(base, rkey);
-  if (!e) throw Error(Errc::busy, "workspace " + ws_dir.string() + " is in use by a process that is not a supervisor");
-  const auto pid = static_cast<pid_t>(proto::decode<proto::Run>(e->value, rkey).supervisor_pid);
+  const auto run = e ? std::optional(proto::decode<proto::Run>(e->value, rkey)) : std::nullopt;
+  // The lock's holder must be the run's supervisor: `remora run` also holds it while it asks
+  // whether to resume, or imports the project, before its supervisor starts.
+  if (!run || run->supervisor_pid != pid || !proto::Run::unfinished(run->state))
+    throw Error(Errc::busy, fmt::format("workspace {} is held by process {}, which is not running its graph yet "
+                                        "(starting, or importing the project): try again once it runs, or ends",
+                                        ws_dir.string(), pid));
   PidFd supervisor(pid);
   proto::Control c;
   c.action = "stop";
@@ -48,7 +53,6 @@ pid_t stop_supervisor(const std::filesystem::path& ws_dir, const std::string& wh
   if (!supervisor.wait_exit(std::chrono::seconds(60)))
     throw Error(Errc::busy, fmt::format("the supervisor (pid {}) of workspace {} did not stop within 60 s",
                                         pid, ws_dir.string()));
-  return pid;
 }
 
 std::string local_time(std::int64_t ms) { return format_time_ms(ms, "%Y-%m-%d %H:%M:%S", false); }
@@ -134,7 +138,8 @@ int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& reque
                              request.fork_dir.string(), run_text(m), m.agents_summary(), ws_dir.string());
     return 0;
   }
-  const bool live = RunLock::held(ws_dir);
+  const auto holder = RunLock::holder(ws_dir);
+  const bool live = holder.has_value();
   if (!request.yes && !confirmed(std::string(live ? "stop the run going on, then " : "") +
                                  "restore " + what + " over workspace " + ws_dir.string() +
                                  ", replacing its present state")) {
@@ -142,14 +147,17 @@ int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& reque
     return 1;
   }
   if (live) {
-    const auto pid = stop_supervisor(ws_dir, "restoring checkpoint " + m.id);
-    std::cout << fmt::format("stopped the run's supervisor (pid {})\n", pid);
+    stop_supervisor(ws_dir, *holder, "restoring checkpoint " + m.id);
+    std::cout << fmt::format("stopped the run's supervisor (pid {})\n", *holder);
   }
-  {
+  try {
     RunLock no_supervisor(ws_dir);  // none may start while the environment is replaced
     auto r = store.restore(m.id);
     std::cout << fmt::format("restored {} into {}, replacing revision {}; run {}, agents {}\n", what,
                              ws_dir.string(), r.from_revision, run_text(m), m.agents_summary());
+  } catch (const Error&) {
+    if (live) std::cerr << "remora: the run was stopped and is left as it stood: `remora resume` continues it\n";
+    throw;
   }
   const bool unfinished = proto::Run::unfinished(m.run_state);
   if (live && unfinished) {

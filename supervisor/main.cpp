@@ -189,6 +189,7 @@ void check_model_servers(const GraphSpec& spec) {
 
 // Runs spec under a supervisor with the terminal UI; resume continues the workspace's run.
 int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume) {
+  check_model_servers(spec);  // again for a resumed run: its keys must be in this environment
   const bool interactive = spec.config.interactive;
   SupervisorOptions opts;
   opts.worker_exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
@@ -211,7 +212,6 @@ int cmd_resume(const std::string& dir, bool as_json) {
   if (!proto::Run::unfinished(run->state))
     throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
   auto spec = GraphSpec::from_json(json::parse(run->graph_json));
-  check_model_servers(spec);
   return supervise(*ws, std::move(spec), dir, as_json, true);
 }
 

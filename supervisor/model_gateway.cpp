@@ -31,14 +31,7 @@ bool ModelGateway::submit(ModelCall call) {
     std::lock_guard lk(mu_);
     if (!active_.insert(call.request_id).second) return false;
   }
-  bool immediate = true;  // a call that cannot be served is answered with its error at once
-  if (auto it = bundles_.find(call.settings.value("bundle", "")); it != bundles_.end()) {
-    try {
-      immediate = provider_for(it->second).immediate();
-    } catch (const std::exception&) {
-    }
-  }
-  if (immediate) {
+  if (immediate(call)) {
     serve(std::move(call));
     return true;
   }
@@ -48,6 +41,16 @@ bool ModelGateway::submit(ModelCall call) {
   }
   cv_.notify_one();
   return true;
+}
+
+bool ModelGateway::immediate(const ModelCall& call) {
+  auto it = bundles_.find(call.settings.value("bundle", ""));
+  if (it == bundles_.end()) return true;
+  try {
+    return provider_for(it->second).immediate();
+  } catch (const std::exception&) {
+    return true;
+  }
 }
 
 ModelProvider& ModelGateway::provider_for(const Bundle& bundle) {

@@ -1,6 +1,7 @@
 // ModelGateway: serves the model requests workers commit (outbox:model:<id>). Workers hold no
 // network and no credentials; the supervisor hands each request to its bundle's provider on one
-// of the gateway's threads and reports the reply through a callback (the supervisor commits it to
+// of the gateway's threads (a provider that answers in place, like the scripted one, in the
+// submitting thread) and reports the reply through a callback (the supervisor commits it to
 // inbox:model:<id> with its events). A request id is served at most once per gateway: the
 // supervisor skips ids that already have a response, so a worker restarted mid-turn never
 // causes a second call.
@@ -34,6 +35,9 @@ class ModelGateway {
   // Queues call unless its request id is queued or in flight already (an immediate provider
   // answers it in this thread, calling `done` before returning). Returns whether it was taken.
   bool submit(ModelCall call);
+  // Whether the call's provider answers in place (ModelProvider::immediate): calls it cannot serve
+  // are answered in place too, with their error.
+  bool immediate(const ModelCall& call);
 
  private:
   void loop();

@@ -224,7 +224,7 @@ OpenAiProvider::OpenAiProvider(OpenAiConfig config) : config_(std::move(config))
     throw Error(Errc::invalid_argument,
                 fmt::format("model.base_url \"{}\" is not an http:// or https:// URL", config_.base_url));
   if (!(config_.timeout_s > 0))
-    throw Error(Errc::invalid_argument, fmt::format("model.timeout_s must be positive, not {}", config_.timeout_s));
+    throw Error(Errc::invalid_argument, fmt::format("model.timeout must be positive, not {}", config_.timeout_s));
   if (config_.concurrency == 0) throw Error(Errc::invalid_argument, "model.concurrency must be at least 1");
   auto first = make_client();
   if (!first->is_valid())

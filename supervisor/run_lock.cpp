@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -34,12 +35,16 @@ RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool RunLock::held(const std::filesystem::path& dir) {
+std::optional<pid_t> RunLock::holder(const std::filesystem::path& dir) {
   int fd = ::open((dir / "supervisor.lock").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool busy = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+  if (fd < 0) return std::nullopt;
+  std::optional<pid_t> out;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    char buf[32] = {};
+    out = ::pread(fd, buf, sizeof buf - 1, 0) > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
+  }
   ::close(fd);
-  return busy;
+  return out;
 }
 
 }  // namespace remora

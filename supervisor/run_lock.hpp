@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <sys/types.h>
 
 namespace remora {
 
@@ -14,8 +15,10 @@ class RunLock {
   ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
-  // Whether some process holds the lock now (for commands that only want to know).
-  static bool held(const std::filesystem::path& workspace_dir);
+  // Whether some process holds the lock now (for commands that only want to know), and which
+  // (its pid as it wrote it; 0 if unreadable).
+  static std::optional<pid_t> holder(const std::filesystem::path& workspace_dir);
+  static bool held(const std::filesystem::path& workspace_dir) { return holder(workspace_dir).has_value(); }
 
  private:
   int fd_ = -1;

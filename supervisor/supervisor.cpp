@@ -113,7 +113,7 @@ int Supervisor::run() {
   gateway_ = std::make_unique<ModelGateway>(
       spec_.bundles,
       [this](const std::string& agent_id) {
-        // Called from gateway threads: reads only immutable state and the workspace.
+        // Called by the scripted provider, which answers in place: in the supervisor's loop.
         const Agent& a = agents_.at(agent_id);
         return node_vars(ws_, ws_.ns(a.st.ns), a.st);
       },
@@ -138,21 +138,28 @@ int Supervisor::run() {
 
   for (;;) {
     schedule();
-    // Model calls go out first: the request is the worker's own commit and the reply is stored
-    // under its id, so nothing of ours needs to be durable before the call.
-    for (auto& call : to_submit_) gateway_->submit(std::move(call));
-    to_submit_.clear();
     // Decisions are durable before they are acted upon. Reports alone (model:request, tool:*) wait
-    // for the next commit, kReportDelay at most: a model turn then costs the supervisor one commit.
-    if (!pending_.only_reports() || Clock::now() >= report_deadline_.value_or(Clock::time_point::max())) {
+    // for the next commit, kReportDelay at most, unless a call leaves for a model server: its
+    // model:request is in the log first, so the log tells what a crash may have cut off. A call a
+    // provider answers in place (the scripted one) goes at once: a turn then costs one commit.
+    const bool to_server = std::ranges::any_of(to_submit_, [&](const ModelCall& c) { return !gateway_->immediate(c); });
+    if (to_server || !pending_.only_reports() || Clock::now() >= report_deadline_.value_or(Clock::time_point::max())) {
       flush();
     } else if (!report_deadline_) {
       report_deadline_ = Clock::now() + kReportDelay;
     }
+    for (auto& call : to_submit_) {
+      if (terminal(agents_.at(call.agent_id))) {
+        model_inflight_.erase(call.request_id);  // ended meanwhile: nothing to ask for
+      } else {
+        gateway_->submit(std::move(call));
+      }
+    }
+    to_submit_.clear();
     // The pids recorded here ride along with the next commit: a worker dies with its supervisor
     // (PR_SET_PDEATHSIG), and its heartbeats carry its pid as well.
     launch_started();
-    if (finished() || suspend_reason_) break;
+    if (finished()) break;
     std::deque<Input> batch;
     {
       std::unique_lock lk(in_mu_);
@@ -168,9 +175,10 @@ int Supervisor::run() {
     }
     for (auto& in : batch) std::visit([this](auto& x) { handle(x); }, in);
     check_timers();
+    if (suspend_reason_ && !finished()) break;  // stopped: nothing more is started or sent
   }
 
-  if (suspend_reason_) return suspend();
+  if (suspend_reason_ && !finished()) return suspend();
   auto count = [&](const char* state) {
     return std::count_if(agents_.begin(), agents_.end(), [&](auto& kv) { return kv.second.st.state == state; });
   };
@@ -198,11 +206,19 @@ int Supervisor::run() {
 // so, their workers are killed with the supervisor (as in a crash, but announced), and `remora
 // resume` continues them from their last commit.
 int Supervisor::suspend() {
+  snapshotter_.reset();  // no automatic checkpoint (nor pruning) of a run being stopped
+  gateway_.reset();      // calls in flight end now; those cut off are sent again on resume
+  std::deque<Input> left;
+  {
+    std::lock_guard lk(in_mu_);
+    left.swap(inputs_);
+  }
+  for (auto& in : left)  // replies that did arrive are kept: never asked for twice
+    if (auto* done = std::get_if<ModelDone>(&in); done && done->reply.ok) handle(*done);
   run_.state = "stopped";
   pending_.run = true;
   emit("graph", "stopped", "", {{"reason", *suspend_reason_}, {"counts", counts()}});
   flush();
-  gateway_.reset();
   procs_.reset();  // kills and reaps the workers
   watcher_->cancel();
   watch_thread_.join();
@@ -304,12 +320,13 @@ void Supervisor::resume_state() {
 // parent): killed, and waited for, before its agent starts again.
 void Supervisor::kill_stale_worker(const proto::AgentState& st) {
   const auto pid = static_cast<pid_t>(st.pid);
+  PidFd handle(pid);  // first: what we check below and what we signal are then the same process
+  if (!handle.valid()) return;
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string agent_arg = std::string("--agent") + '\0' + st.id + '\0';
   if (cmdline.find("remora-worker") == std::string::npos || cmdline.find(agent_arg) == std::string::npos) return;
-  PidFd handle(pid);  // before the kill: the pid cannot be reused while we hold it
-  ::kill(pid, SIGKILL);
+  if (!handle.signal(SIGKILL)) return;  // exited meanwhile
   spdlog::warn("killed {}'s worker pid {}, left by the previous supervisor", st.id, pid);
   handle.wait_exit(std::chrono::seconds(5));
 }

@@ -4,9 +4,7 @@
 #pragma once
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +20,7 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "shared/pid_fd.hpp"
 #include "shared/watcher.hpp"
 #include "shared/workspace.hpp"
 #include "test_support.hpp"
@@ -207,12 +206,7 @@ inline bool alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid),
 
 // Waits (on a pidfd, not by polling) until a process that is not our child has exited.
 inline bool wait_exit(long pid, int timeout_ms) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd pfd{fd, POLLIN, 0};
-  int n = ::poll(&pfd, 1, timeout_ms);
-  ::close(fd);
-  return n == 1;
+  return PidFd(static_cast<pid_t>(pid)).wait_exit(std::chrono::milliseconds(timeout_ms));
 }
 
 }  // namespace remora::test

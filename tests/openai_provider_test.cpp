@@ -399,7 +399,7 @@ TEST(OpenAiProvider, RejectsABadConfig) {
   EXPECT_EQ(error_of(c), "model.concurrency must be at least 1");
   c.concurrency = 1;
   c.timeout_s = 0;
-  EXPECT_EQ(error_of(c), "model.timeout_s must be positive, not 0");
+  EXPECT_EQ(error_of(c), "model.timeout must be positive, not 0");
   // https is built in (OpenSSL).
   c.timeout_s = 1;
   c.base_url = "https://api.openai.com/v1";
