@@ -44,6 +44,25 @@ ChatAction ChatAction::text(const std::string& content) {
   return message({{"role", "assistant"}, {"content", content}});
 }
 
+ChatAction ChatAction::tool_calls(std::vector<json> calls) {
+  return message({{"role", "assistant"}, {"content", nullptr}, {"tool_calls", std::move(calls)}});
+}
+
+json tool_call(const std::string& id, const std::string& name, const json& args) {
+  return {{"id", id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", args.dump()}}}};
+}
+
+ChatTurn chat_turn(const json& request) {
+  ChatTurn t;
+  for (const auto& m : request.at("messages")) {
+    const auto role = m.value("role", "");
+    if (role == "user") t.agent = m.value("content", "").substr(std::string("agent ").size());
+    if (role == "assistant") ++t.turn;
+    if (role == "tool" && m.value("name", "") == "ask_user") t.answer = m.value("content", "");
+  }
+  return t;
+}
+
 ChatAction ChatAction::error(int status, const std::string& message, std::optional<int> retry_after_s) {
   json body = {{"error", {{"message", message}, {"type", "test_error"}, {"code", status}}}};
   ChatAction a = raw(body.dump(), status);

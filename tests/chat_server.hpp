@@ -37,6 +37,8 @@ struct ChatAction {
                             std::uint64_t completion_tokens = 7);
   // A reply with text content only.
   static ChatAction text(const std::string& content);
+  // A reply with these tool calls (see tool_call below) and no text.
+  static ChatAction tool_calls(std::vector<nlohmann::json> calls);
   // An HTTP error in OpenAI's shape: {"error": {"message": ..., "type": ..., "code": status}}.
   static ChatAction error(int status, const std::string& message, std::optional<int> retry_after_s = std::nullopt);
   // Any body (a malformed reply, say).
@@ -46,6 +48,19 @@ struct ChatAction {
 };
 
 using ChatResponder = std::function<ChatAction(const nlohmann::json& request, int request_index)>;
+
+// One tool call in OpenAI's shape (arguments are a JSON string, as models write them).
+nlohmann::json tool_call(const std::string& id, const std::string& name, const nlohmann::json& args);
+
+// Where a test conversation stands, for responders that play several agents whose user prompt is
+// "agent <id>": which agent, which turn (one more than the assistant messages so far), and what
+// ask_user returned, if it has.
+struct ChatTurn {
+  std::string agent;
+  int turn = 1;
+  std::string answer;
+};
+ChatTurn chat_turn(const nlohmann::json& request);
 
 // A request as the server received it.
 struct ChatRequest {

@@ -81,22 +81,12 @@ class GraphProject {
   // Blocks until an event named `name` for `agent` is committed (any agent if empty). Each event
   // is returned once.
   proto::Event wait_event(const std::string& name, const std::string& agent = "") {
-    using namespace std::chrono_literals;
-    auto& w = open();
-    if (!watcher_) watcher_ = std::make_unique<Watcher>(w, "event:", 1);
-    auto deadline = Watcher::Clock::now() + 60s;
-    for (;;) {
-      for (auto& e : seen_) {
-        if (e.category + ":" + e.action == name && (agent.empty() || e.agent_id == agent) && !used_.count(e.id)) {
-          used_.insert(e.id);
-          return e;
-        }
-      }
-      auto changes = watcher_->next(deadline);
-      if (changes.empty()) throw std::runtime_error("timed out waiting for " + name + " " + agent);
-      for (auto& c : changes) {
-        if (c.op != proto::ChangeOp::put) continue;
-        if (auto e = w.get(w.ns("base"), c.key)) seen_.push_back(proto::decode<proto::Event>(e->value, c.key));
+    for (std::size_t i = 0;; ++i) {
+      if (i == seen_.size()) read_more("waiting for " + name + " " + agent);
+      const auto& e = seen_[i];
+      if (e.category + ":" + e.action == name && (agent.empty() || e.agent_id == agent) && !used_.count(e.id)) {
+        used_.insert(e.id);
+        return e;
       }
     }
   }
@@ -104,18 +94,7 @@ class GraphProject {
   // Blocks until the next event of the log (in revision order) is committed; each event is
   // returned once, independently of wait_event.
   proto::Event next_event() {
-    using namespace std::chrono_literals;
-    auto& w = open();
-    if (!watcher_) watcher_ = std::make_unique<Watcher>(w, "event:", 1);
-    auto deadline = Watcher::Clock::now() + 60s;
-    while (next_ >= seen_.size()) {
-      auto changes = watcher_->next(deadline);
-      if (changes.empty()) throw std::runtime_error("timed out waiting for the next event");
-      for (auto& c : changes) {
-        if (c.op != proto::ChangeOp::put) continue;
-        if (auto e = w.get(w.ns("base"), c.key)) seen_.push_back(proto::decode<proto::Event>(e->value, c.key));
-      }
-    }
+    if (next_ == seen_.size()) read_more("waiting for the next event");
     return seen_[next_++];
   }
 
@@ -193,6 +172,22 @@ class GraphProject {
   }
 
  private:
+  // Reads events from the log into seen_ until at least one more has come (60 s at most).
+  void read_more(const std::string& what) {
+    using namespace std::chrono_literals;
+    auto& w = open();
+    if (!watcher_) watcher_ = std::make_unique<Watcher>(w, "event:", 1);
+    const auto deadline = Watcher::Clock::now() + 60s;
+    for (const auto before = seen_.size(); seen_.size() == before;) {
+      auto changes = watcher_->next(deadline);
+      if (changes.empty()) throw std::runtime_error("timed out " + what);
+      for (auto& c : changes) {
+        if (c.op != proto::ChangeOp::put) continue;
+        if (auto e = w.get(w.ns("base"), c.key)) seen_.push_back(proto::decode<proto::Event>(e->value, c.key));
+      }
+    }
+  }
+
   TempDir dir_;
   std::unique_ptr<Child> run_;
   std::unique_ptr<Workspace> ws_;

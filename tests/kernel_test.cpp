@@ -31,35 +31,11 @@ using nlohmann::json;
 using test::ChatAction;
 using test::ChatServer;
 using test::GraphProject;
+using test::chat_turn;
 using test::shell;
+using test::tool_call;
 
 const std::string kRemora = REMORA_BIN;
-
-// One tool call in OpenAI's shape (arguments are a JSON string, as models write them).
-json call(const std::string& id, const std::string& name, const json& args) {
-  return {{"id", id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", args.dump()}}}};
-}
-ChatAction calls(std::vector<json> tool_calls) {
-  return ChatAction::message({{"role", "assistant"}, {"content", nullptr}, {"tool_calls", std::move(tool_calls)}});
-}
-
-// Who is asking and at which turn: the user prompt is "agent <id>"; the turn is one more than
-// the assistant messages so far. `answer` is what ask_user returned, if it has.
-struct TurnOf {
-  std::string agent;
-  int turn = 1;
-  std::string answer;
-};
-TurnOf turn_of(const json& request) {
-  TurnOf t;
-  for (const auto& m : request.at("messages")) {
-    const auto role = m.value("role", "");
-    if (role == "user") t.agent = m.value("content", "").substr(std::string("agent ").size());
-    if (role == "assistant") ++t.turn;
-    if (role == "tool" && m.value("name", "") == "ask_user") t.answer = m.value("content", "");
-  }
-  return t;
-}
 
 // An agent bundle whose model is the server at base_url.
 std::string agent_bundle(const std::string& base_url, const std::string& tools, int max_turns = 4) {
@@ -89,14 +65,17 @@ TEST(Kernel, AWorkerKilledAtEachCommitOfATurnResumesWithOneRequestPerTurn) {
   auto released = release.get_future().share();
   std::atomic<int> inflight_calls{0};
   ChatServer server([&](const json& req, int) -> ChatAction {
-    const auto t = turn_of(req);
+    const auto t = chat_turn(req);
     const std::string kind = t.agent.substr(0, t.agent.find('-'));
     const json ask = {{"question", "go on, " + t.agent + "?"}, {"options", {"yes", "no"}}, {"timeout", 600}};
     const json write = {{"path", "out.txt"}, {"content", "written by the " + kind + " kind"}};
     if (t.turn == 2)
-      return calls({call("c9", "submit_result", {{"summary", kind + " answered '" + t.answer + "'"}, {"changed_files", {"out.txt"}}})});
-    if (kind == "first") return calls({call("c0", "ask_user", ask), call("c1", "write_file", write)});
-    if (kind == "between") return calls({call("c0", "write_file", write), call("c1", "ask_user", ask)});
+      return ChatAction::tool_calls({tool_call(
+          "c9", "submit_result", {{"summary", kind + " answered '" + t.answer + "'"}, {"changed_files", {"out.txt"}}})});
+    if (kind == "first")
+      return ChatAction::tool_calls({tool_call("c0", "ask_user", ask), tool_call("c1", "write_file", write)});
+    if (kind == "between")
+      return ChatAction::tool_calls({tool_call("c0", "write_file", write), tool_call("c1", "ask_user", ask)});
     if (t.agent == "inflight-k" && inflight_calls++ == 0) {  // held at the server while its worker is killed
       arrived.set_value();
       released.wait_for(60s);
@@ -196,7 +175,7 @@ TEST(Kernel, RepliesWithoutToolCallsMalformedRepliesAndMaxTurnsEndTheAgentClearl
   std::mutex mu;
   std::map<std::string, json> seen_tool_errors;
   ChatServer server([&](const json& req, int) -> ChatAction {
-    const auto t = turn_of(req);
+    const auto t = chat_turn(req);
     if (t.agent == "chatty") return ChatAction::text("Nothing to change here.");
     if (t.agent == "malformed") return ChatAction::raw(R"({"id": "x", "choices": []})");
     if (t.agent == "looping") {
@@ -206,7 +185,7 @@ TEST(Kernel, RepliesWithoutToolCallsMalformedRepliesAndMaxTurnsEndTheAgentClearl
         seen_tool_errors[std::to_string(t.turn)] = last;
       }
       // write_file without its content: an error result, every turn.
-      return calls({call("c0", "write_file", {{"path", "x.txt"}, {"contents", 3}})});
+      return ChatAction::tool_calls({tool_call("c0", "write_file", {{"path", "x.txt"}, {"contents", 3}})});
     }
     return ChatAction::error(400, "unexpected agent " + t.agent);
   });
@@ -346,9 +325,9 @@ TEST(Kernel, TheOpenAiExampleBundlesRunAgainstAServer) {
       turn += m.value("role", "") == "assistant";
       if (m.value("role", "") == "user") path = m.value("content", "").substr(6, m.value("content", "").find(".\n") - 6);
     }
-    if (turn == 1) return calls({call("a", "check_style", {{"path", path}})});
-    if (turn == 2) return calls({call("b", "fix_style", {{"path", path}})});
-    return calls({call("c", "submit_result", {{"summary", "fixed " + path}, {"changed_files", {path}}})});
+    if (turn == 1) return ChatAction::tool_calls({tool_call("a", "check_style", {{"path", path}})});
+    if (turn == 2) return ChatAction::tool_calls({tool_call("b", "fix_style", {{"path", path}})});
+    return ChatAction::tool_calls({tool_call("c", "submit_result", {{"summary", "fixed " + path}, {"changed_files", {path}}})});
   });
   test::TempDir dir;
   fs::copy(REMORA_EXAMPLES "/bundles-openai", dir / "bundles", fs::copy_options::recursive);  // follows tools/

@@ -30,25 +30,13 @@
 
 namespace remora::test {
 
-// One tool call in OpenAI's shape (arguments are a JSON string, as models write them).
-inline nlohmann::json tool_call(const std::string& id, const std::string& name, const nlohmann::json& args) {
-  return {{"id", id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", args.dump()}}}};
-}
-
 // The scripted conversation of the model-driven agents, a pure function of the request: the user
 // prompt is "agent <id>"; the turn is one more than the assistant messages so far; the answer is
 // what ask_user returned. "talk-ask-*" agents write, store a note, ask, then submit; "talk-*"
 // agents write, store a note, then submit.
 inline ChatAction scripted_reply(const nlohmann::json& request) {
   using nlohmann::json;
-  std::string agent, answer;
-  int turn = 1;
-  for (const auto& m : request.at("messages")) {
-    const auto role = m.value("role", "");
-    if (role == "user") agent = m.value("content", "").substr(std::string("agent ").size());
-    if (role == "assistant") ++turn;
-    if (role == "tool" && m.value("name", "") == "ask_user") answer = m.value("content", "");
-  }
+  const auto [agent, turn, answer] = chat_turn(request);
   const bool asks = agent.starts_with("talk-ask");
   std::vector<json> calls;
   if (turn == 1) {
@@ -64,7 +52,7 @@ inline ChatAction scripted_reply(const nlohmann::json& request) {
                                {"changed_files", asks ? json{"out/" + agent + ".txt", "out/" + agent + ".log"}
                                                       : json{"out/" + agent + ".txt"}}}));
   }
-  return ChatAction::message({{"role", "assistant"}, {"content", nullptr}, {"tool_calls", calls}});
+  return ChatAction::tool_calls(std::move(calls));
 }
 
 // How many model turns each model-driven agent takes.
