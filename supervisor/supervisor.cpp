@@ -202,9 +202,9 @@ int Supervisor::run() {
   return all_ok ? 0 : 1;
 }
 
-// Ends the run "stopped" without deciding anything for its agents: running and blocked ones stay
-// so, their workers are killed with the supervisor (as in a crash, but announced), and `remora
-// resume` continues them from their last commit.
+// Ends the run "stopped" without deciding anything more for its agents: running and blocked ones
+// stay so, their workers are killed with the supervisor (as in a crash, but announced), and `remora
+// resume` continues them from their last commit; agents being cancelled end cancelled.
 int Supervisor::suspend() {
   snapshotter_.reset();  // no automatic checkpoint (nor pruning) of a run being stopped
   gateway_.reset();      // calls in flight end now; those cut off are sent again on resume
@@ -215,6 +215,9 @@ int Supervisor::suspend() {
   }
   for (auto& in : left)  // replies that did arrive are kept: never asked for twice
     if (auto* done = std::get_if<ModelDone>(&in); done && done->reply.ok) handle(*done);
+  for (auto& [id, a] : agents_)  // a cancel under way ends as it would have: resume must not undo it
+    if (a.st.pid != 0 && (a.kill == Kill::cancel || a.kill == Kill::stop))
+      finish_agent(a, "cancelled", a.kill_note, {{"reason", a.kill_note}});
   run_.state = "stopped";
   pending_.run = true;
   emit("graph", "stopped", "", {{"reason", *suspend_reason_}, {"counts", counts()}});
