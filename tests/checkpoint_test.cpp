@@ -22,6 +22,7 @@
 #include "shared/watcher.hpp"
 #include "shared/workspace.hpp"
 #include "supervisor/graph_spec.hpp"
+#include "supervisor/run_lock.hpp"
 #include "test_support.hpp"
 
 namespace remora {
@@ -419,6 +420,28 @@ TEST(Checkpoint, RestoreStopsARunningGraphAndContinuesItFromTheCheckpoint) {
   auto ws = open_ws(p.ws());
   auto a = proto::decode<proto::AgentState>(ws->get(ws->ns("base"), keys::run_agent("w"))->value, "w");
   EXPECT_EQ(a.state, "blocked");  // as it stood when the checkpoint was taken
+}
+
+// The supervisor lock held by a process that is not the run's supervisor (`remora run` asking
+// whether to resume, or importing the project): restore stops nothing, leaves no stop request
+// behind, and says so.
+TEST(Checkpoint, RestoreStopsOnlyTheRunsOwnSupervisor) {
+  GraphProject p;
+  const auto graph = p.graph("", {"a"});
+  ASSERT_EQ(shell(remora(p.ws(), "run --json " + graph) + " > /dev/null").code, 0);
+  const auto m = checkpoint_cli(p.ws(), "after the run");
+  {
+    RunLock held(p.ws());  // as `remora run` holds it before its supervisor starts
+    auto r = shell(remora(p.ws(), "restore --yes " + m.id));
+    EXPECT_EQ(r.code, 3) << r.out;
+    EXPECT_NE(r.out.find("is held by process " + std::to_string(::getpid()) + ", which is not running its graph yet"),
+              std::string::npos)
+        << r.out;
+    auto ws = open_ws(p.ws());
+    EXPECT_TRUE(ws->list(ws->ns("base"), std::string(keys::kRunControl)).empty()) << "no stop request left behind";
+  }
+  auto r = shell(remora(p.ws(), "restore --yes " + m.id));
+  EXPECT_EQ(r.code, 0) << r.out;
 }
 
 TEST(Checkpoint, PruneKeepsTheNewestAutomaticOnesAndNeverManualOnes) {
