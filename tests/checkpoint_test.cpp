@@ -3,7 +3,8 @@
 // `remora checkpoint` and `remora restore` killed with SIGKILL at seeded random moments (no
 // partial checkpoint is ever listed; the workspace is exactly the old one or exactly the
 // checkpoint); a fork leaves the workspace untouched and a graph runs to completion in it;
-// restore of a running graph stops it and continues it from the checkpoint; restore refused while
+// a checkpoint of 8 workers writing restores and its run completes; restore of a running graph
+// stops it (only its own supervisor) and continues it from the checkpoint; restore refused while
 // anything else has the workspace open; pruning; the supervisor's automatic
 // snapshots and their configuration.
 #include <fmt/format.h>
@@ -420,6 +421,54 @@ TEST(Checkpoint, RestoreStopsARunningGraphAndContinuesItFromTheCheckpoint) {
   auto ws = open_ws(p.ws());
   auto a = proto::decode<proto::AgentState>(ws->get(ws->ns("base"), keys::run_agent("w"))->value, "w");
   EXPECT_EQ(a.state, "blocked");  // as it stood when the checkpoint was taken
+}
+
+// A checkpoint of a graph whose 8 workers are writing is a valid environment; restoring it stops
+// the run going on, and the run goes on from the checkpoint to completion, every write in place.
+TEST(Checkpoint, TakenWhileEightWorkersWriteRestoresAndItsRunCompletes) {
+  GraphProject p;
+  std::string steps = "name: busy\nkind: steps\nsteps:\n";
+  for (int i = 0; i < 10; ++i)
+    steps += fmt::format("  - write: {{path: \"out/{{agent}}-{}.txt\", content: \"{} by {{agent}}\"}}\n  - work: {{ms: 150}}\n", i, i);
+  write_text(p.dir / "bundles/busy/bundle.yaml", steps + "  - result: {summary: busy done}\n");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back("w" + std::to_string(i));
+  const auto graph = p.graph("  max_concurrency: 8\n", ids, "busy");
+  open_ws(p.ws());
+  Child run(kRemora, {"-w", p.ws().string(), "run", "--json", graph}, p.dir / "run.out");
+  {
+    // Once every agent has written its first file: all 8 workers are writing.
+    auto ws = open_ws(p.ws());
+    Watcher watch(*ws, "", 1);
+    std::set<std::string> writing;
+    while (writing.size() < 8) {
+      auto changes = watch.next(Watcher::Clock::now() + 60s);
+      ASSERT_FALSE(changes.empty()) << "the workers wrote nothing for 60 s";
+      for (auto& c : changes)
+        if (c.key.starts_with("file:out/")) writing.insert(c.ns_name);
+    }
+  }
+  const auto m = checkpoint_cli(p.ws(), "8 workers writing");
+  EXPECT_EQ(m.run_state, "running");
+  const auto copy = p.ws() / "checkpoints" / m.id;
+  EXPECT_EQ(shell("mdb_stat -e " + copy.string()).code, 0);
+
+  auto restore = shell(remora(p.ws(), "restore --yes --json " + m.id));
+  EXPECT_EQ(restore.code, 0) << restore.out;
+  EXPECT_NE(restore.out.find("\"event\":\"graph:completed\""), std::string::npos) << restore.out;
+  EXPECT_EQ(run.wait(), 1) << "the first run was stopped";
+  auto ws = open_ws(p.ws());
+  for (const auto& id : ids) {
+    SCOPED_TRACE(id);
+    auto a = proto::decode<proto::AgentState>(ws->get(ws->ns("base"), keys::run_agent(id))->value, id);
+    EXPECT_EQ(a.state, "completed");
+    auto ns = ws->ns(keys::agent_ns(id));
+    for (int i = 0; i < 10; ++i) {
+      auto e = ws->get(ns, keys::file(fmt::format("out/{}-{}.txt", id, i)));
+      ASSERT_TRUE(e) << i;
+      EXPECT_EQ(proto::decode<proto::FileEntry>(e->value, id).content.data, fmt::format("{} by {}", i, id));
+    }
+  }
 }
 
 // The supervisor lock held by a process that is not the run's supervisor (`remora run` asking
