@@ -315,6 +315,7 @@ void Supervisor::resume_state() {
     for (auto& [k, e] : ws_.list(ns, keys::kOutboxMessage)) on_outbox_message(a, k);
   }
   for (auto& [k, e] : ws_.list(base_, keys::kRunControl)) on_control(k);
+  suspend_reason_.reset();  // a stop asked of the supervisor before us (it died first) is not ours
   for (auto& [id, a] : agents_) pending_.agents.insert(id);
   flush();
 }

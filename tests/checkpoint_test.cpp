@@ -493,6 +493,29 @@ TEST(Checkpoint, RestoreStopsOnlyTheRunsOwnSupervisor) {
   EXPECT_EQ(r.code, 0) << r.out;
 }
 
+// A stop asked of a supervisor that died before it read it does not stop the one that resumes.
+TEST(Checkpoint, AStopLeftForADeadSupervisorDoesNotStopTheResumedRun) {
+  GraphProject p;
+  const auto graph = p.graph("", {"w"}, "wait");
+  open_ws(p.ws());
+  Child run(kRemora, {"-w", p.ws().string(), "run", "--json", graph}, p.dir / "run.out");
+  wait_blocked(p.ws());
+  run.kill9();
+  EXPECT_EQ(run.wait(), 128 + SIGKILL);
+  {
+    auto ws = open_ws(p.ws());
+    proto::Control c;
+    c.action = "stop";
+    c.target = "restoring a checkpoint";
+    ws->write([&](WriteTxn& t) { t.put(ws->ns("base"), keys::run_control("1"), proto::encode(c)); });
+  }
+  ASSERT_EQ(shell(remora(p.ws(), "answer w.0 yes")).code, 0);
+  auto resumed = shell(remora(p.ws(), "resume --json"));
+  EXPECT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_NE(resumed.out.find("\"event\":\"graph:completed\""), std::string::npos) << resumed.out;
+  EXPECT_EQ(resumed.out.find("graph:stopped"), std::string::npos) << resumed.out;
+}
+
 TEST(Checkpoint, PruneKeepsTheNewestAutomaticOnesAndNeverManualOnes) {
   test::TempDir dir;
   const auto ws_dir = dir / "ws";
