@@ -18,6 +18,7 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
+#include "shared/fault_point.hpp"
 #include "supervisor/graph_spec.hpp"
 #include "supervisor/project_dir.hpp"
 #include "supervisor/project_import.hpp"
@@ -267,6 +268,7 @@ std::vector<std::string> restore(const ProjectDir& dir, const proto::UndoEntry& 
       }
     }
     dir.put(f.path, old);
+    fault_point("review:file_put_back");
   }
   return left;
 }
@@ -276,7 +278,8 @@ std::vector<std::string> restore(const ProjectDir& dir, const proto::UndoEntry& 
 std::vector<std::string> roll_back_accept(Workspace& ws, const UndoRecord& r) {
   const ProjectDir dir = project_dir(ws);
   std::map<std::string, DiskFile> writing;  // the agent's view: what the accept was writing
-  if (const auto* agent = Agents(ws).find(r.entry.agent_id))
+  const Agents agents(ws);
+  if (const auto* agent = agents.find(r.entry.agent_id))
     for (const auto& c : agent_changes(ws, *agent)) writing.emplace(c.path, disk_of(c.after));
   auto notes = restore(dir, r.entry, &writing);
   const auto base = ws.ns(keys::kBase);
@@ -291,6 +294,7 @@ std::vector<std::string> roll_back_accept(Workspace& ws, const UndoRecord& r) {
 // record marked undone and the agents it accepted `undone`.
 void finish_undo(Workspace& ws, UndoRecord r) {
   restore(project_dir(ws), r.entry);
+  fault_point("undo:files_restored");
   const auto base = ws.ns(keys::kBase);
   const Agents agents(ws);
   std::vector<std::string> undone;  // the agent and the ancestors its accept took with it
@@ -387,7 +391,9 @@ Accepted Review::accept(const std::string& id, bool force) {
         dir.write(c.path, c.after->content, c.after->mode);
       else
         dir.remove(c.path);
+      fault_point("accept:file_written");
     }
+    fault_point("accept:files_written");
     // (4) One transaction: the overlays merged down into base, the undo entry done, the agents accepted.
     ws_.write([&](WriteTxn& t) {
       for (const auto& ns : layers) t.merge(ns, force ? MergeStrategy::ours : MergeStrategy::fail, keys::kFile);

@@ -1,117 +1,11 @@
 // Review: diff, accept, reject and undo over real workspaces and a real project directory, and
-// the real `remora accept`/`remora undo` killed with SIGKILL at random moments.
-#include <gtest/gtest.h>
-#include <sys/stat.h>
-
-#include <chrono>
-#include <filesystem>
-#include <map>
+// the real `remora accept`/`remora undo` killed with SIGKILL at random moments and at fault points.
 #include <random>
-#include <set>
-#include <thread>
 
-#include "proto/codec.hpp"
-#include "proto/keyspace.hpp"
-#include "supervisor/project_dir.hpp"
-#include "supervisor/project_import.hpp"
-#include "supervisor/review.hpp"
-#include "test_support.hpp"
+#include "review_fixture.hpp"
 
 namespace remora {
 namespace {
-
-namespace fs = std::filesystem;
-using test::TempDir;
-using test::write_text;
-
-// A tree of files: path -> (bytes, mode).
-using Tree = std::map<std::string, DiskFile>;
-
-bool is_temp(const fs::path& p) {
-  auto name = p.filename().string();
-  return name.starts_with(".remora-") && name.ends_with(".tmp");
-}
-
-// The regular files under root; temporary files of interrupted writes go to `temps`.
-Tree disk_tree(const fs::path& root, std::vector<std::string>* temps = nullptr) {
-  Tree out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (!e.is_regular_file()) continue;
-    auto rel = fs::relative(e.path(), root).generic_string();
-    if (is_temp(e.path())) {
-      if (temps) temps->push_back(rel);
-      continue;
-    }
-    out[rel] = DiskFile::file(test::read_text(e.path()),
-                              static_cast<std::uint32_t>(e.status().permissions()) & 07777);
-  }
-  return out;
-}
-
-class ReviewTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    write_text(root / "greet.py", "def greet():\n    return 'hi'\n");
-    write_text(root / "shapes.py", "class Circle:\n    pass\n");
-    write_text(root / "old.py", "x = 1\n");
-    write_text(root / "run.sh", "#!/bin/sh\necho run\n");
-    fs::permissions(root / "run.sh", fs::perms(0755));
-    WorkspaceOptions o;
-    o.dir = ws_dir;
-    o.durability = Durability::nosync;
-    ws = Workspace::open(o);
-    import_project(*ws, root);
-  }
-
-  void add_agent(const std::string& id, const std::string& parent = "", const std::string& state = "completed") {
-    proto::AgentState st;
-    st.id = id;
-    st.bundle = "lint";
-    st.target = "greet.py";
-    st.ns = keys::agent_ns(id);
-    st.parent_ns = parent.empty() ? "base" : keys::agent_ns(parent);
-    st.state = state;
-    st.review = state == "completed" ? "pending" : "";
-    ws->create_ns(st.ns, st.parent_ns);
-    ws->write([&](WriteTxn& t) { t.put(ws->ns("base"), keys::run_agent(id), proto::encode(st)); });
-  }
-  void edit(const std::string& id, const std::string& path, const std::string& content, std::uint32_t mode = 0644) {
-    auto ns = ws->ns(keys::agent_ns(id));
-    ws->write([&](WriteTxn& t) { t.put(ns, keys::file(path), proto::encode(proto::FileEntry{{content}, mode})); });
-  }
-  void remove(const std::string& id, const std::string& path) {
-    auto ns = ws->ns(keys::agent_ns(id));
-    ws->write([&](WriteTxn& t) { t.del(ns, keys::file(path)); });
-  }
-  proto::AgentState agent(const std::string& id) const {
-    auto e = ws->get(ws->ns("base"), keys::run_agent(id));
-    return proto::decode<proto::AgentState>(e->value, keys::run_agent(id));
-  }
-  Tree base_tree() const {
-    Tree out;
-    for (auto& [k, e] : ws->list(ws->ns("base"), keys::kFile)) {
-      auto f = proto::decode<proto::FileEntry>(e.value, k);
-      out[k.substr(keys::kFile.size())] = DiskFile::file(f.content.data, f.mode);
-    }
-    return out;
-  }
-  std::size_t undo_records() const { return ws->list(ws->ns("base"), keys::kRunUndo).size(); }
-
-  TempDir tmp;
-  fs::path root = tmp / "project";
-  fs::path ws_dir = tmp / "ws";
-  std::unique_ptr<Workspace> ws;
-};
-
-template <class E = Error> E error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error thrown";
-  throw std::logic_error("no error thrown");
-}
 
 TEST_F(ReviewTest, AcceptWritesExactlyTheOverlaysEdits) {
   add_agent("a");
@@ -356,92 +250,6 @@ TEST_F(ReviewTest, OneReviewerAtATime) {
   EXPECT_EQ(error_of([&] { Review second(*ws); }).code(), Errc::busy);
 }
 
-// ---------------------------------------------------------------------------------------------
-// The real binary killed with SIGKILL at random moments of `remora accept` and `remora undo`.
-
-class ReviewCrash : public ReviewTest {
- protected:
-  static constexpr int kFiles = 24;
-
-  // Iteration i's agent: every file rewritten (some executable, a few large), some deleted.
-  Tree edits_for(int i) {
-    add_agent("k" + std::to_string(i));
-    Tree changed;
-    for (int j = 0; j < kFiles; ++j) {
-      const std::string path = (j % 3 == 0 ? "deep/dir/" : "") + std::string("f") + std::to_string(j) + ".txt";
-      if ((i + j) % 9 == 0) {
-        remove("k" + std::to_string(i), path);
-        changed[path] = DiskFile::absent();
-        continue;
-      }
-      std::string content = "iteration " + std::to_string(i) + " file " + std::to_string(j) + "\n";
-      content += std::string(j % 5 == 0 ? 96 * 1024 : 1500, static_cast<char>('a' + (i + j) % 26));
-      const std::uint32_t mode = (i + j) % 4 == 0 ? 0755 : 0644;
-      edit("k" + std::to_string(i), path, content, mode);
-      changed[path] = DiskFile::file(content, mode);
-    }
-    return changed;
-  }
-
-  static Tree apply(Tree t, const Tree& changes) {
-    for (const auto& [path, f] : changes) {
-      if (f.kind == DiskFile::Kind::absent)
-        t.erase(path);
-      else
-        t[path] = f;
-    }
-    return t;
-  }
-
-  // Every file holds either its old or its new bytes; interrupted temporary files may remain.
-  void expect_old_or_new(const Tree& old, const Tree& now, const std::string& when) {
-    const Tree disk = disk_tree(root);
-    std::set<std::string> paths;
-    for (const Tree* t : {&old, &now, &disk})
-      for (const auto& [p, f] : *t) paths.insert(p);
-    for (const auto& p : paths) {
-      auto pick = [&](const Tree& t) { return t.contains(p) ? t.at(p) : DiskFile::absent(); };
-      const DiskFile d = pick(disk);
-      EXPECT_TRUE(d == pick(old) || d == pick(now)) << when << ": " << p << " is neither old nor new (torn?)";
-    }
-  }
-
-  // After recovery: no temporary file, base equals disk, LMDB opens cleanly.
-  void expect_consistent(const std::string& when) {
-    std::vector<std::string> temps;
-    Tree disk = disk_tree(root, &temps);
-    EXPECT_TRUE(temps.empty()) << when << ": temporary files left: " << temps.front();
-    EXPECT_EQ(base_tree(), disk) << when << ": base differs from the disk";
-    auto stat = test::shell("mdb_stat -a " + ws_dir.string());
-    EXPECT_EQ(stat.code, 0) << when << ": " << stat.out;
-  }
-
-  std::string newest_undo_state() const {
-    auto newest = ws->list(ws->ns("base"), keys::kRunUndo, 1);
-    if (newest.empty()) return "";
-    return proto::decode<proto::UndoEntry>(newest[0].second.value, newest[0].first).state;
-  }
-
-  // Runs remora with args, killed with SIGKILL after `kill_after` if given, else expected to
-  // succeed. Returns how long it ran.
-  std::chrono::microseconds run(const std::vector<std::string>& args,
-                                std::optional<std::chrono::microseconds> kill_after) {
-    std::vector<std::string> full{"-w", ws_dir.string()};
-    full.insert(full.end(), args.begin(), args.end());
-    auto start = std::chrono::steady_clock::now();
-    test::Child child(REMORA_BIN, full, tmp / "remora.out");
-    if (kill_after) {
-      std::this_thread::sleep_for(*kill_after);
-      child.kill9();
-    }
-    int code = child.wait();
-    if (!kill_after) {
-      EXPECT_EQ(code, 0) << test::read_text(tmp / "remora.out");
-    }
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-  }
-};
-
 TEST_F(ReviewCrash, SigkillDuringAcceptOrUndoNeverTearsAFileAndTheNextCommandRecovers) {
   for (int j = 0; j < kFiles; ++j)
     write_text(root / ((j % 3 == 0 ? "deep/dir/" : "") + std::string("f") + std::to_string(j) + ".txt"),
@@ -494,6 +302,16 @@ TEST_F(ReviewCrash, SigkillDuringAcceptOrUndoNeverTearsAFileAndTheNextCommandRec
   std::cout << i - 1 << " rounds: " << accepts_cut << " kills inside accept's window (undo entry pending), "
             << undos_cut << " inside undo's (undoing)\n";
   EXPECT_GT(accepts_cut, 0) << "no kill landed inside an accept: the test did not exercise recovery";
+}
+
+// An accept killed between its file writes and its commit (and between two of its writes) is
+// rolled back on disk, not only in the log; a rollback killed midway is finished by the next
+// command; an undo killed between its file writes and its commit is finished by the next command.
+TEST_F(ReviewCrash, AnAcceptKilledAtEachFaultPointIsRolledBackOnDiskAndAnUndoFinished) {
+  fault_round("f1", 4, "accept:files_written", "", "undo:files_restored");
+  fault_round("f2", 4, "accept:file_written:2", "", "review:file_put_back:1");
+  fault_round("f3", 5, "accept:files_written", "review:file_put_back:2", "review:file_put_back:3");
+  fault_round("f4", 1, "accept:file_written:1", "review:file_put_back:1", "undo:files_restored");
 }
 
 }  // namespace
