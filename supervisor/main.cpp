@@ -561,8 +561,24 @@ int main(int argc, char** argv) {
       auto qe = ws->get(base, keys::run_question(qid));
       if (!qe) throw Error(Errc::not_found, "no question " + qid + " in workspace " + dir);
       auto qs = proto::decode<proto::QuestionState>(qe->value, keys::run_question(qid));
-      if (qs.status != "pending") throw Error(Errc::invalid_argument, "question " + qid + " is " + qs.status + ", not pending");
-      auto ns = ws->ns(qs.ns);
+      // One question, one answer, whoever runs: with no supervisor to mark it answered yet, the
+      // answer already in the agent's inbox is what says so.
+      auto already = [&](const std::optional<Entry>& given) {
+        std::string was;
+        if (given) {
+          try {
+            auto r = proto::decode<proto::Response>(given->value, keys::response(qid));
+            was = ": " + r.answer + " (" + r.source + ")";
+          } catch (const std::exception&) {
+          }
+        }
+        return Error(Errc::invalid_argument, "question " + qid + " is already answered" + was);
+      };
+      const auto found = ws->find_ns(qs.ns);
+      if (qs.status == "answered") throw already(found ? ws->get(*found, keys::response(qid)) : std::nullopt);
+      if (qs.status != "pending" || !found)
+        throw Error(Errc::invalid_argument, "question " + qid + " is " + qs.status + ", not pending");
+      const auto& ns = *found;
       auto q = proto::decode<proto::Question>(ws->get(ns, keys::question(qid))->value, keys::question(qid));
       std::string ans = text;
       if (!q.options.empty()) {
@@ -580,7 +596,10 @@ int main(int argc, char** argv) {
       r.responded_at_ms = now_ms();
       r.source = "remora answer";
       auto bytes = proto::encode(r);
-      ws->write([&](WriteTxn& t) { t.put(ns, keys::response(qid), bytes); });
+      ws->write([&](WriteTxn& t) {
+        if (auto given = t.get(ns, keys::response(qid))) throw already(given);
+        t.put(ns, keys::response(qid), bytes);
+      });
       std::cout << "answered " << qid << " (" << qs.agent_id << "): " << ans << "\n";
       return 0;
     }

@@ -107,6 +107,12 @@ void Supervisor::interrupt() { push(Interrupt{}); }
 // The loop
 
 int Supervisor::run() {
+  // However run ends, the bus closes: a user interface waiting on it ends too (an error that ends
+  // the run must not leave `remora run` hanging, deaf to signals).
+  struct CloseBus {
+    EventBus& bus;
+    ~CloseBus() { bus.close(); }
+  } close_bus{bus_};
   std::filesystem::create_directories(opts_.log_dir);
   sandbox::prepare_private_root(private_root_);
   procs_ = std::make_unique<WorkerProcesses>([this](pid_t pid, int status) { push(ChildExited{pid, status}); });
@@ -161,6 +167,7 @@ int Supervisor::run() {
     launch_started();
     if (finished()) break;
     std::deque<Input> batch;
+    Clock::duration overslept{};  // how far past its deadline the loop woke (see check_timers)
     {
       std::unique_lock lk(in_mu_);
       auto deadline = next_deadline();
@@ -168,13 +175,14 @@ int Supervisor::run() {
       auto ready = [&] { return !inputs_.empty(); };
       if (deadline) {
         in_cv_.wait_until(lk, *deadline, ready);
+        overslept = std::max(Clock::duration::zero(), Clock::now() - *deadline);
       } else {
         in_cv_.wait(lk, ready);
       }
       batch.swap(inputs_);
     }
     for (auto& in : batch) std::visit([this](auto& x) { handle(x); }, in);
-    check_timers();
+    check_timers(overslept);
     if (suspend_reason_ && !finished()) break;  // stopped: nothing more is started or sent
   }
 
@@ -410,6 +418,9 @@ void Supervisor::launch_started() {
     auto sandbox_args = spec_.config.sandbox.to_args();
     args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
     remove_private_dir(a);  // left by a supervisor that died: each worker starts with an empty one
+    std::error_code size_ec;
+    const auto log_size = std::filesystem::file_size(opts_.log_dir / (id + ".log"), size_ec);
+    a.log_offset = size_ec ? 0 : log_size;  // the log is shared by the agent's attempts
     try {
       pid_t pid = procs_->start(opts_.worker_exe, args, opts_.log_dir / (id + ".log"),
                                 sandbox::worker_environment(private_dir(a)));
@@ -448,7 +459,7 @@ void Supervisor::emit(const std::string& category, const std::string& action, co
 }
 
 bool Supervisor::Pending::only_reports() const {
-  if (events.empty() || !agents.empty() || !puts.empty() || !dels.empty() || run) return false;
+  if (events.empty() || !agents.empty() || !puts.empty() || !dels.empty() || !answers.empty() || run) return false;
   return std::ranges::all_of(events, [](const proto::Event& e) {
     return (e.category == "model" && e.action == "request") || e.category == "tool";
   });
@@ -456,8 +467,8 @@ bool Supervisor::Pending::only_reports() const {
 
 void Supervisor::flush() {
   report_deadline_.reset();
-  if (pending_.agents.empty() && pending_.puts.empty() && pending_.dels.empty() && pending_.events.empty() &&
-      !pending_.run)
+  if (pending_.agents.empty() && pending_.puts.empty() && pending_.dels.empty() && pending_.answers.empty() &&
+      pending_.events.empty() && !pending_.run)
     return;
   std::vector<proto::Event> events;
   std::map<std::string, Namespace> created;
@@ -485,6 +496,8 @@ void Supervisor::flush() {
     }
     for (const auto& [ns, key, bytes] : pending_.puts) t.put(ns_of(ns), key, bytes);
     for (const auto& [ns, key] : pending_.dels) t.del(ns_of(ns), key);
+    for (const auto& [ns, key, bytes] : pending_.answers)
+      if (!t.get(ns_of(ns), key)) t.put(ns_of(ns), key, bytes);
     if (pending_.run) t.put(base_, std::string(keys::kRunGraph), proto::encode(run_));
     append_events(t, base_, events);
   });
@@ -514,23 +527,36 @@ Supervisor::Agent* Supervisor::agent_for_ns(const std::string& ns) {
 void Supervisor::handle(const std::vector<Change>& changes) {
   for (const auto& c : changes) {
     if (c.op != proto::ChangeOp::put) continue;
-    if (Agent* a = agent_for_ns(c.ns_name)) {
-      if (keys::starts_with(c.key, keys::kQuestion)) {
-        on_question(*a, c.key.substr(keys::kQuestion.size()));
-      } else if (keys::starts_with(c.key, keys::kResponse)) {
-        on_response(*a, c.key.substr(keys::kResponse.size()));
-      } else if (c.key == keys::heartbeat(a->st.id)) {
-        a->last_heartbeat = Clock::now();
-      } else if (keys::starts_with(c.key, keys::kModelRequest)) {
-        on_model_request(*a, c.key.substr(keys::kModelRequest.size()));
-      } else if (keys::starts_with(c.key, keys::kOutboxMessage)) {
-        on_outbox_message(*a, c.key);
-      } else if (keys::starts_with(c.key, keys::agent(a->st.id, "message:"))) {
-        on_chat_message(*a, c.key);
-      }
-    } else if (c.ns == 0 && keys::starts_with(c.key, keys::kRunControl)) {
-      on_control(c.key);
+    try {
+      handle(c);
+    } catch (const std::exception& e) {
+      // What a worker wrote is untrusted: a record that does not decode, or is not what it must
+      // be, fails the agent whose namespace holds it; nothing else is disturbed.
+      Agent* a = agent_for_ns(c.ns_name);
+      if (!a) throw Error(Errc::corrupt, "the run cannot go on: key '" + c.key + "': " + e.what());
+      spdlog::error("{}: bad record at key '{}': {}", a->st.id, c.key, e.what());
+      terminate(*a, Kill::fail, "wrote a bad record at key '" + c.key + "': " + e.what(), true);
     }
+  }
+}
+
+void Supervisor::handle(const Change& c) {
+  if (Agent* a = agent_for_ns(c.ns_name)) {
+    if (keys::starts_with(c.key, keys::kQuestion)) {
+      on_question(*a, c.key.substr(keys::kQuestion.size()));
+    } else if (keys::starts_with(c.key, keys::kResponse)) {
+      on_response(*a, c.key.substr(keys::kResponse.size()));
+    } else if (c.key == keys::heartbeat(a->st.id)) {
+      a->last_heartbeat = Clock::now();
+    } else if (keys::starts_with(c.key, keys::kModelRequest)) {
+      on_model_request(*a, c.key.substr(keys::kModelRequest.size()));
+    } else if (keys::starts_with(c.key, keys::kOutboxMessage)) {
+      on_outbox_message(*a, c.key);
+    } else if (keys::starts_with(c.key, keys::agent(a->st.id, "message:"))) {
+      on_chat_message(*a, c.key);
+    }
+  } else if (c.ns == 0 && keys::starts_with(c.key, keys::kRunControl)) {
+    on_control(c.key);
   }
 }
 
@@ -544,7 +570,7 @@ void Supervisor::on_question(Agent& a, const std::string& qid) {
     q = proto::decode<proto::Question>(e->value, key);
   } catch (const std::exception& err) {
     // A worker that writes garbage is failed with the reason; nothing else is disturbed.
-    terminate(a, Kill::question_timeout, std::string("wrote a bad question record: ") + err.what(), true);
+    terminate(a, Kill::fail, std::string("wrote a bad question record: ") + err.what(), true);
     return;
   }
   proto::QuestionState qs;
@@ -623,7 +649,7 @@ void Supervisor::on_model_request(Agent& a, const std::string& id) {
       throw Error(Errc::corrupt, "record at key '" + key + "' is not a well-formed model request");
     call.settings["bundle"] = a.st.bundle;  // the agent's own bundle, whatever the worker wrote
   } catch (const std::exception& err) {
-    terminate(a, Kill::question_timeout, std::string("wrote a bad model request: ") + err.what(), true);
+    terminate(a, Kill::fail, std::string("wrote a bad model request: ") + err.what(), true);
     return;
   }
   model_inflight_.insert(id);
@@ -711,7 +737,8 @@ void Supervisor::handle(const Answer& in) {
   r.responded_at_ms = now_ms();
   r.source = "terminal";
   // Through the workspace like any other answer: the change feed brings it back as agent:resumed.
-  pending_.puts.emplace_back(it->second.ns, keys::response(in.qid), proto::encode(r));
+  // Put only if no answer is there: one given meanwhile by `remora answer` stands.
+  pending_.answers.emplace_back(it->second.ns, keys::response(in.qid), proto::encode(r));
 }
 
 void Supervisor::on_control(const std::string& key) {
@@ -775,7 +802,7 @@ void Supervisor::handle(const ChildExited& e) {
     case Kill::heartbeat:
       end_failed(a, a.kill_note, true, true);
       return;
-    case Kill::question_timeout:
+    case Kill::fail:
       end_failed(a, a.kill_note, false, false);
       return;
     case Kill::none: break;
@@ -897,8 +924,35 @@ void Supervisor::terminate(Agent& a, Kill kind, const std::string& note, bool ha
 // ---------------------------------------------------------------------------------------------
 // Timers
 
-void Supervisor::check_timers() {
+// A worker is judged silent only on what the workspace holds, and only for time the supervisor
+// was there to hear it. The change feed may not have brought a heartbeat yet (the watcher thread
+// and this one wake in either order after a pause), so the record itself is read before a worker
+// is called silent. And when the loop woke far past its deadline (the supervisor was stopped,
+// suspended or starved: SIGSTOP, a closed laptop lid, a stalled VM), the workers may have been
+// frozen with it: each gets two heartbeat intervals from now before its silence counts.
+void Supervisor::refresh_heartbeat(Agent& a, Clock::time_point now) {
+  const auto key = keys::heartbeat(a.st.id);
+  proto::Heartbeat hb;
+  try {
+    auto e = ws_.get(overlay(a), key);
+    if (!e) return;
+    hb = proto::decode<proto::Heartbeat>(e->value, key);
+  } catch (const std::exception&) {
+    return;  // a garbled heartbeat is no sign of life
+  }
+  if (hb.pid != a.st.pid) return;  // an earlier attempt's
+  const auto age = std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms() - hb.at_ms));
+  a.last_heartbeat = std::max(a.last_heartbeat, now - std::chrono::duration_cast<Clock::duration>(age));
+}
+
+void Supervisor::check_timers(Clock::duration overslept) {
   auto now = Clock::now();
+  const auto hb_timeout = seconds(spec_.config.heartbeat.timeout_s);
+  const auto hb_interval = seconds(spec_.config.heartbeat.interval_s);
+  // Woken this late, the supervisor itself was not running: see refresh_heartbeat.
+  const bool stalled = overslept > std::max<Clock::duration>(std::chrono::milliseconds(250), hb_interval);
+  if (stalled) spdlog::warn("the supervisor was not scheduled for {} ms past its deadline: heartbeats get a grace",
+                            std::chrono::duration_cast<std::chrono::milliseconds>(overslept).count());
   for (auto& [id, a] : agents_) {
     if (a.st.pid == 0) continue;
     if (a.kill != Kill::none) {
@@ -908,11 +962,13 @@ void Supervisor::check_timers() {
       }
       continue;
     }
-    auto hb_timeout = seconds(spec_.config.heartbeat.timeout_s);
+    if (stalled) a.last_heartbeat = std::max(a.last_heartbeat, now - hb_timeout + std::min(hb_timeout, 2 * hb_interval));
     if (!a.blocked_since && now >= a.deadline) {
       terminate(a, Kill::timeout, "timed out after " + secs(a.spec->timeout_s), false);
     } else if (now - a.last_heartbeat >= hb_timeout) {
-      terminate(a, Kill::heartbeat, "heartbeat lost: none for " + secs(spec_.config.heartbeat.timeout_s), true);
+      refresh_heartbeat(a, now);  // what the record says, whether or not the feed brought it yet
+      if (now - a.last_heartbeat >= hb_timeout)
+        terminate(a, Kill::heartbeat, "heartbeat lost: none for " + secs(spec_.config.heartbeat.timeout_s), true);
     }
   }
   for (auto it = question_deadlines_.begin(); it != question_deadlines_.end();) {
@@ -931,14 +987,14 @@ void Supervisor::check_timers() {
       r.answer = *def;
       r.responded_at_ms = now_ms();
       r.source = "timeout: default";
-      pending_.puts.emplace_back(a.st.ns, keys::response(qs.id), proto::encode(r));
+      pending_.answers.emplace_back(a.st.ns, keys::response(qs.id), proto::encode(r));
     } else {
       qs.status = "timeout";
       qs.closed_at_ms = now_ms();
       a.open_questions.erase(qs.id);
       pending_.puts.emplace_back(std::string(keys::kBase), keys::run_question(qs.id), proto::encode(qs));
       emit("user", "question_timeout", a.st.id, {{"question_id", qs.id}});
-      terminate(a, Kill::question_timeout, "question " + qs.id + " timed out with no default answer", true);
+      terminate(a, Kill::fail, "question " + qs.id + " timed out with no default answer", true);
     }
   }
 }
@@ -966,8 +1022,10 @@ std::optional<Supervisor::Clock::time_point> Supervisor::next_deadline() const {
   return d;
 }
 
+// The last line the agent's current attempt wrote to its log (earlier attempts' lines are not its).
 std::string Supervisor::log_tail(const Agent& a) const {
   std::ifstream in(opts_.log_dir / (a.st.id + ".log"));
+  in.seekg(static_cast<std::streamoff>(a.log_offset));
   std::string line, last;
   while (std::getline(in, line))
     if (!line.empty()) last = line;

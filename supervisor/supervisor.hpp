@@ -65,14 +65,17 @@ class Supervisor {
   void interrupt();                                        // as if by Ctrl-C
 
  private:
-  enum class Kill { none, cancel, stop, timeout, heartbeat, question_timeout };
+  // Why a worker is being killed; `fail` ends its agent failed and never restarts it (a question that
+  // timed out with no default, a record the worker wrote that is not what it must be).
+  enum class Kill { none, cancel, stop, timeout, heartbeat, fail };
   struct Agent {
     const AgentSpec* spec = nullptr;
     proto::AgentState st;
     Kill kill = Kill::none;
     std::string kill_note;
     Clock::time_point deadline{};        // run timeout
-    Clock::time_point last_heartbeat{};
+    Clock::time_point last_heartbeat{};  // when its worker was last known alive
+    std::uintmax_t log_offset = 0;       // where the current attempt's lines start in its log
     Clock::time_point term_deadline{};   // SIGKILL after a SIGTERM grace period
     std::optional<Clock::time_point> blocked_since;
     bool launch = false;                 // committed as started; process to start after the commit
@@ -82,6 +85,9 @@ class Supervisor {
     std::set<std::string> agents;
     std::vector<std::tuple<std::string, std::string, std::string>> puts;  // ns, key, bytes
     std::vector<std::pair<std::string, std::string>> dels;                // ns, key
+    // Put only if the key holds nothing when committed: an answer, which is given once, whoever
+    // (a terminal, `remora answer`, a default at a timeout) gives it first.
+    std::vector<std::tuple<std::string, std::string, std::string>> answers;  // ns, key, bytes
     std::vector<proto::Event> events;
     bool run = false;
     // Whether everything here only reports (model:request, tool:*): such events may wait for the
@@ -116,6 +122,7 @@ class Supervisor {
   void set_state(Agent& a, const std::string& state, const std::string& reason = "");
   void handle(const ChildExited& e);
   void handle(const std::vector<Change>& changes);
+  void handle(const Change& change);
   void handle(const Answer& a);
   void handle(const Interrupt&);
   void handle(const ModelDone& d);
@@ -132,7 +139,8 @@ class Supervisor {
   int suspend();
   void cancel_all(const std::string& reason, Kill kind);
   void terminate(Agent& a, Kill kind, const std::string& note, bool hard);
-  void check_timers();
+  void check_timers(Clock::duration overslept);
+  void refresh_heartbeat(Agent& a, Clock::time_point now);
   std::optional<Clock::time_point> next_deadline() const;
   bool finished() const;
   bool terminal(const Agent& a) const;

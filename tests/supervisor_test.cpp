@@ -14,6 +14,7 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "shared/clock.hpp"
 #include "shared/watcher.hpp"
 #include "shared/workspace.hpp"
 #include "graph_project.hpp"
@@ -263,6 +264,31 @@ TEST(Supervisor, AnAnswerGivenWhileTheWorkerIsDownReachesItAfterRestart) {
   EXPECT_EQ(asked, 1);  // the restarted worker did not ask again: the answer was there
 }
 
+// One question, one answer, whoever is running: with the supervisor dead, the first `remora
+// answer` stands and later ones are refused naming it; the resumed run delivers the first.
+TEST(Supervisor, OneAnswerPerQuestionEvenWithNoSupervisor) {
+  Project p;
+  p.bundle("ask", kAsk);
+  p.graph("agents:\n  - {id: q, bundle: ask}\n");
+  p.start();
+  p.wait_event("agent:blocked", "q");
+  p.run().kill9();
+  EXPECT_EQ(p.wait(), 128 + SIGKILL);
+  auto first = shell(kRemora + " -w " + p.ws() + " answer q.0 numpy");
+  EXPECT_EQ(first.code, 0) << first.out;
+  for (const char* other : {"google", "1", "numpy"}) {
+    auto again = shell(kRemora + " -w " + p.ws() + " answer q.0 " + other);
+    EXPECT_EQ(again.code, 2) << other << ": " << again.out;
+    EXPECT_EQ(again.out, "remora: question q.0 is already answered: numpy (remora answer)\n");
+  }
+  p.start_cmd({"resume", "--json"});
+  EXPECT_EQ(p.wait(), 0) << p.output();
+  EXPECT_EQ(p.overlay_file("q", "style-q.txt"), "numpy");
+  auto after = shell(kRemora + " -w " + p.ws() + " answer q.0 google");  // the run saw it answered
+  EXPECT_EQ(after.code, 2) << after.out;
+  EXPECT_EQ(after.out, "remora: question q.0 is already answered: numpy (remora answer)\n");
+}
+
 TEST(Supervisor, AQuestionPastItsTimeoutTakesItsDefaultOrFailsTheAgent) {
   Project p;
   p.bundle("withdefault", "steps:\n  - ask: {question: \"Go?\", options: [yes, no], default: no, timeout: 0.2}\n"
@@ -278,6 +304,66 @@ TEST(Supervisor, AQuestionPastItsTimeoutTakesItsDefaultOrFailsTheAgent) {
   EXPECT_EQ(p.agent("n").state, "failed");
   EXPECT_EQ(p.agent("n").restarts, 0u);  // not restarted, even under `permanent`: nobody answered
   EXPECT_EQ(p.agent("n").reason, "question n.0 timed out with no default answer");
+}
+
+// A supervisor stopped (SIGSTOP: a laptop lid, a stalled VM) for longer than the heartbeat
+// timeout while its workers go on beating: after SIGCONT no healthy worker is killed for a
+// heartbeat the supervisor had not read yet, and a worker that really stopped beating still is.
+TEST(Supervisor, AStoppedSupervisorKillsNoHealthyWorkerWhenItContinues) {
+  Project p;
+  p.bundle("slow", "steps:\n  - work: {ms: 8000}\n  - result: {summary: ok}\n");
+  p.bundle("hang", "steps:\n  - hang: {}\n");
+  std::string graph = "config: {max_concurrency: 8, heartbeat: {interval: 0.1, timeout: 1}, restart: {policy: temporary}}\n"
+                      "agents:\n  - {id: h, bundle: hang}\n";
+  for (int i = 0; i < 6; ++i) graph += "  - {id: w" + std::to_string(i) + ", bundle: slow}\n";
+  p.graph(graph);
+  p.start();
+  for (int i = 0; i < 6; ++i) p.wait_event("agent:started", "w" + std::to_string(i));
+  p.wait_event("agent:failed", "h");  // a real silence is caught before the pause
+  ASSERT_EQ(::kill(p.run().pid(), SIGSTOP), 0);
+  // Stopped until every worker has beaten for 2.5 timeouts since: read from the workspace.
+  const auto stopped_at = now_ms();
+  auto& w = p.open();
+  Watcher beats(w, "agent:", w.revision() + 1);
+  std::set<std::string> past;
+  while (past.size() < 6) {
+    auto changes = beats.next(Watcher::Clock::now() + 30s);
+    ASSERT_FALSE(changes.empty()) << "the workers stopped beating";
+    for (const auto& c : changes) {
+      if (!c.key.ends_with(":heartbeat")) continue;
+      auto e = w.get(w.ns(c.ns_name), c.key);
+      if (e && proto::decode<proto::Heartbeat>(e->value, c.key).at_ms > stopped_at + 2500) past.insert(c.ns_name);
+    }
+  }
+  ASSERT_EQ(::kill(p.run().pid(), SIGCONT), 0);
+  EXPECT_EQ(p.wait(), 1);  // h failed
+  for (int i = 0; i < 6; ++i) {
+    const auto id = "w" + std::to_string(i);
+    EXPECT_EQ(p.agent(id).state, "completed") << id << ": " << p.agent(id).reason;
+    EXPECT_EQ(p.agent(id).restarts, 0u) << id;
+  }
+  EXPECT_EQ(p.agent("h").reason, "heartbeat lost: none for 1s");
+}
+
+// A record in an agent's namespace that does not decode (a worker's bytes are untrusted) fails
+// that agent, naming the key; the rest of the graph completes and the supervisor ends normally.
+TEST(Supervisor, AForgedRecordFailsItsAgentAndNothingElse) {
+  Project p;
+  p.bundle("slow", "steps:\n  - work: {ms: 60000}\n");
+  p.graph("config: {heartbeat: {interval: 0.05}, restart: {policy: permanent}}\n"
+          "agents:\n  - {id: bad, bundle: slow}\n  - {id: fine, bundle: ok}\n");
+  p.start();
+  p.wait_event("agent:started", "bad");
+  auto& w = p.open();
+  const auto ns = w.ns(keys::agent_ns("bad"));
+  for (const auto& key : {keys::agent("bad", "message:1"), keys::outbox_message("2")})
+    w.write([&](WriteTxn& t) { t.put(ns, key, std::string("\xff\x00garbage", 9)); });
+  EXPECT_EQ(p.wait(), 1) << p.output();
+  EXPECT_EQ(p.agent("bad").state, "failed");
+  EXPECT_EQ(p.agent("bad").restarts, 0u);  // not restarted, even under `permanent`
+  EXPECT_NE(p.agent("bad").reason.find("wrote a bad record at key 'agent:bad:message:1'"), std::string::npos)
+      << p.agent("bad").reason;
+  EXPECT_EQ(p.agent("fine").state, "completed");
 }
 
 TEST(Supervisor, NoWorkerOutlivesTheSupervisor) {
