@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what remora needs and is missing, then configures and builds it. Idempotent: a second
 # run installs nothing and only rebuilds what changed.
-#   tools/setup.sh            install + build (build/)
-#   REMORA_WERROR=ON tools/setup.sh   same, warnings as errors (what CI uses)
+#   tools/setup.sh            install + build (build/; a new build without -Werror, an existing one
+#                             as it is configured, so tools/demo after tools/test rebuilds nothing)
+#   REMORA_WERROR=ON tools/setup.sh   same, warnings as errors (what tools/test uses)
+#   REMORA_BUILD_DIR=build-asan REMORA_SANITIZE=address,undefined tools/setup.sh
+#                             a second build, with sanitizers and without the benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,9 +48,13 @@ if [ ${#need_npm[@]} -gt 0 ]; then
   npm install --prefix "$DEPS_DIR" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error "${GRAMMARS[@]}" >/dev/null
 fi
 
-werror=${REMORA_WERROR:-OFF}
-if [ ! -f build/build.ninja ] || ! grep -q "REMORA_WERROR:BOOL=$werror" build/CMakeCache.txt 2>/dev/null; then
-  cmake -S . -B build -G Ninja -DREMORA_WERROR="$werror" >/dev/null
+build=${REMORA_BUILD_DIR:-build}
+sanitize=${REMORA_SANITIZE:-}
+configure=(-DREMORA_SANITIZE="$sanitize" -DREMORA_BENCH="$([ -n "$sanitize" ] && echo OFF || echo ON)")
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S . -B "$build" -G Ninja -DREMORA_WERROR="${REMORA_WERROR:-OFF}" "${configure[@]}" >/dev/null
+elif [ -n "${REMORA_WERROR:-}" ] && ! grep -q "REMORA_WERROR:BOOL=$REMORA_WERROR" "$build/CMakeCache.txt"; then
+  cmake -S . -B "$build" -G Ninja -DREMORA_WERROR="$REMORA_WERROR" "${configure[@]}" >/dev/null
 fi
-cmake --build build -- -j"$(nproc)" | { grep -vE '^(\[[0-9]+/[0-9]+\] |ninja: no work to do)' || true; }
+cmake --build "$build" -- -j"$(nproc)" | { grep -vE '^(\[[0-9]+/[0-9]+\] |ninja: no work to do)' || true; }
 test "${PIPESTATUS[0]}" = 0

@@ -201,7 +201,9 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
 
   attempt(Mechanism::capabilities, "", drop_capabilities);
   attempt(Mechanism::rlimits, "", [&] {
+#ifndef REMORA_SANITIZED  // AddressSanitizer reserves terabytes of shadow at start: no RLIMIT_AS fits
     lower(RLIMIT_AS, "RLIMIT_AS", limits.address_space, limits.address_space);
+#endif
     // SIGXCPU at the limit, SIGKILL a second later if the process survives it.
     lower(RLIMIT_CPU, "RLIMIT_CPU", limits.cpu_s, limits.cpu_s + 1);
     lower(RLIMIT_NOFILE, "RLIMIT_NOFILE", limits.open_files, limits.open_files);
