@@ -81,6 +81,8 @@ std::string duration(std::int64_t ms) {
 int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
   auto r = read_run(ws);
   if (!r) throw Error(Errc::not_found, "workspace " + dir + " holds no run");
+  // An unfinished run whose supervisor holds no lock is not running: it died or was killed.
+  const char* supervisor = !proto::Run::unfinished(r->state) ? "ended" : RunLock::held(dir) ? "running" : "gone";
   auto agents = read_agents(ws);
   std::vector<std::optional<proto::AgentResult>> results;
   std::uint64_t prompt_tokens = 0, completion_tokens = 0;
@@ -96,7 +98,8 @@ int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
   };
   if (as_json) {
     json j{{"graph", r->graph_name},        {"graph_id", r->graph_id},
-           {"state", r->state},             {"prompt_tokens", prompt_tokens},
+           {"state", r->state},             {"supervisor", supervisor},
+           {"prompt_tokens", prompt_tokens},
            {"completion_tokens", completion_tokens}, {"agents", json::array()}};
     for (std::size_t i = 0; i < agents.size(); ++i) {
       const auto& a = agents[i];
@@ -114,8 +117,11 @@ int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
     return 0;
   }
   auto end = r->ended_at_ms ? r->ended_at_ms : now_ms();
-  std::cout << "graph " << r->graph_name << " (" << r->graph_id << "): " << r->state << ", "
-            << duration(end - r->started_at_ms);
+  std::cout << "graph " << r->graph_name << " (" << r->graph_id << "): " << r->state;
+  if (supervisor == std::string_view("gone"))
+    std::cout << ", but its supervisor is gone: continue it with remora -w " << dir << " resume";
+  else
+    std::cout << ", " << duration(end - r->started_at_ms);
   if (prompt_tokens + completion_tokens > 0)
     std::cout << ", " << prompt_tokens + completion_tokens << " tokens (" << prompt_tokens << " prompt, "
               << completion_tokens << " completion)";
@@ -405,6 +411,9 @@ int cmd_review(Workspace& ws, const std::string& command, const std::string& age
 
 int main(int argc, char** argv) {
   remora::cli::init_logging("remora");
+  // Output no one reads never stops a run (remora run | head): a write to a closed pipe fails with
+  // EPIPE instead of killing remora. remora-worker restores the default for the programs it starts.
+  ::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{"remora: run graphs of code agents in sandboxed workers over an LMDB workspace"};
   app.set_version_flag("--version", "remora 0.1.0");

@@ -34,6 +34,8 @@ extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
 #endif
 
 int main(int argc, char** argv) {
+  // remora ignores SIGPIPE (its output may go to a closed pipe); what the worker starts gets the default.
+  std::signal(SIGPIPE, SIG_DFL);
   CLI::App app{"remora-worker: runs one agent of a graph (started by the remora supervisor)"};
   std::string dir, agent_id;
   long supervisor_pid = 0;
