@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
 #include <optional>
 #include <string>
 
@@ -23,6 +25,14 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     app.parse(argc, argv);
     return std::nullopt;
   } catch (const CLI::ParseError& e) {
+    // `remora bogus`: CLI11 would say only that a subcommand is required.
+    if (app.get_require_subcommand_min() > 0 && app.get_subcommands().empty() && !app.remaining().empty()) {
+      std::string names;
+      for (const auto* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+      std::cerr << std::filesystem::path(argv[0]).filename().string() << ": unknown command '" << app.remaining().front() << "' (commands: " << names
+                << ")\n";
+      return 2;
+    }
     return app.exit(e) == 0 ? 0 : 2;
   }
 }

@@ -95,7 +95,7 @@ int cmd_checkpoint(const std::filesystem::path& ws_dir, const std::string& messa
 }
 
 int cmd_checkpoints(const std::filesystem::path& ws_dir, bool as_json) {
-  Checkpoints::recover_restore(ws_dir);
+  open_existing(ws_dir);  // a missing workspace is an error, not an empty list
   Checkpoints store(ws_dir);
   const auto all = store.list();
   if (as_json) {

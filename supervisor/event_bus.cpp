@@ -1,5 +1,7 @@
 #include "supervisor/event_bus.hpp"
 
+#include "shared/error.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace remora {
@@ -32,6 +34,15 @@ bool event_matches(std::string_view pattern, std::string_view category, std::str
   auto cat = pattern.substr(0, colon), act = pattern.substr(colon + 1);
   if (cat.empty() || act.empty()) return false;
   return part_matches(cat, category) && part_matches(act, action);
+}
+
+void check_event_pattern(std::string_view pattern) {
+  if (pattern == "*") return;
+  const auto colon = pattern.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == pattern.size() ||
+      pattern.find(':', colon + 1) != std::string_view::npos)
+    throw Error(Errc::invalid_argument, "event pattern '" + std::string(pattern) +
+                                            "' is not * or CATEGORY:ACTION (e.g. agent:*, *:failed, agent:started)");
 }
 
 std::optional<proto::Event> Subscription::next(std::optional<Clock::time_point> deadline) {

@@ -24,7 +24,11 @@
 
 namespace remora {
 
+// Whether an event's category and action match a pattern: `*`, or CATEGORY:ACTION with each part
+// a name or `*` (agent:*, *:failed, agent:started).
 bool event_matches(std::string_view pattern, std::string_view category, std::string_view action);
+// Throws Error(invalid_argument) naming a pattern that could match no event.
+void check_event_pattern(std::string_view pattern);
 
 class EventBus;
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <queue>
@@ -76,14 +77,25 @@ bool valid_name(const std::string& s) {
 void read_restart(const YAML::Node& node, const std::string& path, RestartPolicy& r, Problems& p) {
   Fields f(node, path, p);
   read_enum(f, "policy", r.mode, kRestartModes);
-  f.read("max_restarts", r.max_restarts);
-  f.read("window", r.window_s, at_least(0));
+  bool count = f.read("max_restarts", r.max_restarts);
+  bool window = f.read("window", r.window_s, at_least(0));
   // Checked only where a backoff is written, so that a bad config.restart is reported once.
   bool initial = f.read("backoff_initial", r.backoff_initial_s, at_least(0));
   bool max = f.read("backoff_max", r.backoff_max_s, at_least(0));
   if (initial || max)
     f.check("backoff_max", r.backoff_max_s >= r.backoff_initial_s,
             fmt::format("{} must be >= backoff_initial ({})", r.backoff_max_s, r.backoff_initial_s));
+  // The budget is max_restarts within the window: if the backoffs alone outlast the window, a
+  // worker that fails at once is restarted forever.
+  if ((count || window || initial || max) && r.mode != RestartMode::temporary) {
+    double backoffs = 0;
+    for (std::uint32_t k = 0; k < r.max_restarts && backoffs < r.window_s; ++k)
+      backoffs += std::min(r.backoff_initial_s * std::pow(2.0, static_cast<double>(k)), r.backoff_max_s);
+    f.check("window", r.max_restarts == 0 || backoffs < r.window_s,
+            fmt::format("{}s is not longer than the backoffs of {} restarts ({}s and more): a worker failing at once "
+                        "would never exhaust its budget; lengthen the window or shorten the backoff",
+                        r.window_s, r.max_restarts, backoffs));
+  }
 }
 
 void read_config(const YAML::Node& node, GraphConfig& c, Problems& p) {

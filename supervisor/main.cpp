@@ -529,6 +529,7 @@ int main(int argc, char** argv) {
     if (diff->parsed()) return cmd_diff(*ws, agent, stat);
     if (status->parsed()) return cmd_status(*ws, dir, as_json);
     if (events->parsed()) {
+      check_event_pattern(pattern);
       auto print = [&](const proto::Event& e) {
         if (!event_matches(pattern, e.category, e.action)) return;
         std::cout << (as_json ? event_json(e).dump() : event_line(e)) << "\n";

@@ -48,5 +48,27 @@ TEST(Cli, StatusOfARunWhoseSupervisorDiedSaysSoAndHowToGoOn) {
   EXPECT_EQ(nlohmann::json::parse(as_json.out)["supervisor"], "gone");
 }
 
+// Input that could do nothing is refused with a message naming it, never taken in silence.
+TEST(Cli, WrongInputIsAnErrorNotSilence) {
+  Project p;
+  p.graph("agents:\n  - {id: a, bundle: ok}\n");
+  ASSERT_EQ(p.run_to_end(), 0) << p.output();
+  const std::string remora = test::kRemoraBin + " -w " + p.ws();
+  auto bogus = shell(remora + " bogus");
+  EXPECT_EQ(bogus.code, 2);
+  EXPECT_NE(bogus.out.find("unknown command 'bogus' (commands: run, resume,"), std::string::npos) << bogus.out;
+  for (const std::string pattern : {"bogus", ":", "agent:", ":failed", "a:b:c"}) {
+    auto events = shell(remora + " events --pattern '" + pattern + "'");
+    EXPECT_EQ(events.code, 2) << pattern;
+    EXPECT_NE(events.out.find("event pattern '" + pattern + "' is not * or CATEGORY:ACTION"), std::string::npos)
+        << events.out;
+  }
+  EXPECT_EQ(shell(remora + " events --pattern 'agent:*'").code, 0);
+  const std::string missing = p.path("missing").string();
+  auto checkpoints = shell(test::kRemoraBin + " -w " + missing + " checkpoints");
+  EXPECT_EQ(checkpoints.code, 1);
+  EXPECT_NE(checkpoints.out.find("no workspace at " + missing), std::string::npos) << checkpoints.out;
+}
+
 }  // namespace
 }  // namespace remora

@@ -88,7 +88,7 @@ config:
   interactive: false
   cancel_grace: 0
   heartbeat: {interval: 1, timeout: 3}
-  restart: {policy: temporary, max_restarts: 5, window: 10, backoff_initial: 2, backoff_max: 8}
+  restart: {policy: temporary, max_restarts: 5, window: 60, backoff_initial: 2, backoff_max: 8}
 agents:
   - id: b
     bundle: lint
@@ -106,7 +106,7 @@ agents:
   c.interactive = false;
   c.cancel_grace_s = 0;
   c.heartbeat = {1, 3};
-  c.restart = {RestartMode::temporary, 5, 10, 2, 8};
+  c.restart = {RestartMode::temporary, 5, 60, 2, 8};
   EXPECT_EQ(spec.config, c);
   ASSERT_EQ(spec.agents.size(), 2u);
   EXPECT_EQ(spec.agents[0].id, "a");
@@ -117,7 +117,7 @@ agents:
   EXPECT_EQ(b.target, "src/b.py");
   EXPECT_EQ(b.after, std::vector<std::string>{"a"});
   EXPECT_EQ(b.timeout_s, 7);
-  EXPECT_EQ(b.restart, (RestartPolicy{RestartMode::permanent, 5, 10, 2, 20}));
+  EXPECT_EQ(b.restart, (RestartPolicy{RestartMode::permanent, 5, 60, 2, 20}));
   EXPECT_EQ(spec.bundles.size(), 2u);
 }
 
@@ -187,7 +187,7 @@ TEST_F(GraphSpecTest, JsonRoundTripsExactly) {
   GraphSpec spec = load_graph(graph(R"(config:
   timeout: 0.1
   error_policy: continue
-  restart: {policy: permanent, window: 1.25}
+  restart: {policy: permanent, window: 12.25}
 agents:
   - {id: a, bundle: trivial, target: x.py, timeout: 12.75, restart: {max_restarts: 0}}
   - {id: b, bundle: lint, after: [a]}
@@ -290,6 +290,20 @@ agents:
              "config.restart.max_restarts: expected a non-negative integer", "config.restart.window: must be >= 0",
              "config.restart.backoff_max: 5 must be >= backoff_initial (10)", "agents[0].timeout: must be > 0",
              "agents[0].restart.backoff_max: 5 must be >= backoff_initial (200)"}));
+}
+
+// max_restarts within a window that the backoffs alone outlast could never be exhausted.
+TEST_F(GraphSpecTest, ARestartWindowShorterThanItsBackoffsIsRefused) {
+  EXPECT_EQ(error(R"(config:
+  restart: {policy: permanent, window: 60, backoff_initial: 30, backoff_max: 30}
+agents:
+  - {id: a, bundle: trivial, restart: {window: 2, backoff_initial: 1, max_restarts: 1}}
+  - {id: b, bundle: trivial, restart: {policy: temporary}}
+)"),
+            lines({"config.restart.window: 60s is not longer than the backoffs of 3 restarts (60s and more): a worker "
+                   "failing at once would never exhaust its budget; lengthen the window or shorten the backoff"}));
+  EXPECT_NO_THROW(load_graph(graph("config:\n  restart: {window: 7.5, backoff_initial: 1, max_restarts: 3}\n"
+                                   "agents:\n  - {id: a, bundle: trivial}\n")));
 }
 
 TEST_F(GraphSpecTest, UnknownFieldsAtEveryLevel) {
