@@ -77,7 +77,7 @@ TEST(Sandbox, HostileToolProgramsHoldNoWorkspaceHandleOutliveNothingAndShareOneB
   EXPECT_EQ(agents["ordinary"].value("state", ""), "completed");
   EXPECT_EQ(agents["after"].value("state", ""), "completed");
   ASSERT_EQ(agents["hostile"].value("state", ""), "completed") << agents["hostile"].dump() << "\n" << p.log("hostile");
-  const json result = json::parse(agents["hostile"].value("summary", ""));
+  const json result = json::parse(agents["hostile"].at("result").value("summary", ""));
   ASSERT_EQ(result.value("exit_code", -1), 0) << result.dump(2);
   const json report = json::parse(result.at("stdout").get<std::string>());
 

@@ -426,7 +426,7 @@ TEST(Sandbox, AWorkspaceGivenByARelativePathIsConfinedAlike) {
   auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
   EXPECT_EQ(r.code, 0) << r.out;
   const std::string log = test::read_text(p.path(".remora/workspace/logs/a.log"));
-  EXPECT_NE(log.find("seccomp; skipped: nothing"), std::string::npos) << log;
+  EXPECT_NE(log.find("seccomp, pid_namespace; skipped: nothing"), std::string::npos) << log;
 }
 
 // A workspace under a directory only its owner may enter (/root, `mktemp -d`): the worker that
@@ -439,7 +439,7 @@ TEST(Sandbox, AWorkspaceUnderAPrivateDirectoryIsReachedAfterLeavingRoot) {
   auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
   EXPECT_EQ(r.code, 0) << r.out;
   const std::string log = test::read_text(p.path(".remora/workspace/logs/a.log"));
-  EXPECT_NE(log.find("seccomp; skipped: nothing"), std::string::npos) << log;
+  EXPECT_NE(log.find("seccomp, pid_namespace; skipped: nothing"), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(sandbox::private_root(p.path(".remora/workspace"))));
 }
 
