@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstring>
 
+#include "shared/close_on_exec.hpp"
 #include "shared/error.hpp"
 
 namespace remora {
@@ -41,6 +42,8 @@ Doorbell::Doorbell(const std::filesystem::path& file) {
   ::close(fd);
   namespace bip = boost::interprocess;
   bip::file_mapping mapping(file.c_str(), bip::read_write);
+  // Opened without close-on-exec; closed when `mapping` goes, but another thread may exec before.
+  set_close_on_exec(mapping.get_mapping_handle().handle, "the doorbell");
   region_ = std::make_unique<bip::mapped_region>(mapping, bip::read_write, 0, kFileSize);
   auto* base = static_cast<char*>(region_->get_address());
   sequence_ = reinterpret_cast<std::atomic<std::uint32_t>*>(base + kSequenceOffset);

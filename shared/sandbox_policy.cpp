@@ -62,11 +62,16 @@ std::string_view name_of(Mechanism m) {
     case Mechanism::landlock_tcp: return "landlock_tcp";
     case Mechanism::landlock_scope: return "landlock_scope";
     case Mechanism::seccomp: return "seccomp";
+    case Mechanism::memory_cgroup: return "memory_cgroup";
+    case Mechanism::private_tmpfs: return "private_tmpfs";
+    case Mechanism::pid_namespace: return "pid_namespace";
   }
   return "unknown";
 }
 
-bool required(Mechanism m) { return m != Mechanism::landlock_tcp && m != Mechanism::landlock_scope; }
+bool required(Mechanism m) {
+  return m != Mechanism::landlock_tcp && m != Mechanism::landlock_scope && m != Mechanism::memory_cgroup;
+}
 
 nlohmann::json Config::to_json() const {
   return {{"level", name_of(level)},
@@ -75,6 +80,8 @@ nlohmann::json Config::to_json() const {
           {"open_files", limits.open_files},
           {"file_size_mb", limits.file_size_mb},
           {"processes", limits.processes},
+          {"memory_mb", limits.memory_mb},
+          {"private_dir_mb", limits.private_dir_mb},
           {"read_paths", read_paths}};
 }
 
@@ -88,6 +95,9 @@ Config Config::from_json(const nlohmann::json& j) {
   c.limits.open_files = j.at("open_files").get<std::uint32_t>();
   c.limits.file_size_mb = j.at("file_size_mb").get<std::uint32_t>();
   c.limits.processes = j.at("processes").get<std::uint32_t>();
+  // Absent from the specs of runs stored before they existed.
+  c.limits.memory_mb = j.value("memory_mb", Limits{}.memory_mb);
+  c.limits.private_dir_mb = j.value("private_dir_mb", Limits{}.private_dir_mb);
   c.read_paths = j.at("read_paths").get<std::vector<std::string>>();
   return c;
 }
@@ -98,7 +108,9 @@ std::vector<std::string> Config::to_args() const {
                                 "--cpu",        std::to_string(limits.cpu_s),
                                 "--open-files", std::to_string(limits.open_files),
                                 "--file-size-mb", std::to_string(limits.file_size_mb),
-                                "--processes",  std::to_string(limits.processes)};
+                                "--processes",  std::to_string(limits.processes),
+                                "--memory-mb",  std::to_string(limits.memory_mb),
+                                "--private-dir-mb", std::to_string(limits.private_dir_mb)};
   for (const auto& p : read_paths) {
     args.push_back("--read-path");
     args.push_back(p);
@@ -122,6 +134,10 @@ void Config::add_options(CLI::App& app) {
       ->check(CLI::Range(kMinimumLimits.file_size_mb, UINT32_MAX));
   app.add_option("--processes", limits.processes, "processes and threads")
       ->check(CLI::Range(kMinimumLimits.processes, UINT32_MAX));
+  app.add_option("--memory-mb", limits.memory_mb, "memory of the agent's cgroup, in MiB")
+      ->check(CLI::Range(kMinimumLimits.memory_mb, UINT32_MAX));
+  app.add_option("--private-dir-mb", limits.private_dir_mb, "size of the private directory, in MiB")
+      ->check(CLI::Range(kMinimumLimits.private_dir_mb, UINT32_MAX));
   app.add_option("--read-path", read_paths, "an extra read-only path (repeatable)");
 }
 
@@ -139,6 +155,8 @@ void read_config(const YAML::Node& node, const std::string& path, Config& c, yam
   f.read("open_files", c.limits.open_files, at_least(m.open_files));
   f.read("file_size_mb", c.limits.file_size_mb, at_least(m.file_size_mb));
   f.read("processes", c.limits.processes, at_least(m.processes));
+  f.read("memory_mb", c.limits.memory_mb, at_least(m.memory_mb));
+  f.read("private_dir_mb", c.limits.private_dir_mb, at_least(m.private_dir_mb));
   if (f.read("read_paths", c.read_paths))
     for (const auto& rp : c.read_paths)
       f.check("read_paths", std::filesystem::path(rp).is_absolute(), "'" + rp + "' is not an absolute path");

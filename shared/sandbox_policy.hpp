@@ -8,6 +8,8 @@
 //     open_files: 1024
 //     file_size_mb: 1024     # largest file a worker or its tools may write (at least the map reserve)
 //     processes: 128         # processes and threads of the worker and everything it starts
+//     memory_mb: 4096        # memory of the worker and everything it starts, together (a cgroup)
+//     private_dir_mb: 1024   # size of the private directory (a tmpfs), tool programs' only writable place
 //     read_paths: []         # extra read-only paths (tools installed outside /usr, say)
 //
 // Levels: `strict` refuses to run an agent when a mechanism it requires is unavailable, naming
@@ -52,12 +54,14 @@ struct Limits {
   std::uint32_t open_files = 1024;
   std::uint32_t file_size_mb = 1024;
   std::uint32_t processes = 128;
+  std::uint32_t memory_mb = 4096;       // the agent's memory cgroup: the worker and all it starts
+  std::uint32_t private_dir_mb = 1024;  // the size of the private directory's tmpfs
   bool operator==(const Limits&) const = default;
 };
 
 // The least values the config accepts: below them a worker cannot start its own threads and files.
 inline constexpr Limits kMinimumLimits{.address_space_mb = 256, .cpu_s = 1, .open_files = 32, .file_size_mb = 1,
-                                       .processes = 8};
+                                       .processes = 8, .memory_mb = 64, .private_dir_mb = 1};
 
 struct Config {
   Level level = Level::strict;
@@ -77,6 +81,7 @@ void read_config(const YAML::Node& node, const std::string& path, Config& c, yam
 
 // Each mechanism a worker may be confined by, in the order it is applied.
 enum class Mechanism {
+  memory_cgroup,      // the agent's memory cgroup (memory_mb), entered before the worker runs
   close_fds,          // no inherited descriptor but stdin, stdout and stderr
   clear_env,          // only PATH, HOME, TMPDIR and LANG; no API keys
   no_new_privs,       // PR_SET_NO_NEW_PRIVS: exec never grants privileges
@@ -86,6 +91,7 @@ enum class Mechanism {
   network_namespace,  // no interface up: no network at all
   ipc_namespace,      //
   uts_namespace,      //
+  private_tmpfs,      // the private directory is a tmpfs of private_dir_mb, in the mount namespace
   capabilities,       // every capability dropped, bounding set included
   rlimits,            // address space, CPU time, open files, file size; no core dumps
   process_limit,      // RLIMIT_NPROC, per worker in its own user namespace (uid 0 is exempt)
@@ -93,17 +99,20 @@ enum class Mechanism {
   landlock_tcp,       // no TCP bind or connect (Landlock ABI 4)
   landlock_scope,     // no signal or abstract socket beyond the sandbox (Landlock ABI 6)
   seccomp,            // network sockets, ptrace, mount, bpf, keyctl, ... kill the worker
+  pid_namespace,      // each command tool's program in a PID namespace of its own, which dies with it
 };
 inline constexpr std::array kMechanisms = {
-    Mechanism::close_fds,       Mechanism::clear_env,         Mechanism::no_new_privs,  Mechanism::unprivileged_uid,
+    Mechanism::memory_cgroup,   Mechanism::close_fds,       Mechanism::clear_env,         Mechanism::no_new_privs,  Mechanism::unprivileged_uid,
     Mechanism::user_namespace,  Mechanism::mount_namespace,   Mechanism::network_namespace,
-    Mechanism::ipc_namespace,   Mechanism::uts_namespace,     Mechanism::capabilities,  Mechanism::rlimits,
-    Mechanism::process_limit,   Mechanism::landlock_fs,       Mechanism::landlock_tcp,  Mechanism::landlock_scope,
-    Mechanism::seccomp};
+    Mechanism::ipc_namespace,   Mechanism::uts_namespace,     Mechanism::private_tmpfs, Mechanism::capabilities,
+    Mechanism::rlimits,         Mechanism::process_limit,     Mechanism::landlock_fs,   Mechanism::landlock_tcp,
+    Mechanism::landlock_scope,  Mechanism::seccomp,           Mechanism::pid_namespace};
 std::string_view name_of(Mechanism m);
 // Whether `strict` refuses to run without it. Landlock's TCP rules and scopes are newer than the
 // rest (kernels 6.7 and 6.12) and are applied wherever the kernel has them; the network
-// namespace and seccomp already cover what the TCP rules add.
+// namespace and seccomp already cover what the TCP rules add. A memory cgroup needs a cgroup
+// hierarchy this process may write (delegated v2, or v1's memory controller), which many
+// machines do not give: it is applied wherever there is one, and its absence is said.
 bool required(Mechanism m);
 
 // What confines a worker: applied by the worker itself, or expected by the supervisor from its

@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "shared/memory_cgroup.hpp"
+
 namespace remora::sandbox {
 namespace {
 
@@ -89,6 +91,13 @@ std::string KernelFacts::shortfall(Mechanism m) const {
     case Mechanism::landlock_tcp: return landlock(4, "6.7");
     case Mechanism::landlock_scope: return landlock(6, "6.12");
     case Mechanism::seccomp: return seccomp ? "" : "seccomp filters are not available";
+    case Mechanism::private_tmpfs:
+      if (i.user != 0) return "needs a user namespace of its own: " + unshare_error("CLONE_NEWUSER", i.user);
+      return unshare_error("CLONE_NEWNS", i.mount);
+    case Mechanism::pid_namespace:
+      if (i.user != 0) return "needs a user namespace of its own: " + unshare_error("CLONE_NEWUSER", i.user);
+      return unshare_error("CLONE_NEWPID", i.pid);
+    case Mechanism::memory_cgroup: return memory_cgroup;
     default: return "";
   }
 }
@@ -97,6 +106,7 @@ KernelFacts probe() {
   KernelFacts facts;
   facts.landlock_abi = landlock_abi();
   facts.seccomp = seccomp_available();
+  facts.memory_cgroup = memory_cgroup_shortfall();
   // A child isolates itself and reports how it went through a pipe.
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
@@ -111,17 +121,20 @@ KernelFacts probe() {
     Isolation e;
     leave_root(e);
     unshare_namespaces(e);
+    if (e.user == 0 && ::unshare(CLONE_NEWPID) != 0) e.pid = errno;
     ssize_t n = ::write(fds[1], &e, sizeof e);
     ::_exit(n == sizeof e ? 0 : 1);
   }
   ::close(fds[1]);
+  Isolation reported;
   ssize_t n;
-  do n = ::read(fds[0], &facts.isolation, sizeof facts.isolation);
+  do n = ::read(fds[0], &reported, sizeof reported);
   while (n < 0 && errno == EINTR);
   ::close(fds[0]);
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
-  if (n != sizeof facts.isolation) throw std::runtime_error("the sandbox probe's child did not report");
+  if (n != sizeof reported) throw std::runtime_error("the sandbox probe's child did not report");
+  facts.isolation = reported;
   return facts;
 }
 

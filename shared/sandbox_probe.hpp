@@ -25,6 +25,7 @@ inline constexpr gid_t kNobodyGid = 65534;
 struct Isolation {
   int leave_root = 0;  // setgroups/setresgid/setresuid to nobody (0 too when not root to begin with)
   int user = 0, mount = 0, network = 0, ipc = 0, uts = 0;
+  int pid = 0;  // unshare(CLONE_NEWPID) inside the new user namespace (the probe's child only)
   uid_t uid = 0;  // the ids outside the new user namespace, to map to themselves inside it
   gid_t gid = 0;
   int of(Mechanism m) const;  // the errno of a namespace's unshare or of leaving root
@@ -42,10 +43,12 @@ struct KernelFacts {
   int landlock_abi = 0;
   bool seccomp = false;
   Isolation isolation;
+  std::string memory_cgroup;  // why there is no memory cgroup for agents ("" when there is)
   // Why m cannot be applied ("unshare(CLONE_NEWNET): Operation not permitted"), or "" if it can.
   std::string shortfall(Mechanism m) const;
 };
-// The facts for a child of this process (a forked child tries to isolate itself).
+// The facts for a child of this process (a forked child tries to isolate itself, then to make a
+// PID namespace), and whether this process may make memory cgroups (memory_cgroup.hpp).
 KernelFacts probe();
 
 // What a worker started at `level` will be confined by, given what the kernel offers.

@@ -34,6 +34,7 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "shared/close_on_exec.hpp"
 
 namespace remora {
 namespace {
@@ -580,6 +581,11 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
     }
     check(rc, "opening workspace " + options.dir.string());
   }
+  // LMDB opens data.mdb without close-on-exec and offers no flag for it: no program this process
+  // executes may inherit a handle on the workspace.
+  mdb_filehandle_t data_fd = -1;
+  if (mdb_env_get_fd(ws->env_, &data_fd) == MDB_SUCCESS) set_close_on_exec(data_fd, "data.mdb");
+  close_on_exec_for({data, options.dir / "lock.mdb"});
   int dead = 0;
   mdb_reader_check(ws->env_, &dead);
   if (dead > 0) spdlog::info("workspace {}: cleared {} stale reader slot(s)", options.dir.string(), dead);

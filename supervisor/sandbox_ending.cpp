@@ -8,7 +8,8 @@
 namespace remora {
 
 std::optional<std::string> sandbox_ending(int wait_status, const std::optional<proto::AgentResult>& result,
-                                          const std::string& log_tail, const sandbox::Config& config) {
+                                          const std::string& log_tail, const sandbox::Config& config,
+                                          std::uint64_t oom_kills) {
   const bool from_worker = log_tail.starts_with("sandbox ");  // its own words, e.g. "sandbox violation: ..."
   if (WIFEXITED(wait_status)) {
     switch (WEXITSTATUS(wait_status)) {
@@ -27,6 +28,11 @@ std::optional<std::string> sandbox_ending(int wait_status, const std::optional<p
     case SIGXCPU:
       return "sandbox violation: CPU time limit of " + std::to_string(config.limits.cpu_s) + " s reached (SIGXCPU)";
     case SIGXFSZ: return "sandbox violation: file size limit reached (SIGXFSZ)";
+    case SIGKILL:
+      if (oom_kills == 0) return std::nullopt;
+      return "sandbox violation: the agent's memory limit of " + std::to_string(config.limits.memory_mb) +
+             " MiB reached (memory_cgroup: the kernel killed " + std::to_string(oom_kills) +
+             " of its processes, the worker among them)";
     default: return std::nullopt;
   }
 }

@@ -4,6 +4,7 @@
 // the mechanism strict mode could not apply.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -13,8 +14,10 @@
 namespace remora {
 
 // The reason for the agent's failure if the sandbox ended its worker, nullopt otherwise.
-// log_tail is the worker's last log line (where the worker names what stopped it).
+// log_tail is the worker's last log line (where the worker names what stopped it); oom_kills,
+// the processes the OOM killer ended in the agent's memory cgroup.
 std::optional<std::string> sandbox_ending(int wait_status, const std::optional<proto::AgentResult>& result,
-                                          const std::string& log_tail, const sandbox::Config& config);
+                                          const std::string& log_tail, const sandbox::Config& config,
+                                          std::uint64_t oom_kills = 0);
 
 }  // namespace remora

@@ -3,11 +3,13 @@
 #include <signal.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -54,7 +56,20 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
       base_(ws.ns("base")),
       private_root_(sandbox::private_root(ws.dir())) {
   // What the workers will be confined by, from what this kernel offers a child of this process.
-  sandbox_ = sandbox::expected(sandbox::probe(), spec_.config.sandbox.level).to_json();
+  auto facts = sandbox::probe();
+  if (spec_.config.sandbox.level != sandbox::Level::none && facts.memory_cgroup.empty()) {
+    try {
+      cgroups_ = std::make_unique<MemoryCgroups>("remora-" + std::to_string(::getpid()));
+      spdlog::info("memory cgroups ({}) under {}: {} MiB per agent", cgroups_->version(), cgroups_->dir().string(),
+                   spec_.config.sandbox.limits.memory_mb);
+    } catch (const std::exception& e) {
+      facts.memory_cgroup = e.what();
+    }
+  }
+  if (!facts.memory_cgroup.empty() && spec_.config.sandbox.level != sandbox::Level::none)
+    spdlog::warn("no memory cgroup for agents ({}): memory is bounded per process only (address_space_mb)",
+                 facts.memory_cgroup);
+  sandbox_ = sandbox::expected(facts, spec_.config.sandbox.level).to_json();
   if (spec_.config.sandbox.level == sandbox::Level::none)
     spdlog::warn("sandbox level none: agents run unconfined (for debugging only)");
   order_ = spec_.topo_order();
@@ -421,9 +436,17 @@ void Supervisor::launch_started() {
     std::error_code size_ec;
     const auto log_size = std::filesystem::file_size(opts_.log_dir / (id + ".log"), size_ec);
     a.log_offset = size_ec ? 0 : log_size;  // the log is shared by the agent's attempts
+    int cgroup_procs = -1;
     try {
+      if (cgroups_) {
+        const auto dir = cgroups_->make(id, std::uint64_t{spec_.config.sandbox.limits.memory_mb} << 20);
+        cgroup_procs = ::open((dir / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+        if (cgroup_procs < 0) throw Error(Errc::io, "cannot open " + (dir / "cgroup.procs").string() + ": " + std::strerror(errno));
+        args.insert(args.end(), {"--memory-cgroup", dir.string()});
+      }
       pid_t pid = procs_->start(opts_.worker_exe, args, opts_.log_dir / (id + ".log"),
-                                sandbox::worker_environment(private_dir(a)));
+                                sandbox::worker_environment(private_dir(a)), cgroup_procs);
+      if (cgroup_procs >= 0) ::close(cgroup_procs);
       by_pid_[pid] = id;
       a.st.pid = pid;
       auto now = Clock::now();
@@ -432,6 +455,7 @@ void Supervisor::launch_started() {
       pending_.agents.insert(id);
       spdlog::debug("started {} as pid {}", id, pid);
     } catch (const std::exception& e) {
+      if (cgroup_procs >= 0) ::close(cgroup_procs);
       --running_;
       end_failed(a, std::string("could not start its worker: ") + e.what(), false, false);
     }
@@ -781,6 +805,11 @@ void Supervisor::handle(const ChildExited& e) {
   a.st.pid = 0;
   --running_;
   remove_private_dir(a);
+  std::uint64_t oom_kills = 0;
+  if (cgroups_) {  // whatever the worker left running dies with it
+    oom_kills = cgroups_->oom_kills(a.st.id);
+    cgroups_->remove(a.st.id);
+  }
   pending_.agents.insert(a.st.id);
   const std::string how = describe_wait_status(e.status);
 
@@ -818,7 +847,7 @@ void Supervisor::handle(const ChildExited& e) {
     return;
   }
   const auto tail = log_tail(a);
-  if (auto violation = sandbox_ending(e.status, result, tail, spec_.config.sandbox)) {
+  if (auto violation = sandbox_ending(e.status, result, tail, spec_.config.sandbox, oom_kills)) {
     end_failed(a, *violation, true, false);  // never restarted: it would meet the same sandbox
   } else if (exited && code == 1 && result && result->status == "failed") {
     end_failed(a, "error: " + result->error, false, true);

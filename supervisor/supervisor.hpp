@@ -37,6 +37,7 @@
 #include "supervisor/graph_spec.hpp"
 #include "supervisor/model_gateway.hpp"
 #include "supervisor/snapshotter.hpp"
+#include "shared/memory_cgroup.hpp"
 #include "supervisor/worker_processes.hpp"
 
 namespace remora {
@@ -184,6 +185,7 @@ class Supervisor {
   std::uint64_t prompt_tokens_ = 0, completion_tokens_ = 0;
 
   std::unique_ptr<ModelGateway> gateway_;
+  std::unique_ptr<MemoryCgroups> cgroups_;  // one per agent; null where unavailable (said in the log)
   std::unique_ptr<WorkerProcesses> procs_;
   std::unique_ptr<Watcher> watcher_;
   std::thread watch_thread_;

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/environment.hpp>
@@ -18,12 +19,15 @@ namespace bp = boost::process::v2;
 
 namespace {
 // Runs in the child between fork and exec: the supervisor blocks SIGINT/SIGTERM in its own
-// threads (a signal thread takes them), and a worker must not inherit that mask.
+// threads (a signal thread takes them), and a worker must not inherit that mask; and the child
+// enters its agent's memory cgroup (writing "0" moves the writer).
 struct ChildSetup {
+  int cgroup_procs = -1;
   bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (cgroup_procs >= 0 && ::write(cgroup_procs, "0", 1) != 1) return {errno, bp::system_category()};
     return {};
   }
 };
@@ -42,7 +46,8 @@ WorkerProcesses::~WorkerProcesses() {
 }
 
 pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                             const std::filesystem::path& log_file, const std::vector<std::string>& env) {
+                             const std::filesystem::path& log_file, const std::vector<std::string>& env,
+                             int cgroup_procs) {
   FILE* log = std::fopen(log_file.c_str(), "a");
   if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
   boost::asio::io_context ctx;
@@ -52,7 +57,7 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
     std::lock_guard lk(mu_);
     try {
       bp::process proc(ctx, bp::filesystem::path(exe.string()), args, bp::process_stdio{nullptr, log, log},
-                       bp::process_environment(env), ChildSetup{});
+                       bp::process_environment(env), ChildSetup{cgroup_procs});
       pid = proc.id();
       proc.detach();  // reaped by reap_loop, not by the handle
     } catch (const std::exception& e) {

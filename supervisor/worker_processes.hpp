@@ -25,9 +25,11 @@ class WorkerProcesses {
 
   // Starts exe with args and exactly the environment env ("KEY=VALUE"); its stderr (and stdout)
   // append to log_file, stdin is /dev/null, every other descriptor is closed, and signals are
-  // unblocked. Throws Error(io) if it cannot start.
+  // unblocked. With cgroup_procs (an open cgroup.procs file), the child moves itself into that
+  // cgroup before exec, so that nothing of the worker ever runs outside it. Throws Error(io) if
+  // it cannot start.
   pid_t start(const std::filesystem::path& exe, const std::vector<std::string>& args,
-              const std::filesystem::path& log_file, const std::vector<std::string>& env);
+              const std::filesystem::path& log_file, const std::vector<std::string>& env, int cgroup_procs = -1);
   void signal(pid_t pid, int sig);
   std::size_t live() const;
 

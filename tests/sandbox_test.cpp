@@ -111,6 +111,8 @@ TEST(SandboxConfig, DefaultsAreStrictWithSafeLimits) {
   EXPECT_EQ(c.limits.open_files, 1024u);
   EXPECT_EQ(c.limits.file_size_mb, 1024u);
   EXPECT_EQ(c.limits.processes, 128u);
+  EXPECT_EQ(c.limits.memory_mb, 4096u);
+  EXPECT_EQ(c.limits.private_dir_mb, 1024u);
   EXPECT_TRUE(c.read_paths.empty());
 }
 
@@ -119,16 +121,16 @@ TEST(SandboxConfig, GraphFilesReadItAndNameEveryBadField) {
   write_text(d / "bundles/ok/bundle.yaml", "name: ok\nkind: steps\nsteps: [{result: done}]\n");
   write_text(d / "g.yaml",
              "config:\n  sandbox: {level: standard, address_space_mb: 512, cpu: 5, open_files: 64, file_size_mb: 10,\n"
-             "            processes: 16, read_paths: [/opt/tools]}\nagents: [{id: a, bundle: ok}]\n");
+             "            processes: 16, memory_mb: 300, private_dir_mb: 20, read_paths: [/opt/tools]}\nagents: [{id: a, bundle: ok}]\n");
   GraphSpec spec = load_graph(d / "g.yaml");
   const sandbox::Config& c = spec.config.sandbox;
   EXPECT_EQ(c.level, Level::standard);
-  EXPECT_EQ(c.limits, (sandbox::Limits{512, 5, 64, 10, 16}));
+  EXPECT_EQ(c.limits, (sandbox::Limits{512, 5, 64, 10, 16, 300, 20}));
   EXPECT_EQ(c.read_paths, std::vector<std::string>{"/opt/tools"});
 
   write_text(d / "bad.yaml",
              "config:\n  sandbox: {level: tight, address_space_mb: 100, cpu: 0, open_files: 8, file_size_mb: 0,\n"
-             "            processes: 2, read_paths: [relative/dir], memory: 1}\nagents: [{id: a, bundle: ok}]\n");
+             "            processes: 2, memory_mb: 10, private_dir_mb: 0, read_paths: [relative/dir], memory: 1}\nagents: [{id: a, bundle: ok}]\n");
   std::string msg;
   try {
     load_graph(d / "bad.yaml");
@@ -139,7 +141,8 @@ TEST(SandboxConfig, GraphFilesReadItAndNameEveryBadField) {
   for (const std::string& line :
        {f + "level: 'tight' is not one of strict | standard | none", f + "address_space_mb: must be >= 256",
         f + "cpu: must be >= 1", f + "open_files: must be >= 32", f + "file_size_mb: must be >= 1",
-        f + "processes: must be >= 8", f + "read_paths: 'relative/dir' is not an absolute path",
+        f + "processes: must be >= 8", f + "memory_mb: must be >= 64", f + "private_dir_mb: must be >= 1",
+        f + "read_paths: 'relative/dir' is not an absolute path",
         f + "memory: unknown field"})
     EXPECT_NE(msg.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << msg;
 }
@@ -147,7 +150,7 @@ TEST(SandboxConfig, GraphFilesReadItAndNameEveryBadField) {
 TEST(SandboxConfig, RoundTripsThroughTheStoredSpecAndTheWorkerCommandLine) {
   sandbox::Config c;
   c.level = Level::none;
-  c.limits = {300, 7, 99, 12, 20};
+  c.limits = {300, 7, 99, 12, 20, 100, 3};
   c.read_paths = {"/opt/a", "/srv/b"};
   EXPECT_EQ(sandbox::Config::from_json(json::parse(c.to_json().dump())), c);
 
@@ -198,11 +201,17 @@ TEST(SandboxPolicy, TheExpectedConfinementFollowsWhatTheKernelOffers) {
   EXPECT_EQ(skipped.at("process_limit"), "root is exempt from RLIMIT_NPROC");
   EXPECT_EQ(skipped.at("landlock_tcp"), "needs Landlock ABI 4 (Linux 6.7), the kernel has 3");
   EXPECT_EQ(skipped.at("landlock_scope"), "needs Landlock ABI 6 (Linux 6.12), the kernel has 3");
-  EXPECT_EQ(skipped.size(), 5u);
-  EXPECT_EQ(names(c.applied), (std::vector<std::string>{"close_fds", "clear_env", "no_new_privs", "mount_namespace",
+  EXPECT_EQ(skipped.at("private_tmpfs"), "needs a user namespace of its own: unshare(CLONE_NEWUSER): No space left on device");
+  EXPECT_EQ(skipped.at("pid_namespace"), "needs a user namespace of its own: unshare(CLONE_NEWUSER): No space left on device");
+  EXPECT_EQ(skipped.size(), 7u);
+  EXPECT_EQ(names(c.applied), (std::vector<std::string>{"memory_cgroup", "close_fds", "clear_env", "no_new_privs", "mount_namespace",
                                                         "network_namespace", "ipc_namespace", "uts_namespace",
                                                         "capabilities", "rlimits", "landlock_fs", "seccomp"}));
   EXPECT_FALSE(sandbox::required(Mechanism::landlock_tcp));
+  EXPECT_FALSE(sandbox::required(Mechanism::memory_cgroup));
+  EXPECT_TRUE(sandbox::required(Mechanism::pid_namespace));
+  old.memory_cgroup = "cgroup v2's memory controller is not delegated to /sys/fs/cgroup/x";
+  EXPECT_EQ(sandbox::expected(old, Level::standard).to_json().at("skipped").at("memory_cgroup"), old.memory_cgroup);
   EXPECT_TRUE(sandbox::required(Mechanism::user_namespace));
 
   auto none = sandbox::expected(old, Level::none);
@@ -286,7 +295,8 @@ TEST(Sandbox, OrdinaryProgramsRunInsideWithAPrivateWritableTempDir) {
     EXPECT_NE(r.out.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << r.out;
   EXPECT_NE(r.out.find("ls: cannot open directory '" + d.path().string() + "': Permission denied"), std::string::npos)
       << r.out;
-  EXPECT_TRUE(fs::exists(priv / "note"));
+  // Written to the private directory's tmpfs, which lived in the sandbox's mount namespace only.
+  EXPECT_FALSE(fs::exists(priv / "note"));
   // A program the worker starts inherits the filter and dies by SIGSYS on a network socket.
   auto net = test::shell(kSandboxedExec + " " + priv.string() + " python3 -c 'import socket; socket.socket()'");
   EXPECT_EQ(net.code, 128 + SIGSYS) << net.out;
@@ -365,7 +375,7 @@ TEST(Sandbox, EveryHostileAttemptIsStoppedAndReported) {
     EXPECT_EQ(s.at("applied").get<std::vector<std::string>>(), all_mechanisms()) << id;
     EXPECT_TRUE(s.at("skipped").empty()) << id;
   }
-  EXPECT_NE(p.log("ordinary").find("sandbox: level strict; applied: close_fds, clear_env, no_new_privs, "),
+  EXPECT_NE(p.log("ordinary").find("sandbox: level strict; applied: memory_cgroup, close_fds, clear_env, no_new_privs, "),
             std::string::npos)
       << p.log("ordinary");
   EXPECT_NE(p.log("ptrace_parent").find("\nsandbox violation: system call ptrace\n"), std::string::npos);
@@ -416,7 +426,7 @@ TEST(Sandbox, AWorkspaceGivenByARelativePathIsConfinedAlike) {
   auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
   EXPECT_EQ(r.code, 0) << r.out;
   const std::string log = test::read_text(p.path(".remora/workspace/logs/a.log"));
-  EXPECT_NE(log.find("seccomp; skipped: nothing"), std::string::npos) << log;
+  EXPECT_NE(log.find("seccomp, pid_namespace; skipped: nothing"), std::string::npos) << log;
 }
 
 // A workspace under a directory only its owner may enter (/root, `mktemp -d`): the worker that
@@ -429,7 +439,7 @@ TEST(Sandbox, AWorkspaceUnderAPrivateDirectoryIsReachedAfterLeavingRoot) {
   auto r = test::shell("cd " + p.path("").string() + " && " + kRemora + " run graph.yaml");
   EXPECT_EQ(r.code, 0) << r.out;
   const std::string log = test::read_text(p.path(".remora/workspace/logs/a.log"));
-  EXPECT_NE(log.find("seccomp; skipped: nothing"), std::string::npos) << log;
+  EXPECT_NE(log.find("seccomp, pid_namespace; skipped: nothing"), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(sandbox::private_root(p.path(".remora/workspace"))));
 }
 

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   try {
     remora::sandbox::Config config;
     remora::worker::Sandbox sandbox(config);
-    auto done = sandbox.apply({argv[1], {}, {}}, remora::sandbox::rlimits_for(config.limits, 0));
+    auto done = sandbox.apply({argv[1], {}, {}, {}}, remora::sandbox::rlimits_for(config.limits, 0));
     std::fprintf(stderr, "sandbox: %s\n", done.summary().c_str());
   } catch (const remora::worker::SandboxUnavailable& e) {
     std::fprintf(stderr, "%s\n", e.what());

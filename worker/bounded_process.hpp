@@ -1,8 +1,11 @@
 // run_bounded: runs a program to its end under limits, for command tools. The program gets its
-// argv as given (no shell), /dev/null as stdin and a session of its own, so that a timeout kills
-// everything it started. stdout and stderr are kept up to a bound each; the rest is read and
-// counted, never left to block the writer. At the deadline the session is killed (SIGKILL);
-// anything the program left running is killed when it exits.
+// argv as given (no shell), /dev/null as stdin, no descriptor but 0, 1 and 2, and the Landlock
+// domain of tool_confinement() stacked on the worker's (no workspace file). It runs under a tiny
+// init of its own, in a PID namespace of its own where the sandbox allows one (else in a session
+// of its own): when the program ends, or at the deadline (SIGKILL), the init goes and takes
+// everything the program started with it, double-forked and setsid() ones included (without the
+// namespace, only what stayed in the session's process group). stdout and stderr are kept up to
+// a bound each; the rest is read and counted, never left to block the writer.
 #pragma once
 
 #include <chrono>

@@ -15,8 +15,10 @@
 #include "proto/keyspace.hpp"
 #include "shared/error.hpp"
 #include "shared/json_schema.hpp"
+#include "shared/memory_cgroup.hpp"
 #include "worker/project_files.hpp"
 #include "worker/project_path.hpp"
+#include "worker/tool_confinement.hpp"
 
 namespace remora::worker {
 namespace {
@@ -177,6 +179,8 @@ ToolResult CommandTool::call(const json& args, ToolContext& ctx) {
     if (f.before) write_copy(copy.dir() / f.path, *f.before);
   }
   const auto exe = find_program(argv.front(), copy.dir());
+  const auto& confinement = tool_confinement();
+  const std::uint64_t oom_before = read_oom_kills(confinement.oom_events_fd);
   const auto outcome = run_bounded(exe, {argv.begin() + 1, argv.end()}, copy.dir(),
                                    ProcessLimits{std::chrono::duration<double>(spec_.timeout_s), max_output_});
 
@@ -188,6 +192,10 @@ ToolResult CommandTool::call(const json& args, ToolContext& ctx) {
   }
   result["stdout"] = shown_output(outcome.out, outcome.out_dropped);
   result["stderr"] = shown_output(outcome.err, outcome.err_dropped);
+  if (const std::uint64_t oom = read_oom_kills(confinement.oom_events_fd) - oom_before; oom > 0)
+    result["memory_limit"] = fmt::format(
+        "the agent's memory limit of {} MiB was reached: the kernel killed {} process(es) (memory_cgroup)",
+        confinement.memory_mb, oom);
   if (outcome.timed_out) {
     result["error"] = fmt::format("{} was killed after its timeout of {} s; no file was changed", spec_.name, spec_.timeout_s);
     return {false, result};

@@ -55,6 +55,16 @@ class Fd {
 
 [[noreturn]] void fail(const std::string& what) { throw std::system_error(errno, std::generic_category(), what); }
 
+void add_rule_fd(int ruleset, int fd, const std::filesystem::path& path, std::uint64_t access, int abi) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("landlock: stat " + path.string());
+  // Directory rights on a file are refused by the kernel: a file gets only the file rights.
+  const std::uint64_t file_rights = kExecute | kWriteFile | kReadFile | (abi >= 3 ? kTruncate : 0);
+  PathBeneathAttr attr{S_ISDIR(st.st_mode) ? access : access & file_rights, fd};
+  if (::syscall(SYS_landlock_add_rule, ruleset, kRulePathBeneath, &attr, 0) != 0)
+    fail("landlock: add a rule for " + path.string());
+}
+
 // A missing path is left out when optional (system paths vary between distributions).
 void add_rule(int ruleset, const std::filesystem::path& path, std::uint64_t access, int abi, bool optional) {
   Fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
@@ -62,18 +72,12 @@ void add_rule(int ruleset, const std::filesystem::path& path, std::uint64_t acce
     if (errno == ENOENT && optional) return;
     fail("landlock: open " + path.string());
   }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) fail("landlock: stat " + path.string());
-  // Directory rights on a file are refused by the kernel: a file gets only the file rights.
-  const std::uint64_t file_rights = kExecute | kWriteFile | kReadFile | (abi >= 3 ? kTruncate : 0);
-  PathBeneathAttr attr{S_ISDIR(st.st_mode) ? access : access & file_rights, fd.get()};
-  if (::syscall(SYS_landlock_add_rule, ruleset, kRulePathBeneath, &attr, 0) != 0)
-    fail("landlock: add a rule for " + path.string());
+  add_rule_fd(ruleset, fd.get(), path, access, abi);
 }
 
 }  // namespace
 
-LandlockRuleset::LandlockRuleset(const LandlockRules& rules, int abi) {
+LandlockRuleset::LandlockRuleset(const LandlockRules& rules, int abi) : abi_(abi) {
   const bool tcp = abi >= 4, scope = abi >= 6;
   const std::uint64_t all = fs_rights(abi);
   RulesetAttr attr{all, tcp ? kNetBindTcp | kNetConnectTcp : 0, scope ? kScopeAbstractUnixSocket | kScopeSignal : 0};
@@ -93,6 +97,10 @@ LandlockRuleset::LandlockRuleset(const LandlockRules& rules, int abi) {
 }
 
 LandlockRuleset::~LandlockRuleset() { ::close(fd_); }
+
+void LandlockRuleset::allow_read_write_dir(int dir_fd, const std::filesystem::path& name_for_errors) {
+  add_rule_fd(fd_, dir_fd, name_for_errors, fs_rights(abi_), abi_);
+}
 
 void LandlockRuleset::restrict_self() {
   // landlock_restrict_self needs no_new_privs (or CAP_SYS_ADMIN); the sandbox has set it already.

@@ -27,11 +27,18 @@ class LandlockRuleset {
   LandlockRuleset(const LandlockRuleset&) = delete;
   LandlockRuleset& operator=(const LandlockRuleset&) = delete;
 
+  // Grants everything beneath the directory open at dir_fd (read-write), before restrict_self:
+  // for a directory that is only there once the rules are built (the private directory's tmpfs).
+  void allow_read_write_dir(int dir_fd, const std::filesystem::path& name_for_errors);
   // Restricts this process for good (no_new_privs must be set), and everything it starts.
   void restrict_self();
+  // The ruleset's descriptor (close-on-exec), for a child to restrict itself with between fork
+  // and exec: landlock_restrict_self(fd(), 0), a system call that is safe there.
+  int fd() const { return fd_; }
 
  private:
   int fd_;
+  int abi_;
 };
 
 }  // namespace remora::worker

@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--agent", agent_id, "agent id")->required();
   std::string private_dir;
   app.add_option("--private-dir", private_dir, "the agent's private directory (default: sandbox::private_dir)");
+  std::string memory_cgroup;
+  app.add_option("--memory-cgroup", memory_cgroup, "the agent's memory cgroup, which the supervisor put this worker in");
   app.add_option("--supervisor-pid", supervisor_pid, "exit if this process is not our parent");
   app.add_option("--durability", durability, "sync, meta_nosync or nosync")->check(CLI::IsMember({"sync", "meta_nosync", "nosync"}));
   sandbox::Config sandbox_config;
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
       sandbox::prepare_private_root(sandbox::private_root(dir));
       private_dir = sandbox::private_dir(dir, agent_id);
     }
-    auto confinement = box.apply({private_dir, ws->files(), sandbox_config.read_paths},
+    auto confinement = box.apply({private_dir, ws->files(), sandbox_config.read_paths, memory_cgroup},
                                  sandbox::rlimits_for(sandbox_config.limits, ws->map_size()));
     if (sandbox_config.level == sandbox::Level::none) {
       spdlog::warn("sandbox: {} (debugging only: this agent runs unconfined)", confinement.summary());

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -11,12 +12,15 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <system_error>
 
+#include "shared/memory_cgroup.hpp"
 #include "shared/sandbox_probe.hpp"
 #include "worker/landlock.hpp"
 #include "worker/seccomp_filter.hpp"
+#include "worker/tool_confinement.hpp"
 
 namespace remora::worker {
 namespace {
@@ -80,14 +84,43 @@ void set_environment(const fs::path& private_dir) {
   }
 }
 
-void drop_capabilities() {
+// Drops every capability, but CAP_SYS_ADMIN when keep_sys_admin: a worker in a user namespace of
+// its own keeps it there (permitted and effective only: no exec passes it on, the bounding and
+// inheritable sets being empty and no_new_privs set) to clone each command tool into a PID
+// namespace; seccomp traps every other use it could have (mount, unshare, setns, ...).
+void drop_capabilities(bool keep_sys_admin) {
   // The bounding set needs CAP_SETPCAP, which a user namespace of our own gives; without it
   // the set stays, and no_new_privs keeps an exec from gaining anything from it.
   for (int cap = 0; ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; ++cap) ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) fail("clear the ambient capabilities");
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (keep_sys_admin) data[0].permitted = data[0].effective = 1u << CAP_SYS_ADMIN;
   if (::syscall(SYS_capset, &header, data) != 0) fail("capset");
+}
+
+// The private directory's tmpfs, mounted over it in the worker's own mount namespace (gone with
+// the namespace): what the worker and its tools write there is bounded by its size, not by the
+// disk.
+void mount_private_tmpfs(const fs::path& target, std::uint32_t size_mb, uid_t uid, gid_t gid) {
+  const std::string options = "size=" + std::to_string(size_mb) + "m,nr_inodes=" +
+                              std::to_string(std::max<std::uint64_t>(1024, std::uint64_t{size_mb} * 64)) +
+                              ",mode=0700,uid=" + std::to_string(uid) + ",gid=" + std::to_string(gid);
+  if (::mount("tmpfs", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+    fail("mount a tmpfs of " + std::to_string(size_mb) + " MiB on the private directory");
+}
+
+// The supervisor moved this worker into paths.memory_cgroup before exec: checked, and its OOM
+// counter kept open (the files are out of reach once Landlock applies).
+std::string join_memory_cgroup(const fs::path& dir, std::uint32_t memory_mb) {
+  if (dir.empty()) return "the supervisor put this worker in no memory cgroup (its log says why)";
+  std::ifstream procs(dir / "cgroup.procs");
+  bool member = false;
+  for (long pid; procs >> pid;) member = member || pid == ::getpid();
+  if (!member) return "this worker is not in " + dir.string();
+  tool_confinement().oom_events_fd = open_oom_events(dir);
+  tool_confinement().memory_mb = memory_mb;
+  return "";
 }
 
 // Lowers a limit (never raises one the supervisor was given lower).
@@ -138,9 +171,12 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
   const fs::path private_dir = fs::absolute(paths.private_dir);
   LandlockRules rules;
   rules.read_only = read_only_paths(paths.read_paths);
-  rules.read_write_dirs = {private_dir};
+  // The programs tools run get the same rules but the workspace's files (stacked on the worker's).
+  LandlockRules tool_rules = rules;
+  tool_rules.read_write_files.assign(std::begin(kDevices), std::end(kDevices));
   for (const auto& f : paths.workspace_files) rules.read_write_files.push_back(fs::absolute(f));
   rules.read_write_files.insert(rules.read_write_files.end(), std::begin(kDevices), std::end(kDevices));
+  // The private directory is granted by descriptor once its tmpfs is mounted (below).
   fs::create_directories(private_dir);
   fs::permissions(private_dir, fs::perms::owner_all);
   if (::chdir(private_dir.c_str()) != 0) fail("chdir " + private_dir.string());
@@ -149,6 +185,7 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
   if (config_.level == sandbox::Level::none) return done_;
   if (std::size_t n = thread_count(); n != 1)
     throw std::logic_error("the sandbox must be applied before any thread starts (" + std::to_string(n) + " running)");
+  record(Mechanism::memory_cgroup, join_memory_cgroup(paths.memory_cgroup, config_.limits.memory_mb));
 
   sandbox::KernelFacts k;
   k.landlock_abi = sandbox::landlock_abi();
@@ -162,9 +199,11 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
   // The Landlock rules are built now, before leaving root, and enforced near the end.
   std::string landlock_why = k.shortfall(Mechanism::landlock_fs);
   std::optional<LandlockRuleset> landlock;
+  std::unique_ptr<LandlockRuleset> tool_landlock;
   if (landlock_why.empty()) {
     try {
       landlock.emplace(rules, k.landlock_abi);
+      tool_landlock = std::make_unique<LandlockRuleset>(tool_rules, k.landlock_abi);
     } catch (const std::exception& e) {
       landlock_why = e.what();
     }
@@ -199,7 +238,25 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
                       Mechanism::ipc_namespace, Mechanism::uts_namespace})
     record(m, k.shortfall(m));
 
-  attempt(Mechanism::capabilities, "", drop_capabilities);
+  const std::string own_userns = iso.user == 0 ? "" : "needs a user namespace of its own: " + k.shortfall(Mechanism::user_namespace);
+  attempt(Mechanism::private_tmpfs, !own_userns.empty() ? own_userns : k.shortfall(Mechanism::mount_namespace),
+          [&] { mount_private_tmpfs(private_dir, config_.limits.private_dir_mb, iso.uid, iso.gid); });
+  // The directory as it is now (the tmpfs, if mounted): the working directory, and the rules.
+  // By path, in the new mount namespace (a descriptor opened before it would name the old mount).
+  const int private_fd = ::open(private_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (private_fd < 0 || ::fchdir(private_fd) != 0) fail("enter " + private_dir.string());
+  if (landlock) {
+    try {
+      landlock->allow_read_write_dir(private_fd, private_dir);
+      tool_landlock->allow_read_write_dir(private_fd, private_dir);
+    } catch (const std::exception& e) {
+      landlock_why = e.what();
+      landlock.reset();
+    }
+  }
+  ::close(private_fd);
+
+  attempt(Mechanism::capabilities, "", [&] { drop_capabilities(own_userns.empty()); });
   attempt(Mechanism::rlimits, "", [&] {
 #ifndef REMORA_SANITIZED  // AddressSanitizer reserves terabytes of shadow at start: no RLIMIT_AS fits
     lower(RLIMIT_AS, "RLIMIT_AS", limits.address_space, limits.address_space);
@@ -228,6 +285,14 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
     record(m, landlock_why.empty() ? k.shortfall(m) : landlock_why);
 
   attempt(Mechanism::seccomp, k.shortfall(Mechanism::seccomp), install_seccomp_filter);
+  // Each command tool's program in a PID namespace of its own, made with the CAP_SYS_ADMIN kept.
+  record(Mechanism::pid_namespace, own_userns.empty() ? k.shortfall(Mechanism::pid_namespace) : own_userns);
+  auto& tools = tool_confinement();
+  tools.pid_namespace = std::ranges::find(done_.applied, Mechanism::pid_namespace) != done_.applied.end();
+  if (landlock_why.empty()) tools.landlock = std::move(tool_landlock);
+  // Reported in the order of kMechanisms.
+  std::ranges::sort(done_.applied);
+  std::ranges::sort(done_.skipped, {}, &std::pair<Mechanism, std::string>::first);
   return done_;
 }
 

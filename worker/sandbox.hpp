@@ -27,6 +27,7 @@ struct SandboxPaths {
   std::filesystem::path private_dir;                   // read-write; created, and made the cwd
   std::vector<std::filesystem::path> workspace_files;  // read-write files (already open)
   std::vector<std::string> read_paths;                 // extra read-only paths
+  std::filesystem::path memory_cgroup;                 // the agent's, which the supervisor put us in ("" if none)
 };
 
 class Sandbox {
@@ -35,7 +36,9 @@ class Sandbox {
   explicit Sandbox(sandbox::Config config);
 
   // Applies, in order: the environment, no_new_privs, the namespaces (the ids mapped to
-  // themselves), dropped capabilities, rlimits, Landlock, seccomp. The process must have a single
+  // themselves), the private directory's tmpfs, dropped capabilities (all but CAP_SYS_ADMIN in
+  // the worker's own user namespace, kept to give each command tool a PID namespace), rlimits,
+  // Landlock, seccomp; and prepares tool_confinement(). The process must have a single
   // thread (unshare(CLONE_NEWUSER) requires it). Returns what was applied and what was skipped
   // and why; under `strict` a required mechanism that cannot be applied throws SandboxUnavailable
   // before any agent code can run. Under `none`, only the environment is cleared.

@@ -27,8 +27,11 @@ constexpr const char* kTrapped[] = {
     "iopl",            "ioperm",           "open_by_handle_at", "settimeofday",    "clock_settime",
     "clock_adjtime",   "syslog",           "quotactl",          "lookup_dcookie",  "vhangup",
     "uselib"};
-constexpr int kNamespaceFlags[] = {CLONE_NEWUSER, CLONE_NEWNS,  CLONE_NEWNET,    CLONE_NEWIPC,
-                                   CLONE_NEWUTS,  CLONE_NEWPID, CLONE_NEWCGROUP, 0x00000080 /* CLONE_NEWTIME */};
+// clone with any of these traps. CLONE_NEWPID alone is allowed: the worker clones each command
+// tool into a PID namespace of its own (with the CAP_SYS_ADMIN it keeps in its user namespace;
+// a program it runs has no capability, so its own attempt fails with EPERM).
+constexpr int kNamespaceFlags[] = {CLONE_NEWUSER, CLONE_NEWNS,     CLONE_NEWNET,
+                                   CLONE_NEWIPC,  CLONE_NEWUTS,    CLONE_NEWCGROUP, 0x00000080 /* CLONE_NEWTIME */};
 
 // What the SIGSYS handler knows, filled before the filter is loaded: it may not allocate.
 struct Trapped {
