@@ -19,6 +19,9 @@ struct Bytes {
 };
 
 bool is_utf8(std::string_view s);
+// The length in bytes (1-4) of the UTF-8 character at s[i] (i < s.size()), 0 when the bytes there
+// are not valid UTF-8 (overlong, a surrogate, past U+10FFFF, or cut short).
+std::size_t utf8_char_length(std::string_view s, std::size_t i);
 std::string base64_encode(std::string_view in);
 std::string base64_decode(std::string_view in);  // throws std::invalid_argument on bad input
 
@@ -49,24 +52,28 @@ void load(Archive& ar, Bytes& b) {
 
 // --- implementation (header-only so proto/ stays an interface library) ---
 
-inline bool is_utf8(std::string_view s) {
-  std::size_t i = 0, n = s.size();
+inline std::size_t utf8_char_length(std::string_view s, std::size_t i) {
+  const std::size_t n = s.size();
   auto cont = [&](std::size_t k) { return k < n && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80; };
-  while (i < n) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) { i += 1; continue; }
-    if ((c >> 5) == 0x6 && c >= 0xC2 && cont(i + 1)) { i += 2; continue; }
-    if ((c >> 4) == 0xE && cont(i + 1) && cont(i + 2)) {
-      auto c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0)) return false;
-      i += 3; continue;
-    }
-    if ((c >> 3) == 0x1E && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
-      auto c1 = static_cast<unsigned char>(s[i + 1]);
-      if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90)) return false;
-      i += 4; continue;
-    }
-    return false;
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  if ((c >> 5) == 0x6 && c >= 0xC2 && cont(i + 1)) return 2;
+  if ((c >> 4) == 0xE && cont(i + 1) && cont(i + 2)) {
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    return (c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) ? 0 : 3;
+  }
+  if ((c >> 3) == 0x1E && c <= 0xF4 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
+    auto c1 = static_cast<unsigned char>(s[i + 1]);
+    return (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90) ? 0 : 4;
+  }
+  return 0;
+}
+
+inline bool is_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto len = utf8_char_length(s, i);
+    if (len == 0) return false;
+    i += len;
   }
   return true;
 }

@@ -5,13 +5,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <array>
 #include <map>
 #include <optional>
 #include <set>
 #include <utility>
 
+#include "shared/bundle_tools.hpp"
 #include "shared/error.hpp"
 #include "shared/json_schema.hpp"
 #include "shared/template.hpp"
@@ -335,20 +335,13 @@ Bundle Bundle::from_json(const json& j) {
 
 Bundle load_bundle(const fs::path& dir) {
   const fs::path file = dir / "bundle.yaml";
-  YAML::Node root = parse_file(file);
+  YAML::Node root = parse_file(file, Links::refuse);
   Problems p{file.string()};
   Bundle b = read_bundle(root, Shape::file, directory_name(dir), p);
   if (root.IsMap() && root["resources"]) p.add("resources", "unknown field (put the files in the bundle's tools/ directory)");
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir / "tools", ec)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (json(text).dump(-1, ' ', false, json::error_handler_t::ignore) != json(text).dump(-1, ' ', false, json::error_handler_t::replace))
-      p.add("tools/" + entry.path().filename().string(), "not UTF-8 text");
-    else
-      b.resources[entry.path().filename().string()] = std::move(text);
-  }
+  std::vector<std::string> tool_problems;
+  b.resources = read_bundle_tools(dir, tool_problems);
+  for (const auto& problem : tool_problems) p.add("", problem);
   p.throw_if_any();
   return b;
 }

@@ -43,8 +43,9 @@ class StoreLock {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw Error(Errc::io, "cannot create " + dir.string() + ": " + ec.message());
+    fs::permissions(dir, fs::perms::owner_all, ec);  // checkpoints hold what the workspace does
     const auto path = dir / ".lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0) fail_io("cannot open " + path.string(), errno);
     while (::flock(fd_, LOCK_EX) != 0) {
       if (errno != EINTR) {
@@ -70,7 +71,7 @@ class ExclusiveEnv {
  public:
   explicit ExclusiveEnv(const fs::path& ws_dir) {
     const auto path = ws_dir / "lock.mdb";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0) fail_io("cannot open " + path.string(), errno);
     struct flock fl {};
     fl.l_type = F_WRLCK;
@@ -330,7 +331,12 @@ Restored Checkpoints::restore(const std::string& id) {
     WorkspaceOptions o;
     o.dir = ws_dir_;
     o.create = false;
-    out.from_revision = Workspace::open(o)->revision();
+    try {
+      out.from_revision = Workspace::open(o)->revision();
+    } catch (const Error& e) {
+      if (e.code() != Errc::corrupt) throw;
+      spdlog::warn("{}", e.what());  // a damaged workspace is what a restore is for
+    }
   }
   StoreLock lock(dir_);
   ExclusiveEnv exclusive(ws_dir_);

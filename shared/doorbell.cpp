@@ -31,7 +31,7 @@ long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t val, const ti
 }  // namespace
 
 Doorbell::Doorbell(const std::filesystem::path& file) {
-  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) throw Error(Errc::io, "cannot open doorbell " + file.string() + ": " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || (st.st_size < static_cast<off_t>(kFileSize) && ::ftruncate(fd, kFileSize) != 0)) {

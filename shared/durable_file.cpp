@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 // A file descriptor closed when it goes out of scope.
 class Fd {
  public:
-  Fd(const fs::path& path, int flags, mode_t mode = 0644) : fd_(::open(path.c_str(), flags | O_CLOEXEC, mode)) {
+  Fd(const fs::path& path, int flags, mode_t mode = 0600) : fd_(::open(path.c_str(), flags | O_CLOEXEC, mode)) {
     if (fd_ < 0) fail("cannot open", path, errno);
   }
   ~Fd() { ::close(fd_); }

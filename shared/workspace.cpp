@@ -35,6 +35,7 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/close_on_exec.hpp"
+#include "shared/lmdb_data_file.hpp"
 
 namespace remora {
 namespace {
@@ -551,6 +552,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
     }
     fs::create_directories(options.dir, ec);
     if (ec) throw Error(Errc::io, "cannot create workspace directory " + options.dir.string() + ": " + ec.message());
+    fs::permissions(options.dir, fs::perms::owner_all, ec);  // 0700: its files are no one else's to read
   } else if (!fs::is_directory(options.dir)) {
     throw Error(Errc::invalid_argument, options.dir.string() + " is not a directory");
   }
@@ -564,6 +566,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
     ws->impl_->canonical = canonical;
   }
   bool fresh = !fs::exists(data, ec);
+  if (!fresh) check_lmdb_data_file(data);  // never map a file cut short or garbled: no SIGBUS, no assertion
   check(mdb_env_create(&ws->env_), "creating the LMDB environment");
   check(mdb_env_set_maxdbs(ws->env_, 8), "setting maxdbs");
   check(mdb_env_set_maxreaders(ws->env_, options.max_readers), "setting maxreaders");
@@ -572,7 +575,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
                                 : options.durability == Durability::nosync        ? MDB_NOSYNC
                                 : options.durability == Durability::meta_nosync ? MDB_NOMETASYNC
                                                                                 : 0);
-  int rc = mdb_env_open(ws->env_, options.dir.c_str(), flags, 0644);
+  int rc = mdb_env_open(ws->env_, options.dir.c_str(), flags, 0600);
   if (rc != MDB_SUCCESS) {
     mdb_env_close(ws->env_);
     ws->env_ = nullptr;
@@ -645,6 +648,12 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   }
   if (options.read_only) return ws;
   ws->doorbell_ = std::make_unique<Doorbell>(options.dir / kDoorbellFile);
+  // A workspace made before files were private is made private now (what is ours to change).
+  for (const auto& f : ws->files()) {
+    struct stat st;
+    if (::stat(f.c_str(), &st) == 0 && st.st_uid == ::geteuid() && (st.st_mode & 077) != 0)
+      ::chmod(f.c_str(), st.st_mode & 0700);
+  }
   // A writer that died between its commit and its ring would leave watchers asleep: ring once.
   ws->doorbell_->ring();
   return ws;

@@ -3,10 +3,19 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <fstream>
-#include <system_error>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <sstream>
 
 #include "shared/error.hpp"
+#include "shared/unique_fd.hpp"
 
 namespace remora::yaml_fields {
 
@@ -97,16 +106,123 @@ YAML::Node to_yaml(const nlohmann::json& j) {
   }
 }
 
-YAML::Node parse_file(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) throw Error(Errc::not_found, file.string() + ": no such file");
-  std::ifstream in(file);
-  if (!in) throw Error(Errc::io, file.string() + ": cannot be read");
+namespace {
+
+// Walks a document's parse events (never building a node) to hold it to the limits; throws
+// Error(invalid_argument) naming the file and line of the node past a limit.
+class LimitCheck : public YAML::EventHandler {
+ public:
+  explicit LimitCheck(const fs::path& file) : file_(file) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    const auto it = anchors_.find(anchor);
+    const Size s = it == anchors_.end() ? Size{1, 0} : it->second;
+    add(mark, s.nodes, s.depth);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, const std::string&) override {
+    leaf(mark, anchor);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Size {
+    std::size_t nodes, depth;  // below and including the node
+  };
+  struct Open {
+    YAML::anchor_t anchor;
+    std::size_t nodes_before;
+    std::size_t deepest;  // the deepest depth reached inside, from the top
+  };
+
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const {
+    throw Error(Errc::invalid_argument, fmt::format("{}: line {}: {}", file_.string(), mark.line + 1, what));
+  }
+  // nodes more, reaching depth levels below the current one.
+  void add(const YAML::Mark& mark, std::size_t nodes, std::size_t depth) {
+    nodes_ += nodes;
+    if (nodes_ > kMaxYamlNodes)
+      fail(mark, fmt::format("more than {} nodes (aliases count as what they stand for): too large to read",
+                             kMaxYamlNodes));
+    const std::size_t reached = open_.size() + depth;
+    if (reached > kMaxYamlDepth)
+      fail(mark, fmt::format("nested more than {} levels deep: too deep to read", kMaxYamlDepth));
+    if (!open_.empty()) open_.back().deepest = std::max(open_.back().deepest, reached);
+  }
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    add(mark, 1, 0);
+    if (anchor) anchors_[anchor] = {1, 0};
+  }
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    add(mark, 1, 1);
+    open_.push_back({anchor, nodes_ - 1, open_.size() + 1});
+  }
+  void close() {
+    if (open_.empty()) return;
+    const Open o = open_.back();
+    open_.pop_back();
+    if (!open_.empty()) open_.back().deepest = std::max(open_.back().deepest, o.deepest);
+    if (o.anchor) anchors_[o.anchor] = {nodes_ - o.nodes_before, o.deepest - open_.size()};
+  }
+
+  const fs::path& file_;
+  std::size_t nodes_ = 0;
+  std::vector<Open> open_;
+  std::map<YAML::anchor_t, Size> anchors_;
+};
+
+std::string read_file(const fs::path& file, Links links) {
+  const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (links == Links::refuse ? O_NOFOLLOW : 0);
+  UniqueFd fd(::open(file.c_str(), flags));
+  struct stat st;
+  if (!fd) {
+    if (errno == ENOENT) throw Error(Errc::not_found, file.string() + ": no such file");
+    if (errno == ELOOP && links == Links::refuse)
+      throw Error(Errc::invalid_argument, file.string() + ": a symbolic link, which remora never follows here");
+    throw Error(Errc::io, file.string() + ": cannot be read: " + std::strerror(errno));
+  }
+  if (::fstat(fd.get(), &st) != 0) throw Error(Errc::io, file.string() + ": cannot be read: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw Error(Errc::not_found, file.string() + ": no such file (not a regular file)");
+  if (static_cast<std::uintmax_t>(st.st_size) > kMaxYamlBytes)
+    throw Error(Errc::invalid_argument, fmt::format("{}: {} bytes is over the limit of {} MiB for a YAML file",
+                                                    file.string(), st.st_size, kMaxYamlBytes >> 20));
+  std::string text;
+  if (!read_to_end(fd.get(), text, kMaxYamlBytes))
+    throw Error(Errc::io, file.string() + ": cannot be read: " + std::strerror(errno));
+  if (text.size() > kMaxYamlBytes)  // it grew since the stat
+    throw Error(Errc::invalid_argument,
+                fmt::format("{}: over the limit of {} MiB for a YAML file", file.string(), kMaxYamlBytes >> 20));
+  return text;
+}
+
+[[noreturn]] void syntax_error(const fs::path& file, const YAML::Exception& e) {
+  if (e.mark.is_null()) throw Error(Errc::invalid_argument, file.string() + ": " + e.msg);
+  throw Error(Errc::invalid_argument, fmt::format("{}: line {}: {}", file.string(), e.mark.line + 1, e.msg));
+}
+
+}  // namespace
+
+YAML::Node parse_file(const fs::path& file, Links links) {
+  const std::string text = read_file(file, links);
   try {
-    return YAML::Load(in);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    LimitCheck check(file);
+    while (parser.HandleNextDocument(check)) {
+    }
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    if (e.mark.is_null()) throw Error(Errc::invalid_argument, file.string() + ": " + e.msg);
-    throw Error(Errc::invalid_argument, fmt::format("{}: line {}: {}", file.string(), e.mark.line + 1, e.msg));
+    syntax_error(file, e);
   }
 }
 

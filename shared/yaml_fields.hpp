@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -76,7 +77,14 @@ class Fields {
     if (!valid_) return false;
     if (!n || n.IsNull()) return rule.required && check(key, false, "required");
     T value{};
-    if (!decode(n, value)) return check(key, false, std::string("expected ") + kExpected<T>);
+    if (!decode(n, value)) {
+      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)  // the range says what fits
+        return check(key, false, fmt::format("expected an integer from {} to {}",
+                                             rule.min ? static_cast<long double>(*rule.min)
+                                                      : static_cast<long double>(std::numeric_limits<T>::min()),
+                                             std::numeric_limits<T>::max()));
+      return check(key, false, std::string("expected ") + kExpected<T>);
+    }
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
       if (rule.min && !(value >= *rule.min)) return check(key, false, fmt::format("must be >= {}", *rule.min));
       if (rule.above && !(value > *rule.above)) return check(key, false, fmt::format("must be > {}", *rule.above));
@@ -115,7 +123,17 @@ nlohmann::json to_json(const YAML::Node& node);
 // The inverse, with strings quoted so that to_json(to_yaml(j)) == j.
 YAML::Node to_yaml(const nlohmann::json& j);
 
-// Parses file; a missing file is not_found, a syntax error invalid_argument naming the line.
-YAML::Node parse_file(const std::filesystem::path& file);
+// The limits of a YAML file (graph, bundle, config): its size, how deep its collections nest,
+// and how many nodes it holds (an alias counts as the nodes it stands for, so that aliases of
+// aliases cannot multiply past the limit).
+inline constexpr std::uintmax_t kMaxYamlBytes = 16 << 20;  // 16 MiB
+inline constexpr std::size_t kMaxYamlDepth = 64;
+inline constexpr std::size_t kMaxYamlNodes = 1'000'000;
+
+enum class Links { follow, refuse };  // refuse: a symbolic link as the file itself is an error
+
+// Parses file; a missing file is not_found, a syntax error invalid_argument naming the line, and
+// so is a file past one of the limits above (checked before any node is built).
+YAML::Node parse_file(const std::filesystem::path& file, Links links = Links::follow);
 
 }  // namespace remora::yaml_fields

@@ -1,5 +1,6 @@
 #include "supervisor/discovery.hpp"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -112,6 +113,22 @@ Discovery discover(const std::vector<fs::path>& roots, const DiscoveryOptions& o
   });
   std::sort(out.skipped.begin(), out.skipped.end(),
             [](const SkippedFile& a, const SkippedFile& b) { return std::tie(a.path, a.reason) < std::tie(b.path, b.reason); });
+  return out;
+}
+
+std::string skipped_summary(const std::vector<SkippedFile>& skipped) {
+  if (skipped.empty()) return "";
+  std::map<std::string, std::pair<std::size_t, std::string>> by_reason;  // reason: count, example
+  for (const auto& s : skipped) {
+    auto& [count, example] = by_reason[s.reason];
+    if (count++ == 0) example = s.path;
+  }
+  std::string out = fmt::format("{} file{} skipped:", skipped.size(), skipped.size() == 1 ? "" : "s");
+  const char* sep = " ";
+  for (const auto& [reason, seen] : by_reason) {
+    out += fmt::format("{}{} {} ({})", sep, seen.first, reason, seen.second);
+    sep = ", ";
+  }
   return out;
 }
 

@@ -53,6 +53,11 @@ struct Discovery {
   std::vector<SkippedFile> skipped;  // files over the size limit, binary or unreadable
 };
 
+// What was skipped, in a sentence for a user who did not ask for the list: each reason's count
+// and one example ("2 files skipped: 1 larger than 1048576 bytes (big.py), 1 binary ... (x.bin)");
+// empty when nothing was.
+std::string skipped_summary(const std::vector<SkippedFile>& skipped);
+
 // Discovers the nodes under each root (a directory or a file). Throws Error(invalid_argument) for
 // a root that does not exist, an unknown language, or a missing or bad query pack.
 Discovery discover(const std::vector<std::filesystem::path>& roots, const DiscoveryOptions& options = {});

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include "shared/error.hpp"
+#include "shared/unique_fd.hpp"
 #include "supervisor/discovery_ignore.hpp"
 
 namespace remora {
@@ -15,11 +16,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_all(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+// The bytes of file, opened without following a link (a link in the tree could lead anywhere) and
+// only if it is a regular file; nullopt with errno set when it cannot be.
+std::optional<std::string> read_regular(const fs::path& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st;
+  if (!fd || ::fstat(fd.get(), &st) != 0) return std::nullopt;
+  if (!S_ISREG(st.st_mode)) {
+    errno = EINVAL;
+    return std::nullopt;
+  }
+  std::string text;
+  if (!read_to_end(fd.get(), text)) return std::nullopt;
+  return text;
 }
 
 bool skipped_dir(const fs::path& dir, const std::string& name) {
@@ -48,7 +57,8 @@ class Walk {
     const auto mark = rules_.mark();
     for (const char* name : {".gitignore", ".remoraignore"}) {
       std::error_code ec;
-      if (fs::is_regular_file(dir / name, ec)) rules_.add(rel, read_all(dir / name));
+      if (!fs::is_regular_file(fs::symlink_status(dir / name, ec))) continue;  // a link is never read
+      if (auto text = read_regular(dir / name)) rules_.add(rel, *text);
     }
     std::vector<fs::directory_entry> entries;
     std::error_code ec;
@@ -113,7 +123,7 @@ std::vector<SourceFile> walk_sources(const fs::path& root, const DiscoveryOption
     // A file named on purpose is read even if an ignore rule or its directory would skip it.
     const Language* lang = options.language ? language_named(*options.language) : language_of(root);
     if (!lang) throw Error(Errc::invalid_argument, "cannot tell the language of " + root.string() + " (use --lang)");
-    walk.file(root, root.filename().string(), lang);
+    walk.file(fs::canonical(root, ec), root.filename().string(), lang);  // a link named on purpose is followed
   } else {
     throw Error(Errc::invalid_argument, "no such file or directory: " + root.string());
   }
@@ -134,14 +144,12 @@ bool looks_binary(std::string_view bytes) {
 }
 
 std::optional<std::string> read_source(const SourceFile& source, std::string& reason) {
-  std::ifstream in(source.file, std::ios::binary);
-  if (!in) {
+  auto read = read_regular(source.file);
+  if (!read) {
     reason = std::string("unreadable: ") + std::strerror(errno);
     return std::nullopt;
   }
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
+  std::string text = std::move(*read);
   if (looks_binary(text)) {
     reason = "binary (a NUL byte in its first 8 KiB)";
     return std::nullopt;

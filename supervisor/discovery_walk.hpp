@@ -4,7 +4,9 @@
 // dirs (build, dist, target), virtualenvs (a directory holding pyvenv.cfg), whatever .gitignore,
 // .remoraignore or an --exclude pattern ignores, symbolic links (a link can lead out of the tree
 // or into a cycle), and files of no known language. Skipped with a reason: files over the size
-// limit, binary files, unreadable files and directories. Nothing stops the walk.
+// limit, binary files, unreadable files and directories. Nothing stops the walk. Files (and the
+// .gitignore and .remoraignore files) are opened with O_NOFOLLOW, so a link swapped in after the
+// walk saw a file is not followed either; only a root named on purpose may be a link.
 #pragma once
 
 #include <filesystem>

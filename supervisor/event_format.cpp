@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "supervisor/terminal_text.hpp"
+
 namespace remora {
 namespace {
 
@@ -30,20 +32,27 @@ nlohmann::json event_json(const proto::Event& e) {
           {"payload", payload.is_discarded() ? nlohmann::json(e.payload_json) : payload}};
 }
 
+std::string event_json_line(const proto::Event& e) {
+  return event_json(e).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+}
+
 std::string event_line(const proto::Event& e) {
   std::time_t t = e.timestamp_ms / 1000;
   std::tm tm{};
   localtime_r(&t, &tm);
   char ts[16];
   std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
-  std::string line = std::string(ts) + " " + e.category + ":" + e.action;
-  if (!e.agent_id.empty()) line += "  " + e.agent_id;
+  std::string line = std::string(ts) + " " + inert_text(e.category + ":" + e.action);
+  if (!e.agent_id.empty()) line += "  " + inert_text(e.agent_id);
   auto payload = nlohmann::json::parse(e.payload_json, nullptr, false);
   if (payload.is_object()) {
     for (auto& [k, v] : payload.items()) {
       if (v.is_string() && v.get<std::string>().empty()) continue;
       const bool sandbox = k == "sandbox" && v.is_object();
-      line += "  " + k + "=" + (sandbox ? sandbox_text(v) : v.is_string() ? v.get<std::string>() : v.dump());
+      const std::string value = sandbox     ? sandbox_text(v)
+                                : v.is_string() ? v.get<std::string>()
+                                                : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      line += "  " + inert_text(k) + "=" + inert_text(value);
     }
   }
   return line;

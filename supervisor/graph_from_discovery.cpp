@@ -179,7 +179,13 @@ GraphSpec discovered_graph(const DiscoverSpec& spec, const std::vector<fs::path>
                   });
     if (wanted) nodes.push_back(std::move(n));
   }
-  g.agents = agents_for_nodes(nodes, g.bundles, spec.after, config);
+  try {
+    g.agents = agents_for_nodes(nodes, g.bundles, spec.after, config);
+  } catch (const Error& e) {
+    // Files skipped (over the size limit, say) may be why nothing matched: say so.
+    if (found.skipped.empty()) throw;
+    throw Error(e.code(), std::string(e.what()) + " (discovery " + skipped_summary(found.skipped) + ")");
+  }
   // Only the bundles some agent uses: a graph holds every bundle an agent uses, and no other.
   std::erase_if(g.bundles, [&](const auto& entry) {
     return std::ranges::none_of(g.agents, [&](const AgentSpec& a) { return a.bundle == entry.first; });

@@ -31,6 +31,7 @@
 #include "supervisor/review.hpp"
 #include "supervisor/run_lock.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/terminal_text.hpp"
 #include "supervisor/terminal_ui.hpp"
 
 using namespace remora;
@@ -117,7 +118,7 @@ int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
     return 0;
   }
   auto end = r->ended_at_ms ? r->ended_at_ms : now_ms();
-  std::cout << "graph " << r->graph_name << " (" << r->graph_id << "): " << r->state;
+  std::cout << "graph " << inert_text(r->graph_name) << " (" << r->graph_id << "): " << r->state;
   if (supervisor == std::string_view("gone"))
     std::cout << ", but its supervisor is gone: continue it with remora -w " << dir << " resume";
   else
@@ -136,8 +137,8 @@ int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
     const auto& res = results[i];
     std::string turns = res ? std::to_string(res->turns) : "-";
     std::string tokens = res ? std::to_string(res->prompt_tokens + res->completion_tokens) : "-";
-    std::string note = a.reason.empty() && res ? res->summary : a.reason;
-    std::cout << std::setw(static_cast<int>(w) + 2) << a.id << std::setw(11) << a.state << std::setw(10)
+    std::string note = inert_text(a.reason.empty() && res ? res->summary : a.reason);
+    std::cout << std::setw(static_cast<int>(w) + 2) << inert_text(a.id) << std::setw(11) << inert_text(a.state) << std::setw(10)
               << a.restarts << std::setw(10) << (a.started_at_ms ? duration(ran_ms(a)) : "-") << std::setw(7) << turns
               << std::setw(9) << tokens << std::setw(10) << (a.review.empty() ? "-" : a.review) << note << "\n";
   }
@@ -222,7 +223,7 @@ int cmd_resume(const std::string& dir, bool as_json) {
 }
 
 void print_notes(const std::vector<std::string>& notes) {
-  for (const auto& n : notes) std::cerr << "remora: " << n << "\n";
+  for (const auto& n : notes) std::cerr << "remora: " << inert_text(n) << "\n";
 }
 
 // What `remora run` was given: a graph file, or paths to discover with the bundles to run.
@@ -261,7 +262,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
     spec = run_graph(args);
     check_model_servers(spec);
   } catch (const Error& e) {
-    std::cerr << "remora: " << e.what() << "\n";
+    std::cerr << "remora: " << inert_lines(e.what(), "") << "\n";
     return e.code() == Errc::not_found ? 2 : exit_code_for(e.code());
   }
   auto ws = open_workspace(dir, true, spec.config.durability);
@@ -310,7 +311,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
       auto imported = import_project(*ws, spec.project);
       std::cerr << "remora: imported " << spec.project.string() << ": " << imported.added << " added, "
                 << imported.changed << " changed, " << imported.removed << " removed, " << imported.unchanged
-                << " unchanged" << (imported.skipped.empty() ? "" : ", " + std::to_string(imported.skipped.size()) + " skipped")
+                << " unchanged" << (imported.skipped.empty() ? "" : "; " + inert_text(skipped_summary(imported.skipped)))
                 << "\n";
     }
   }
@@ -326,11 +327,13 @@ int cmd_discover(const std::vector<std::string>& paths, const DiscoveryOptions& 
     if (as_json)
       std::cout << to_json(n).dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     else
-      std::cout << n.path << ":" << n.start_line << " " << n.type << " " << n.qualified_name
+      std::cout << quoted_name(n.path) << ":" << n.start_line << " " << n.type << " " << inert_text(n.qualified_name)
                 << (n.type == "file" && !n.error.empty() ? "  (" + n.error + ")" : "") << "\n";
   }
   if (verbose)
-    for (const auto& s : d.skipped) std::cerr << "remora: skipped " << s.path << ": " << s.reason << "\n";
+    for (const auto& s : d.skipped) std::cerr << "remora: skipped " << quoted_name(s.path) << ": " << s.reason << "\n";
+  else if (!d.skipped.empty())
+    std::cerr << "remora: " << inert_text(skipped_summary(d.skipped)) << " (--verbose lists them)\n";
   return 0;
 }
 
@@ -344,7 +347,8 @@ int cmd_diff(const Workspace& ws, const std::string& agent, bool stat) {
   for (const auto& a : agents) {
     auto changes = agent_changes(ws, a);
     if (agent.empty())
-      std::cout << (colour ? "\033[1;33m" : "") << "agent " << a.id << " (" << a.bundle << " on " << a.target << "): "
+      std::cout << (colour ? "\033[1;33m" : "") << "agent " << inert_text(a.id) << " (" << inert_text(a.bundle)
+                << " on " << quoted_name(a.target) << "): "
                 << changes.size() << " file" << (changes.size() == 1 ? "" : "s") << (colour ? "\033[m" : "") << "\n";
     std::size_t added = 0, removed = 0;
     for (const auto& c : changes) {
@@ -355,7 +359,7 @@ int cmd_diff(const Workspace& ws, const std::string& agent, bool stat) {
       auto s = diff_stat(c.before, c.after);
       added += s.added;
       removed += s.removed;
-      std::cout << " " << c.path << " | "
+      std::cout << " " << quoted_name(c.path) << " | "
                 << (s.binary ? "binary" : "+" + std::to_string(s.added) + " -" + std::to_string(s.removed)) << "\n";
     }
     if (stat)
@@ -367,10 +371,10 @@ int cmd_diff(const Workspace& ws, const std::string& agent, bool stat) {
 
 std::string accepted_line(const Accepted& a) {
   std::string files;
-  for (const auto& f : a.files) files += (files.empty() ? "" : ", ") + f.path + (f.after ? "" : " (deleted)");
+  for (const auto& f : a.files) files += (files.empty() ? "" : ", ") + quoted_name(f.path) + (f.after ? "" : " (deleted)");
   std::string with;
-  for (const auto& w : a.with) with += (with.empty() ? " with " : ", ") + w;
-  return "accepted " + a.agent + with + ": " + files + (a.forced ? " (stale files overwritten: --force)" : "");
+  for (const auto& w : a.with) with += (with.empty() ? " with " : ", ") + inert_text(w);
+  return "accepted " + inert_text(a.agent) + with + ": " + files + (a.forced ? " (stale files overwritten: --force)" : "");
 }
 
 int cmd_review(Workspace& ws, const std::string& command, const std::string& agent, bool all, bool force) {
@@ -387,7 +391,7 @@ int cmd_review(Workspace& ws, const std::string& command, const std::string& age
       if (attempt.accepted) {
         std::cout << accepted_line(*attempt.accepted) << "\n";
       } else {
-        std::cout << "refused " << attempt.agent << ": " << attempt.refused << "\n";
+        std::cout << "refused " << inert_text(attempt.agent) << ": " << inert_text(attempt.refused) << "\n";
         code = 1;
       }
     }
@@ -396,14 +400,14 @@ int cmd_review(Workspace& ws, const std::string& command, const std::string& age
   if (command == "reject") {
     for (const auto& id : all ? review.reject_all() : std::vector<std::string>{agent}) {
       if (!all) review.reject(id);
-      std::cout << "rejected " << id << "\n";
+      std::cout << "rejected " << inert_text(id) << "\n";
     }
     return 0;
   }
   auto undone = review.undo(force);
   std::string files;
-  for (const auto& f : undone.files) files += (files.empty() ? "" : ", ") + f;
-  std::cout << "undid the accept of " << undone.agent << ": restored " << files << "\n";
+  for (const auto& f : undone.files) files += (files.empty() ? "" : ", ") + quoted_name(f);
+  std::cout << "undid the accept of " << inert_text(undone.agent) << ": restored " << files << "\n";
   return 0;
 }
 
@@ -532,7 +536,7 @@ int main(int argc, char** argv) {
       check_event_pattern(pattern);
       auto print = [&](const proto::Event& e) {
         if (!event_matches(pattern, e.category, e.action)) return;
-        std::cout << (as_json ? event_json(e).dump() : event_line(e)) << "\n";
+        std::cout << (as_json ? event_json_line(e) : event_line(e)) << "\n";
       };
       std::uint64_t next = from;
       for (auto& [k, e] : ws->list(base, keys::kEvent)) {
@@ -578,7 +582,7 @@ int main(int argc, char** argv) {
         if (given) {
           try {
             auto r = proto::decode<proto::Response>(given->value, keys::response(qid));
-            was = ": " + r.answer + " (" + r.source + ")";
+            was = ": " + inert_text(r.answer) + " (" + inert_text(r.source) + ")";
           } catch (const std::exception&) {
           }
         }
@@ -597,7 +601,7 @@ int main(int argc, char** argv) {
         if (end && *end == '\0' && k >= 1 && k <= static_cast<long>(q.options.size())) ans = q.options[k - 1];
         if (std::find(q.options.begin(), q.options.end(), ans) == q.options.end()) {
           std::string opts;
-          for (auto& o : q.options) opts += (opts.empty() ? "" : ", ") + o;
+          for (auto& o : q.options) opts += (opts.empty() ? "" : ", ") + inert_text(o);
           throw Error(Errc::invalid_argument, "question " + qid + " takes one of: " + opts);
         }
       }
@@ -610,7 +614,7 @@ int main(int argc, char** argv) {
         if (auto given = t.get(ns, keys::response(qid))) throw already(given);
         t.put(ns, keys::response(qid), bytes);
       });
-      std::cout << "answered " << qid << " (" << qs.agent_id << "): " << ans << "\n";
+      std::cout << "answered " << inert_text(qid) << " (" << inert_text(qs.agent_id) << "): " << inert_text(ans) << "\n";
       return 0;
     }
     if (cancel->parsed()) {
@@ -627,10 +631,10 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const Error& e) {
-    std::cerr << "remora: " << e.what() << "\n";
+    std::cerr << "remora: " << inert_lines(e.what(), "") << "\n";
     return exit_code_for(e.code());
   } catch (const std::exception& e) {
-    std::cerr << "remora: " << e.what() << "\n";
+    std::cerr << "remora: " << inert_lines(e.what(), "") << "\n";
     return 3;
   }
   return 0;

@@ -13,29 +13,13 @@
 #include <fmt/format.h>
 
 #include "shared/error.hpp"
+#include "shared/unique_fd.hpp"
 
 namespace remora {
 
 namespace {
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
+using Fd = UniqueFd;
 
 std::vector<std::string_view> components(std::string_view path) {
   std::vector<std::string_view> out;
@@ -77,11 +61,53 @@ void check_project_path(std::string_view path) {
   }
 }
 
-ProjectDir::ProjectDir(std::filesystem::path root) : root_(std::move(root)) {}
+std::string full_mode(std::uint32_t mode) {
+  return fmt::format("{:06o}", (mode & S_IFMT) == 0 ? mode | S_IFREG : mode);
+}
+
+std::optional<std::string> unwritable_mode(std::uint32_t mode) {
+  switch (mode & S_IFMT) {
+    case 0:
+    case S_IFREG: break;
+    case S_IFLNK: return "a symbolic link";
+    case S_IFDIR: return "a directory";
+    case S_IFCHR:
+    case S_IFBLK: return "a device";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    default: return "not a regular file";
+  }
+  if (mode & S_ISUID) return "the setuid bit is set";
+  if (mode & S_ISGID) return "the setgid bit is set";
+  if (mode & S_ISVTX) return "the sticky bit is set";
+  if (mode & ~static_cast<std::uint32_t>(S_IFMT | 0777)) return "unknown mode bits are set";
+  return std::nullopt;
+}
+
+ProjectDir::ProjectDir(std::filesystem::path root) : root_(std::move(root)) {
+  struct stat st;
+  if (::stat(root_.c_str(), &st) == 0) {
+    uid_ = st.st_uid;
+    gid_ = st.st_gid;
+  } else {
+    uid_ = ::geteuid();
+    gid_ = ::getegid();
+  }
+}
 
 namespace {
 
-Parent open_parent(const std::filesystem::path& root, std::string_view path, bool create) {
+// What creates files and directories: their owner (when remora may give it) and group.
+struct Owner {
+  std::uint32_t uid, gid;
+  void give(int fd, const char* name, std::string_view path) const {
+    if (::geteuid() != 0) return;  // only root gives files away; others create their own
+    if (::fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+      throw Error(Errc::io, fmt::format("cannot give {} to uid {} gid {}: {}", path, uid, gid, std::strerror(errno)));
+  }
+};
+
+Parent open_parent(const std::filesystem::path& root, std::string_view path, bool create, const Owner* owner = nullptr) {
   check_project_path(path);
   Parent p;
   p.dir = Fd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
@@ -94,6 +120,7 @@ Parent open_parent(const std::filesystem::path& root, std::string_view path, boo
       if (::mkdirat(p.dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST)
         throw Error(Errc::io, fmt::format("cannot create {}: {}", (root / std::string(path)).parent_path().string(),
                                           std::strerror(errno)));
+      if (owner) owner->give(p.dir.get(), part.c_str(), path);
       ::fsync(p.dir.get());
       next = Fd(::openat(p.dir.get(), part.c_str(), O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC));
     }
@@ -131,22 +158,23 @@ DiskFile ProjectDir::read(std::string_view path) const {
     io_error(root_, path, "stat");
   }
   if (!S_ISREG(st.st_mode)) return {DiskFile::Kind::other, {}, 0};
-  Fd fd(::openat(p.dir.get(), p.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO swapped in since the stat must not block the open; fstat says what opened.
+  Fd fd(::openat(p.dir.get(), p.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && errno == ELOOP) return {DiskFile::Kind::other, {}, 0};
   if (!fd) io_error(root_, path, "open");
+  if (::fstat(fd.get(), &st) != 0) io_error(root_, path, "stat");
+  if (!S_ISREG(st.st_mode)) return {DiskFile::Kind::other, {}, 0};
   std::string content;
-  char buf[1 << 16];
-  for (;;) {
-    auto n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) io_error(root_, path, "read");
-    if (n == 0) break;
-    content.append(buf, static_cast<std::size_t>(n));
-  }
+  if (!read_to_end(fd.get(), content)) io_error(root_, path, "read");
   return DiskFile::file(std::move(content), st.st_mode & 07777);
 }
 
 void ProjectDir::write(std::string_view path, std::string_view content, std::uint32_t mode) const {
-  Parent p = open_parent(root_, path, true);
+  if (auto why = unwritable_mode(mode))
+    throw Error(Errc::invalid_argument,
+                fmt::format("remora writes only ordinary files: {} has mode {} ({})", path, full_mode(mode), *why));
+  const Owner owner{uid_, gid_};
+  Parent p = open_parent(root_, path, true, &owner);
   const std::string tmp = temp_name(p.name);
   Fd fd(::openat(p.dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) io_error(root_, path, "create a temporary file for");
@@ -162,7 +190,8 @@ void ProjectDir::write(std::string_view path, std::string_view content, std::uin
     if (n < 0) fail("write");
     done += static_cast<std::size_t>(n);
   }
-  if (::fchmod(fd.get(), mode & 07777) != 0) fail("set the mode of");
+  if (::geteuid() == 0 && ::fchown(fd.get(), uid_, gid_) != 0) fail("set the owner of");
+  if (::fchmod(fd.get(), mode & 0777) != 0) fail("set the mode of");
   if (::fsync(fd.get()) != 0) fail("sync");
   fd = Fd();
   if (::renameat(p.dir.get(), tmp.c_str(), p.dir.get(), p.name.c_str()) != 0) fail("replace");

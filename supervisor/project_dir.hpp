@@ -9,6 +9,11 @@
 // `.remora-<hash of the name>.tmp`), which is fsynced, given its mode, renamed over the file, and
 // the directory fsynced. A process killed at any moment leaves the file either old or new, never
 // torn; the temporary file it may leave is removed by the next write or cleanup of that path.
+//
+// Only ordinary files are written: a mode with the setuid, setgid or sticky bit, or of a symbolic
+// link, device, FIFO, socket or directory, is refused (unwritable_mode). Files and directories
+// remora creates get the owner and group of the project directory (remora runs as root; what it
+// writes for a user must be the user's, never root's).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +39,13 @@ struct DiskFile {
 // Throws Error(invalid_argument) naming the path unless it is a plain relative path (see above).
 void check_project_path(std::string_view path);
 
+// A FileEntry mode as git shows it: with its file type, "100644", "104755", "120777".
+std::string full_mode(std::uint32_t mode);
+
+// Why remora does not write a file of this mode ("the setuid bit is set", "a symbolic link"), or
+// nullopt for an ordinary file: permission bits 0777, no file type or a regular file's.
+std::optional<std::string> unwritable_mode(std::uint32_t mode);
+
 class ProjectDir {
  public:
   explicit ProjectDir(std::filesystem::path root);
@@ -42,7 +54,8 @@ class ProjectDir {
   // What path holds now. A directory on the way that is missing makes it absent; one that is
   // not a directory (a symbolic link, say) makes it `other`.
   DiskFile read(std::string_view path) const;
-  // Makes path hold content with mode (creating missing directories), atomically.
+  // Makes path hold content with mode (creating missing directories), atomically. Throws
+  // Error(invalid_argument) naming the path and mode when unwritable_mode refuses the mode.
   void write(std::string_view path, std::string_view content, std::uint32_t mode) const;
   // Removes path if it is there (a file or a symbolic link; never a directory).
   void remove(std::string_view path) const;
@@ -53,6 +66,7 @@ class ProjectDir {
 
  private:
   std::filesystem::path root_;
+  std::uint32_t uid_ = 0, gid_ = 0;  // the owner of the root, given to what remora creates
 };
 
 }  // namespace remora

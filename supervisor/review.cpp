@@ -22,6 +22,7 @@
 #include "supervisor/graph_spec.hpp"
 #include "supervisor/project_dir.hpp"
 #include "supervisor/project_import.hpp"
+#include "supervisor/terminal_text.hpp"
 
 namespace remora {
 
@@ -167,7 +168,7 @@ ProjectDir project_dir(const Workspace& ws) {
 
 std::string stale_message(const std::string& what, const std::vector<StaleFile>& files) {
   std::vector<std::string> parts;
-  for (const auto& f : files) parts.push_back(f.path + " (" + f.why + ")");
+  for (const auto& f : files) parts.push_back(quoted_name(f.path) + " (" + f.why + ")");
   return fmt::format("{} refused: stale base: {}; --force overrides", what, fmt::join(parts, ", "));
 }
 
@@ -229,7 +230,7 @@ std::vector<FileChange> agent_changes(const Workspace& ws, const proto::AgentSta
 struct Review::Lock {
   explicit Lock(const std::filesystem::path& dir) {
     const auto path = dir / "review.lock";
-    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) throw Error(Errc::io, "cannot open " + path.string() + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       char buf[32] = {};
@@ -262,7 +263,7 @@ std::vector<std::string> restore(const ProjectDir& dir, const proto::UndoEntry& 
       const DiskFile now = dir.read(f.path);
       auto it = only_from->find(f.path);
       if (now != old && (it == only_from->end() || now != it->second)) {
-        left.push_back(f.path + " changed on disk meanwhile and was left as it is");
+        left.push_back(quoted_name(f.path) + " changed on disk meanwhile and was left as it is");
         dir.cleanup(f.path);
         continue;
       }
@@ -346,6 +347,11 @@ Accepted Review::accept(const std::string& id, bool force) {
   agents.check_no_pending_descendant(id, "accept", "accept {} (which accepts both) or reject it first");
   auto changes = agent_changes(ws_, a);
   if (changes.empty()) throw Error(Errc::not_found, fmt::format("agent {} has no changes to accept", id));
+  for (const auto& c : changes)
+    if (auto why = c.after ? unwritable_mode(c.after->mode) : std::nullopt)
+      throw Error(Errc::conflict, fmt::format("cannot accept {}: {} has mode {} ({}); remora writes only ordinary files "
+                                              "(no setuid, setgid or sticky bit, no link, device or FIFO): reject it",
+                                              id, quoted_name(c.path), full_mode(c.after->mode), *why));
   const ProjectDir dir = project_dir(ws_);
 
   Accepted out{id, agents.ancestors(id), {}, false};
@@ -370,7 +376,7 @@ Accepted Review::accept(const std::string& id, bool force) {
     if (disk.kind == DiskFile::Kind::other)
       throw Error(Errc::conflict, fmt::format("cannot accept {}: {} is not a regular file on disk (a directory or a "
                                               "symbolic link), which remora never replaces",
-                                              id, c.path));
+                                              id, quoted_name(c.path)));
     if (disk != disk_of(c.before)) note(c.path, "changed on disk since it was imported");
     before.push_back({c.path, disk.kind == DiskFile::Kind::file, {std::move(disk.content)}, disk.mode});
   }
@@ -402,7 +408,7 @@ Accepted Review::accept(const std::string& id, bool force) {
         auto now = side_of(t.get(base, key), key);
         bool same = now.has_value() == c.after.has_value() &&
                     (!now || (now->content == c.after->content && now->mode == c.after->mode));
-        if (!same) throw Error(Errc::conflict, "cannot accept " + id + ": " + c.path + " changed while it was accepted");
+        if (!same) throw Error(Errc::conflict, "cannot accept " + id + ": " + quoted_name(c.path) + " changed while it was accepted");
       }
       auto done = rec.entry;
       done.state = "done";
@@ -499,7 +505,7 @@ Undone Review::undo(bool force) {
     DiskFile disk = dir.read(f.path);
     if (disk.kind == DiskFile::Kind::other)
       throw Error(Errc::conflict, fmt::format("cannot undo the accept of {}: {} is not a regular file on disk",
-                                              r.entry.agent_id, f.path));
+                                              r.entry.agent_id, quoted_name(f.path)));
     if (in_base && !expected.contains(in_base->mod_rev))
       stale.push_back({f.path, "changed in the base since the accept"});
     else if (disk != disk_of(side_of(in_base, key)))

@@ -129,6 +129,7 @@ int Supervisor::run() {
     ~CloseBus() { bus.close(); }
   } close_bus{bus_};
   std::filesystem::create_directories(opts_.log_dir);
+  std::filesystem::permissions(opts_.log_dir, std::filesystem::perms::owner_all);  // logs hold what agents saw
   sandbox::prepare_private_root(private_root_);
   procs_ = std::make_unique<WorkerProcesses>([this](pid_t pid, int status) { push(ChildExited{pid, status}); });
   gateway_ = std::make_unique<ModelGateway>(

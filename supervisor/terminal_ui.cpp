@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "supervisor/event_format.hpp"
+#include "supervisor/terminal_text.hpp"
 
 namespace remora {
 
@@ -40,27 +41,27 @@ void TerminalUi::progress() {
   for (const char* s : {"completed", "failed", "cancelled", "skipped"}) done += counts_.value(s, 0);
   line += "[" + std::to_string(done) + "/" + std::to_string(total_) + "]";
   for (auto& [state, n] : counts_.items()) {
-    if (n.get<int>() > 0) line += "  " + state + " " + std::to_string(n.get<int>());
+    if (n.is_number_integer() && n.get<int>() > 0) line += "  " + inert_text(state) + " " + std::to_string(n.get<int>());
   }
   if (prompt_ && !questions_.empty() && !questions_.front().sent) line += "  |  " + prompt_text(questions_.front());
   std::cout << line << std::flush;
 }
 
 std::string TerminalUi::prompt_text(const Question& q) {
-  std::string s = q.options.empty() ? "answer " + q.id : "choose 1-" + std::to_string(q.options.size());
-  return s + (q.default_answer.empty() ? "> " : " [" + q.default_answer + "]> ");
+  std::string s = q.options.empty() ? "answer " + inert_text(q.id) : "choose 1-" + std::to_string(q.options.size());
+  return s + (q.default_answer.empty() ? "> " : " [" + inert_text(q.default_answer) + "]> ");
 }
 
 void TerminalUi::show(const Question& q) {
-  std::string s = (mode_ == Mode::live ? "\r\033[K" : "") + std::string("? [") + q.agent + "] " + q.text +
-                  "  (question " + q.id + ")\n";
+  std::string s = (mode_ == Mode::live ? "\r\033[K" : "") + std::string("? [") + inert_text(q.agent) + "] " +
+                  inert_text(q.text) + "  (question " + inert_text(q.id) + ")\n";
   for (std::size_t i = 0; i < q.options.size(); ++i) {
-    s += "  " + std::to_string(i + 1) + ") " + q.options[i] + (q.options[i] == q.default_answer ? "  (default)" : "") + "\n";
+    s += "  " + std::to_string(i + 1) + ") " + inert_text(q.options[i]) + (q.options[i] == q.default_answer ? "  (default)" : "") + "\n";
   }
   if (prompt_) {
     if (mode_ != Mode::live) s += prompt_text(q);  // live: the prompt ends the progress line
   } else {
-    s += "  answer from another shell: remora answer " + q.id + " TEXT\n";
+    s += "  answer from another shell: remora answer " + quoted_name(q.id) + " TEXT\n";
   }
   std::cout << s << std::flush;
 }
@@ -68,7 +69,7 @@ void TerminalUi::show(const Question& q) {
 void TerminalUi::print_loop() {
   while (auto e = sub_->next()) {
     if (mode_ == Mode::json) {
-      std::cout << event_json(*e).dump() << "\n" << std::flush;
+      std::cout << event_json_line(*e) << "\n" << std::flush;
     }
     auto payload = nlohmann::json::parse(e->payload_json, nullptr, false);
     const std::string name = e->category + ":" + e->action;

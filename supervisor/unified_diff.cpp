@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "supervisor/discovery_walk.hpp"
+#include "supervisor/project_dir.hpp"
+#include "supervisor/terminal_text.hpp"
 
 namespace remora {
 
@@ -64,15 +66,20 @@ std::string range(std::size_t start, std::size_t count) {
   return fmt::format("{},{}", count == 0 ? start - (start > 0) : start, count);
 }
 
-void append_line(std::string& out, char mark, const std::string& line, const char* colour, const char* reset) {
+void append_line(std::string& out, char mark, const std::string& line, const Colours& c, const char* colour) {
+  // On a terminal (colour), a line's control characters are shown escaped; piped, the diff is
+  // the file's bytes, for git apply.
+  const bool inert = c.reset[0] != '\0';
+  const char* reset = colour[0] ? c.reset : "";
   out += colour;
   out += mark;
   if (!line.empty() && line.back() == '\n') {
-    out.append(line, 0, line.size() - 1);
+    const std::string_view body(line.data(), line.size() - 1);
+    out += inert ? inert_lines(body) : std::string(body);
     out += reset;
     out += '\n';
   } else {
-    out += line;
+    out += inert ? inert_lines(line) : line;
     out += reset;
     out += "\n\\ No newline at end of file\n";
   }
@@ -106,9 +113,9 @@ std::string hunks(std::string_view before, std::string_view after, const Colours
     out += fmt::format("{}@@ -{} +{} @@{}\n", c.cyan, range(line_a, count_a), range(line_b, count_b), c.reset);
     for (; i < end; ++i) {
       switch (ops[i].type) {
-        case dtl::SES_ADD: append_line(out, '+', *ops[i].line, c.green, c.reset); break;
-        case dtl::SES_DELETE: append_line(out, '-', *ops[i].line, c.red, c.reset); break;
-        default: append_line(out, ' ', *ops[i].line, "", ""); break;
+        case dtl::SES_ADD: append_line(out, '+', *ops[i].line, c, c.green); break;
+        case dtl::SES_DELETE: append_line(out, '-', *ops[i].line, c, c.red); break;
+        default: append_line(out, ' ', *ops[i].line, c, ""); break;
       }
     }
     line_a += count_a;
@@ -124,15 +131,20 @@ bool binary(const std::optional<FileSide>& side) { return side && looks_binary(s
 std::string file_diff(std::string_view path, const std::optional<FileSide>& before, const std::optional<FileSide>& after,
                       bool colour) {
   const Colours& c = colour ? kColours : kPlain;
-  std::string out = fmt::format("{}diff --git a/{} b/{}\n", c.bold, path, path);
+  const std::string a_path = quoted_name(fmt::format("a/{}", path)), b_path = quoted_name(fmt::format("b/{}", path));
+  std::string out = fmt::format("{}diff --git {} {}\n", c.bold, a_path, b_path);
   if (!before)
-    out += fmt::format("new file mode 100{:o}\n", after->mode & 0777);
+    out += fmt::format("new file mode {}\n", full_mode(after->mode));
   else if (!after)
-    out += fmt::format("deleted file mode 100{:o}\n", before->mode & 0777);
+    out += fmt::format("deleted file mode {}\n", full_mode(before->mode));
   else if (before->mode != after->mode)
-    out += fmt::format("old mode 100{:o}\nnew mode 100{:o}\n", before->mode & 0777, after->mode & 0777);
-  const std::string from = before ? fmt::format("a/{}", path) : "/dev/null";
-  const std::string to = after ? fmt::format("b/{}", path) : "/dev/null";
+    out += fmt::format("old mode {}\nnew mode {}\n", full_mode(before->mode), full_mode(after->mode));
+  if (after)
+    if (auto why = unwritable_mode(after->mode))
+      out += fmt::format("{}# remora accept refuses this file: mode {}: {}{}\n", c.red, full_mode(after->mode), *why,
+                         c.bold);
+  const std::string from = before ? a_path : "/dev/null";
+  const std::string to = after ? b_path : "/dev/null";
   const std::string_view old_text = before ? std::string_view(before->content) : "";
   const std::string_view new_text = after ? std::string_view(after->content) : "";
   if (binary(before) || binary(after)) {

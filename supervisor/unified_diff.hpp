@@ -4,6 +4,11 @@
 // then hunks with three lines of context. A last line without a newline is followed by
 // `\ No newline at end of file`. Files holding a NUL byte in their first 8 KiB are binary:
 // `Binary files a/P and b/P differ`. The line diff is dtl's (Wu, Manber, Myers O(NP)).
+//
+// Modes are shown whole, with the file type, as git does ("100644", "104755"); a mode remora
+// accept refuses (see unwritable_mode in project_dir.hpp) is followed by a line saying so. Paths
+// holding unusual characters are quoted as git quotes them (terminal_text.hpp). With colour (a
+// terminal), control characters in lines are shown escaped; without, lines are the bytes.
 #pragma once
 
 #include <cstddef>

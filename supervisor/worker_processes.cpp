@@ -1,5 +1,6 @@
 #include "supervisor/worker_processes.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,7 +49,10 @@ WorkerProcesses::~WorkerProcesses() {
 pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector<std::string>& args,
                              const std::filesystem::path& log_file, const std::vector<std::string>& env,
                              int cgroup_procs) {
-  FILE* log = std::fopen(log_file.c_str(), "a");
+  // 0600: a log holds what the agent saw. The worker writes it as nobody through this descriptor.
+  const int log_fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  FILE* log = log_fd < 0 ? nullptr : ::fdopen(log_fd, "a");
+  if (log_fd >= 0 && !log) ::close(log_fd);
   if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
   boost::asio::io_context ctx;
   pid_t pid = 0;

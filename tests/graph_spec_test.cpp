@@ -287,7 +287,7 @@ agents:
              "config.interactive: expected true or false", "config.cancel_grace: must be >= 0",
              "config.heartbeat.timeout: 5 must be > interval (5)",
              "config.restart.policy: 'sometimes' is not one of permanent | transient | temporary",
-             "config.restart.max_restarts: expected a non-negative integer", "config.restart.window: must be >= 0",
+             "config.restart.max_restarts: expected an integer from 0 to 4294967295", "config.restart.window: must be >= 0",
              "config.restart.backoff_max: 5 must be >= backoff_initial (10)", "agents[0].timeout: must be > 0",
              "agents[0].restart.backoff_max: 5 must be >= backoff_initial (200)"}));
 }
