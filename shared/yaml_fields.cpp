@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <system_error>
+#include <yaml-cpp/depthguard.h>
 
 #include "shared/error.hpp"
 
@@ -104,6 +105,9 @@ YAML::Node parse_file(const fs::path& file) {
   if (!in) throw Error(Errc::io, file.string() + ": cannot be read");
   try {
     return YAML::Load(in);
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own guard, else only "bad file"
+    throw Error(Errc::invalid_argument, fmt::format("{}: line {}: nests deeper than {} levels", file.string(),
+                                                    e.mark.line + 1, e.depth() - 1));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) throw Error(Errc::invalid_argument, file.string() + ": " + e.msg);
     throw Error(Errc::invalid_argument, fmt::format("{}: line {}: {}", file.string(), e.mark.line + 1, e.msg));
