@@ -162,6 +162,10 @@ void read_model(const YAML::Node& node, const std::string& path, ModelSettings& 
   f.read("timeout", m.timeout_s, above(0));
   f.read("retries", m.retries);
   f.read("concurrency", m.concurrency, at_least(1));
+  f.read("max_reply_mb", m.max_reply_mb, at_least(1));
+  if (f.read("max_json_depth", m.max_json_depth, at_least(1)))
+    f.check("max_json_depth", m.max_json_depth <= kMaxModelJsonDepth,
+            fmt::format("must be <= {}", kMaxModelJsonDepth));
 }
 
 void read_command_tool(const YAML::Node& node, const std::string& path, CommandToolSpec& c, Problems& p) {
@@ -309,7 +313,8 @@ json Bundle::to_json() const {
             {"model",
              {{"provider", model.provider}, {"model", model.model}, {"temperature", model.temperature},
               {"max_tokens", model.max_tokens}, {"base_url", model.base_url}, {"api_key_env", model.api_key_env},
-              {"timeout", model.timeout_s}, {"retries", model.retries}, {"concurrency", model.concurrency}}},
+              {"timeout", model.timeout_s}, {"retries", model.retries}, {"concurrency", model.concurrency},
+              {"max_reply_mb", model.max_reply_mb}, {"max_json_depth", model.max_json_depth}}},
             {"max_turns", max_turns},
             {"tools", tools},
             {"command_tools", commands},

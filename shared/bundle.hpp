@@ -31,6 +31,8 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/bounded_json.hpp"
+
 namespace remora {
 
 // The actions of an `attempt` step (worker/hostile_actions.hpp), each with its arguments:
@@ -59,6 +61,10 @@ struct ModelSettings {
   double timeout_s = 120;   // one HTTP request
   std::uint32_t retries = 3;       // on 429, 5xx and connection errors, with exponential backoff
   std::uint32_t concurrency = 8;   // requests in flight to this server, across all agents
+  // A reply (and the tool arguments in it) past these is refused: the agent fails naming the limit.
+  std::uint32_t max_reply_mb = kModelJsonLimits.max_bytes >> 20;  // the reply's body, in MiB (16)
+  std::uint32_t max_json_depth = kModelJsonLimits.max_depth;  // nesting of objects and arrays (64; at most 200)
+  JsonLimits json_limits() const { return {max_json_depth, std::size_t{max_reply_mb} << 20}; }
   bool operator==(const ModelSettings&) const = default;
 };
 

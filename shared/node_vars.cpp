@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "shared/bounded_json.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 
@@ -19,7 +20,7 @@ std::string field(const json& node, const char* name) {
 }  // namespace
 
 TemplateVars node_vars(const Workspace& ws, const Namespace& ns, const proto::AgentState& agent) {
-  json node = json::parse(agent.node_json.empty() ? "{}" : agent.node_json, nullptr, false);
+  json node = try_parse_bounded(agent.node_json.empty() ? "{}" : agent.node_json, "node", kRecordJsonLimits).value;
   if (!node.is_object()) node = json::object();
   TemplateVars v;
   for (const char* k : {"id", "path", "name", "qualified_name", "type", "language", "start_line", "end_line", "params", "doc"})

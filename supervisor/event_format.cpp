@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "shared/bounded_json.hpp"
 #include "supervisor/terminal_text.hpp"
 
 namespace remora {
@@ -20,7 +21,7 @@ std::string sandbox_text(const nlohmann::json& v) {
 }  // namespace
 
 nlohmann::json event_json(const proto::Event& e) {
-  auto payload = nlohmann::json::parse(e.payload_json, nullptr, false);
+  auto payload = try_parse_bounded(e.payload_json, "event payload", kRecordJsonLimits).value;
   return {{"id", e.id},
           {"revision", e.revision},
           {"timestamp_ms", e.timestamp_ms},
@@ -44,7 +45,7 @@ std::string event_line(const proto::Event& e) {
   std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
   std::string line = std::string(ts) + " " + inert_text(e.category + ":" + e.action);
   if (!e.agent_id.empty()) line += "  " + inert_text(e.agent_id);
-  auto payload = nlohmann::json::parse(e.payload_json, nullptr, false);
+  auto payload = try_parse_bounded(e.payload_json, "event payload", kRecordJsonLimits).value;
   if (payload.is_object()) {
     for (auto& [k, v] : payload.items()) {
       if (v.is_string() && v.get<std::string>().empty()) continue;

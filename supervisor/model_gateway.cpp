@@ -85,6 +85,7 @@ void ModelGateway::serve(ModelCall call) {
   try {
     auto it = bundles_.find(call.settings.value("bundle", ""));
     if (it == bundles_.end()) throw Error(Errc::invalid_argument, "no bundle '" + call.settings.value("bundle", "") + "' in the graph");
+    call.reply_limits = it->second.model.json_limits();
     reply = provider_for(it->second).complete(call);
   } catch (const std::exception& e) {
     reply = ModelReply{};

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "shared/bounded_json.hpp"
+
 namespace remora {
 
 struct ModelCall {
@@ -17,6 +19,7 @@ struct ModelCall {
   nlohmann::json messages = nlohmann::json::array();  // OpenAI chat messages
   nlohmann::json tools = nlohmann::json::array();     // OpenAI tools
   nlohmann::json settings = nlohmann::json::object(); // model, temperature, max_tokens, ...
+  JsonLimits reply_limits = kModelJsonLimits;           // the bundle's model.max_reply_mb, max_json_depth
 };
 
 struct ModelReply {

@@ -11,6 +11,7 @@
 #include <random>
 #include <string_view>
 
+#include "shared/bounded_json.hpp"
 #include "shared/error.hpp"
 #include "supervisor/sigpipe_block.hpp"
 
@@ -44,7 +45,7 @@ std::string quote(std::string_view body) {
 // ({"error": {"message"}} from OpenAI and vLLM, {"error": "..."} from Ollama and llama.cpp,
 // {"message"} and {"detail"} from older vLLM and FastAPI), else the body itself.
 std::string server_error_text(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
+  json j = try_parse_bounded(body, "the error body", kModelJsonLimits).value;
   if (j.is_object()) {
     if (auto e = j.find("error"); e != j.end()) {
       if (e->is_string()) return quote(e->get<std::string>());
@@ -125,6 +126,7 @@ struct OpenAiProvider::Attempt {
   bool answered = false;  // an HTTP response arrived (of any status)
   httplib::Error error = httplib::Error::Success;
   bool timed_out = false;
+  bool too_large = false;  // the body grew past the reply limit: cut off
   int status = 0;
   std::string body;
   std::optional<double> retry_after_s;
@@ -258,7 +260,7 @@ void OpenAiProvider::stop() {
 }
 
 OpenAiProvider::Attempt OpenAiProvider::send(httplib::Client& client, const std::string& body,
-                                             const std::string& request_id) {
+                                             const std::string& request_id, std::size_t max_bytes) {
   httplib::Request req;
   req.method = "POST";
   req.path = path_;
@@ -270,14 +272,19 @@ OpenAiProvider::Attempt OpenAiProvider::send(httplib::Client& client, const std:
   // The read timeout bounds each wait for the server; this deadline also cuts a reply that
   // trickles in for longer than timeout_s.
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(config_.timeout_s));
-  req.progress = [deadline](std::uint64_t, std::uint64_t) { return Clock::now() < deadline; };
+  // The body stops at max_bytes: a hostile server cannot fill the supervisor's memory.
+  Attempt a;
+  req.progress = [deadline, max_bytes, &a](std::uint64_t received, std::uint64_t) {
+    if (received > max_bytes) a.too_large = true;
+    return !a.too_large && Clock::now() < deadline;
+  };
 
   httplib::Response res;
-  Attempt a;
   {
     SigpipeBlock no_sigpipe;
     a.answered = client.send(req, res, a.error);
   }
+  if (a.too_large) return a;  // a bad answer, not retried
   if (!a.answered) {
     a.timed_out = a.error == httplib::Error::ConnectionTimeout || Clock::now() >= deadline;
     return a;
@@ -288,14 +295,19 @@ OpenAiProvider::Attempt OpenAiProvider::send(httplib::Client& client, const std:
   return a;
 }
 
-ModelReply OpenAiProvider::read_reply(const Attempt& a) const {
+ModelReply OpenAiProvider::read_reply(const Attempt& a, const JsonLimits& limits) const {
   ModelReply reply;
   auto malformed = [&](const std::string& what) {
     reply.error = without_key(fmt::format("malformed reply from {}: {}", endpoint_, what));
     return reply;
   };
-  json j = json::parse(a.body, nullptr, false);
-  if (j.is_discarded()) return malformed("not JSON: " + quote(a.body));
+  auto parsed = a.too_large ? BoundedJson{json(), BoundedJson::Refusal::too_large, {}}
+                            : try_parse_bounded(a.body, "the reply", limits);
+  if (parsed.refusal == BoundedJson::Refusal::too_large)
+    return malformed(fmt::format("the reply is over the limit of {} bytes (model.max_reply_mb)", limits.max_bytes));
+  if (parsed.refusal == BoundedJson::Refusal::too_deep) return malformed(parsed.error + " (model.max_json_depth)");
+  if (!parsed.ok()) return malformed("not JSON: " + quote(a.body));
+  const json& j = parsed.value;
   if (!j.is_object() || !j.contains("choices")) return malformed("no \"choices\" in " + quote(a.body));
   const json& choices = j["choices"];
   if (!choices.is_array() || choices.empty())
@@ -345,9 +357,10 @@ ModelReply OpenAiProvider::complete(const ModelCall& call) {
     if (lease.client() == nullptr) reply.error = stopped;
     while (lease.client() != nullptr) {
       ++attempts;
-      Attempt a = send(*lease.client(), body, call.request_id);
-      if (a.succeeded()) {
-        reply = read_reply(a);
+      Attempt a = send(*lease.client(), body, call.request_id, call.reply_limits.max_bytes);
+      if (a.too_large) lease.renew();  // the rest of that body may still be on the connection
+      if (a.succeeded() || a.too_large) {
+        reply = read_reply(a, call.reply_limits);
         break;
       }
       if (lease.stopped()) {

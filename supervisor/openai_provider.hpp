@@ -73,8 +73,9 @@ class OpenAiProvider : public ModelProvider {
   class Lease;
   struct Attempt;
 
-  Attempt send(httplib::Client& client, const std::string& body, const std::string& request_id);
-  ModelReply read_reply(const Attempt& attempt) const;
+  // The reply's body is cut off (attempt.too_large) past max_bytes.
+  Attempt send(httplib::Client& client, const std::string& body, const std::string& request_id, std::size_t max_bytes);
+  ModelReply read_reply(const Attempt& attempt, const JsonLimits& limits) const;
   std::string without_key(std::string text) const;
   std::unique_ptr<httplib::Client> make_client() const;
 

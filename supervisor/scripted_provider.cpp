@@ -5,6 +5,8 @@
 #include <cctype>
 #include <chrono>
 
+#include "shared/bounded_json.hpp"
+
 namespace remora {
 
 using nlohmann::json;
@@ -38,7 +40,7 @@ ModelReply ScriptedProvider::complete(const ModelCall& call) {
     TemplateVars vars = vars_(call.agent_id);
     vars["last_result"] = last_result;
     // A result that is a JSON object (a command tool's) also gives its fields: {last_result.stdout}.
-    auto fields = json::parse(last_result, nullptr, false);
+    auto fields = try_parse_bounded(last_result, "the last tool result", kRecordJsonLimits).value;
     if (fields.is_object()) {
       for (const auto& [k, v] : fields.items()) {
         std::string text = v.is_string() ? v.get<std::string>() : v.dump();

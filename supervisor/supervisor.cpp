@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 
+#include "shared/bounded_json.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
@@ -667,9 +668,9 @@ void Supervisor::on_model_request(Agent& a, const std::string& id) {
     call.request_id = req.id;
     call.agent_id = a.st.id;
     call.turn = req.turn;
-    call.messages = nlohmann::json::parse(req.messages_json);
-    call.tools = nlohmann::json::parse(req.tools_json);
-    call.settings = nlohmann::json::parse(req.settings_json);
+    call.messages = parse_bounded(req.messages_json, key + " messages", kRecordJsonLimits);
+    call.tools = parse_bounded(req.tools_json, key + " tools", kRecordJsonLimits);
+    call.settings = parse_bounded(req.settings_json, key + " settings", kRecordJsonLimits);
     if (req.id != id || !call.messages.is_array() || !call.tools.is_array() || !call.settings.is_object())
       throw Error(Errc::corrupt, "record at key '" + key + "' is not a well-formed model request");
     call.settings["bundle"] = a.st.bundle;  // the agent's own bundle, whatever the worker wrote
@@ -730,7 +731,7 @@ void Supervisor::on_outbox_message(Agent& a, const std::string& key) {
 void Supervisor::on_chat_message(Agent& a, const std::string& key) {
   auto e = ws_.get(overlay(a), key);
   if (!e) return;
-  nlohmann::json m = nlohmann::json::parse(proto::decode<proto::JsonValue>(e->value, key).json, nullptr, false);
+  nlohmann::json m = try_parse_bounded(proto::decode<proto::JsonValue>(e->value, key).json, key, kRecordJsonLimits).value;
   if (!m.is_object()) return;
   const std::string role = m.value("role", "");
   if (role == "assistant" && m.contains("tool_calls") && m["tool_calls"].is_array()) {

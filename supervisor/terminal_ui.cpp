@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "shared/bounded_json.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/terminal_text.hpp"
 
@@ -71,7 +72,7 @@ void TerminalUi::print_loop() {
     if (mode_ == Mode::json) {
       std::cout << event_json_line(*e) << "\n" << std::flush;
     }
-    auto payload = nlohmann::json::parse(e->payload_json, nullptr, false);
+    auto payload = try_parse_bounded(e->payload_json, "event payload", kRecordJsonLimits).value;
     const std::string name = e->category + ":" + e->action;
     std::lock_guard lk(mu_);
     if (name == "graph:started") total_ = payload.value("agents", 0);

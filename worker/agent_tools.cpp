@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "shared/bounded_json.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
@@ -49,7 +50,7 @@ ToolResult get_messages(const json&, ToolContext& ctx) {
   std::ranges::stable_sort(messages, {}, &proto::Message::sent_at_ms);  // keys are in id order already
   json out = json::array();
   for (const auto& m : messages)
-    out.push_back({{"id", m.id}, {"from", m.from_agent}, {"payload", json::parse(m.payload_json)}, {"sent_at_ms", m.sent_at_ms}});
+    out.push_back({{"id", m.id}, {"from", m.from_agent}, {"payload", parse_bounded(m.payload_json, "message " + m.id, kRecordJsonLimits)}, {"sent_at_ms", m.sent_at_ms}});
   return {true, json{{"messages", std::move(out)}}};
 }
 
@@ -66,7 +67,7 @@ ToolResult kv_get(const json& args, ToolContext& ctx) {
   const auto key = kv_key(ctx, args);
   auto bytes = ctx.get(key);
   json out{{"key", args.at("key")}, {"found", bytes.has_value()}};
-  if (bytes) out["value"] = json::parse(proto::decode<proto::JsonValue>(*bytes, key).json);
+  if (bytes) out["value"] = parse_bounded(proto::decode<proto::JsonValue>(*bytes, key).json, key, kRecordJsonLimits);
   return {true, out};
 }
 

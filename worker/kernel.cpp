@@ -8,6 +8,7 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "shared/bounded_json.hpp"
 #include "shared/clock.hpp"
 #include "shared/error.hpp"
 #include "shared/node_vars.hpp"
@@ -29,7 +30,11 @@ json for_model(json message) {
   return message;
 }
 
-std::string text_of(const json& content) { return content.is_string() ? content.get<std::string>() : content.dump(); }
+// A message as JSON text. Error texts may quote a model's bytes cut mid-character: those become
+// U+FFFD instead of an exception.
+std::string dump_text(const json& message) { return message.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string text_of(const json& content) { return content.is_string() ? content.get<std::string>() : dump_text(content); }
 
 }  // namespace
 
@@ -48,10 +53,23 @@ Tool* Kernel::tool_named(const std::string& name) const {
   return nullptr;
 }
 
-json Kernel::last_message() const { return messages_.empty() ? json() : messages_.back(); }
+const json& Kernel::last_message() const {
+  static const json kNone;
+  return messages_.empty() ? kNone : messages_.back();
+}
+
+// Parsed once per reply, not once per call: a reply's arguments may be megabytes, and a reply may
+// hold hundreds of calls.
+const std::vector<ToolCall>& Kernel::calls_of(std::size_t message_index) {
+  if (calls_for_ != message_index) {
+    calls_ = parse_reply(messages_.at(message_index), "", bundle_.model.json_limits()).calls;
+    calls_for_ = message_index;
+  }
+  return calls_;
+}
 
 void Kernel::put_message(WriteTxn& t, std::uint32_t seq, const json& message) {
-  t.put(ns_, keys::chat_message(agent_.id, seq), proto::encode(proto::JsonValue{message.dump()}));
+  t.put(ns_, keys::chat_message(agent_.id, seq), proto::encode(proto::JsonValue{dump_text(message)}));
 }
 
 int Kernel::run() {
@@ -65,7 +83,7 @@ int Kernel::run() {
   if (auto e = ws_.get(ns_, skey)) {
     st_ = proto::decode<proto::KernelState>(e->value, skey);
     for (auto& [k, m] : ws_.list(ns_, keys::agent(agent_.id, "message:")))
-      messages_.push_back(json::parse(proto::decode<proto::JsonValue>(m.value, k).json));
+      messages_.push_back(parse_bounded(proto::decode<proto::JsonValue>(m.value, k).json, k, kRecordJsonLimits));
     if (messages_.size() != st_.messages)
       throw Error(Errc::corrupt, fmt::format("{}: {} messages stored, the state says {}", skey, messages_.size(), st_.messages));
     spdlog::info("resuming at turn {} ({} messages, next call {})", st_.turn, st_.messages, st_.next_call);
@@ -79,21 +97,21 @@ int Kernel::run() {
       if (!st_.pending_request.empty()) return kFailed;  // the model call failed: result written
       continue;
     }
-    const json last = last_message();
+    const json& last = last_message();
     if (last.value("role", "") != "assistant" && last.value("role", "") != "tool") {
       request_turn();
       continue;
     }
-    const json& reply = messages_.at(messages_.size() - 1 - st_.next_call);
-    auto parsed = parse_reply(reply, "");
-    if (parsed.calls.empty()) return finish("completed", text_of(reply.value("content", json(""))), "");
+    const std::size_t reply_at = messages_.size() - 1 - st_.next_call;
+    const std::vector<ToolCall>& calls = calls_of(reply_at);
+    if (calls.empty()) return finish("completed", text_of(messages_[reply_at].value("content", json(""))), "");
     if (st_.next_call > 0 && last.contains(kMeta) && last[kMeta].value("terminate", false)) {
       json args = last[kMeta].value("arguments", json::object());
       bool ok = args.value("status", "completed") != "failed";
       return finish(ok ? "completed" : "failed", args.value("summary", ""), ok ? "" : args.value("summary", "failed"));
     }
-    if (st_.next_call < parsed.calls.size()) {
-      run_call(st_.next_call);
+    if (st_.next_call < calls.size()) {
+      run_call(calls[st_.next_call], st_.next_call);
       continue;
     }
     if (st_.turn >= bundle_.max_turns)
@@ -125,7 +143,7 @@ void Kernel::request_turn() {
   req.turn = next.turn;
   json msgs = json::array();
   for (const auto& m : messages_) msgs.push_back(for_model(m));
-  req.messages_json = msgs.dump();
+  req.messages_json = dump_text(msgs);
   json tools = json::array();
   for (const auto& t : tools_) tools.push_back(t->spec().to_openai());
   req.tools_json = tools.dump();
@@ -152,11 +170,12 @@ void Kernel::take_response() {
     finish("failed", "", "model call failed: " + resp.error);
     return;
   }
-  json message = json::parse(resp.message_json, nullptr, false);
+  const JsonLimits limits = bundle_.model.json_limits();
   ParsedReply parsed;
   try {
-    if (message.is_discarded()) throw Error(Errc::invalid_argument, "the reply is not JSON: " + resp.message_json.substr(0, 200));
-    parsed = parse_reply(message, st_.pending_request);
+    // Its size was bounded as the server's reply; the message re-serialized may differ slightly.
+    json message = parse_bounded(resp.message_json, "the reply", {limits.max_depth, kRecordJsonLimits.max_bytes});
+    parsed = parse_reply(message, st_.pending_request, limits);
   } catch (const Error& e) {
     finish("failed", "", std::string("model reply unusable: ") + e.what());
     return;
@@ -172,13 +191,13 @@ void Kernel::take_response() {
     t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
   });
   messages_.push_back(std::move(parsed.message));
+  calls_ = std::move(parsed.calls);
+  calls_for_ = messages_.size() - 1;
   st_ = next;
-  spdlog::debug("turn {}: {} tool call(s)", st_.turn, parsed.calls.size());
+  spdlog::debug("turn {}: {} tool call(s)", st_.turn, calls_.size());
 }
 
-void Kernel::run_call(std::size_t index) {
-  const json& reply = messages_.at(messages_.size() - 1 - st_.next_call);
-  const ToolCall call = parse_reply(reply, "").calls.at(index);
+void Kernel::run_call(const ToolCall& call, std::size_t index) {
   const std::string call_id = fmt::format("{}.t{}.c{}", agent_.id, st_.turn, index);
   ToolContext ctx(ws_, ns_, agent_.id, call_id, scratch_, [this](const proto::Question& q) {
     proto::Question full = q;
@@ -205,7 +224,7 @@ void Kernel::run_call(std::size_t index) {
     meta["arguments"] = call.arguments;
   }
   json message = {{"role", "tool"}, {"tool_call_id", call.id}, {"name", call.name},
-                  {"content", r.ok ? text_of(r.content) : r.content.dump()}, {kMeta, meta}};
+                  {"content", r.ok ? text_of(r.content) : dump_text(r.content)}, {kMeta, meta}};
   proto::KernelState next = st_;
   ++next.next_call;
   for (const auto& k : ctx.touched()) {

@@ -23,6 +23,7 @@
 #include "shared/template.hpp"
 #include "shared/workspace.hpp"
 #include "worker/tool.hpp"
+#include "worker/tool_calls.hpp"
 
 namespace remora::worker {
 
@@ -37,10 +38,11 @@ class Kernel {
   void start();
   void request_turn();
   void take_response();
-  void run_call(std::size_t index);
+  void run_call(const ToolCall& call, std::size_t index);
   int finish(const std::string& status, const std::string& summary, const std::string& error);
   void put_message(WriteTxn& t, std::uint32_t seq, const nlohmann::json& message);
-  nlohmann::json last_message() const;
+  const nlohmann::json& last_message() const;
+  const std::vector<ToolCall>& calls_of(std::size_t message_index);
   Tool* tool_named(const std::string& name) const;
 
   Workspace& ws_;
@@ -51,6 +53,8 @@ class Kernel {
   Namespace ns_;
   proto::KernelState st_;
   std::vector<nlohmann::json> messages_;  // the conversation, as committed
+  std::vector<ToolCall> calls_;           // the tool calls of messages_[calls_for_]
+  std::size_t calls_for_ = static_cast<std::size_t>(-1);
 };
 
 }  // namespace remora::worker

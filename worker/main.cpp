@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 
+#include "shared/bounded_json.hpp"
 #include "proto/codec.hpp"
 #include "shared/cli.hpp"
 #include "proto/keyspace.hpp"
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
       spdlog::error("no bundle {} in the workspace", bkey);
       return worker::kBadInput;
     }
-    auto bundle = Bundle::from_json(nlohmann::json::parse(proto::decode<proto::JsonValue>(brec->value, bkey).json));
+    auto bundle = Bundle::from_json(parse_bounded(proto::decode<proto::JsonValue>(brec->value, bkey).json, bkey, kRecordJsonLimits));
     // Confined before any thread starts and before any of the agent's code runs.
     if (private_dir.empty()) {  // started by hand: where the supervisor would have put it
       sandbox::prepare_private_root(sandbox::private_root(dir));

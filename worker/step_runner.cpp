@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "shared/bounded_json.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
@@ -23,7 +24,7 @@ std::string json_value(const nlohmann::json& j) { return proto::encode(proto::Js
 nlohmann::json read_json(const Workspace& ws, const Namespace& ns, const std::string& key) {
   auto e = ws.get(ns, key);
   if (!e) return nullptr;
-  return nlohmann::json::parse(proto::decode<proto::JsonValue>(e->value, key).json);
+  return parse_bounded(proto::decode<proto::JsonValue>(e->value, key).json, key, kRecordJsonLimits);
 }
 
 int signal_named(const std::string& name) {

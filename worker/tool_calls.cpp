@@ -1,5 +1,6 @@
 #include "worker/tool_calls.hpp"
 
+#include "shared/bounded_json.hpp"
 #include "shared/error.hpp"
 
 namespace remora::worker {
@@ -8,18 +9,19 @@ namespace {
 using nlohmann::json;
 
 // Arguments arrive as a JSON string (OpenAI) or, from some servers, as an object.
-void read_arguments(const json& raw, ToolCall& call) {
+void read_arguments(const json& raw, ToolCall& call, const JsonLimits& limits) {
   json args = raw;
   if (raw.is_string()) {
     const auto& text = raw.get_ref<const std::string&>();
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
       args = json::object();
     } else {
-      args = json::parse(text, nullptr, false);
-      if (args.is_discarded()) {
-        call.parse_error = "the arguments are not valid JSON: " + text.substr(0, 200);
+      auto parsed = try_parse_bounded(text, "the arguments", limits);
+      if (!parsed.ok()) {
+        call.parse_error = parsed.error.substr(0, 300);
         return;
       }
+      args = std::move(parsed.value);
     }
   } else if (raw.is_null()) {
     args = json::object();
@@ -33,7 +35,7 @@ void read_arguments(const json& raw, ToolCall& call) {
 
 }  // namespace
 
-ParsedReply parse_reply(const json& message, const std::string& fallback_id_prefix) {
+ParsedReply parse_reply(const json& message, const std::string& fallback_id_prefix, const JsonLimits& limits) {
   if (!message.is_object()) throw Error(Errc::invalid_argument, "the model's reply is not a message object");
   ParsedReply out{message, {}};
   out.message["role"] = "assistant";
@@ -46,7 +48,7 @@ ParsedReply parse_reply(const json& message, const std::string& fallback_id_pref
       tc["type"] = "function";
       const json fn = tc.value("function", json::object());
       call.name = fn.value("name", "");
-      read_arguments(fn.contains("arguments") ? fn["arguments"] : json(), call);
+      read_arguments(fn.contains("arguments") ? fn["arguments"] : json(), call, limits);
       out.calls.push_back(std::move(call));
       ++k;
     }
@@ -65,12 +67,15 @@ ParsedReply parse_reply(const json& message, const std::string& fallback_id_pref
     at = end == std::string::npos ? content.size() : end + close.size();
     ToolCall call;
     call.id = fallback_id_prefix + "-" + std::to_string(out.calls.size());
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+    auto parsed = try_parse_bounded(body, "a <tool_call> block", limits);
+    const json& j = parsed.value;
+    if (!parsed.ok()) {
+      call.parse_error = parsed.error.substr(0, 300);
+    } else if (!j.is_object()) {
       call.parse_error = "a <tool_call> block is not a JSON object: " + body.substr(0, 200);
     } else {
       call.name = j.value("name", "");
-      read_arguments(j.contains("arguments") ? j["arguments"] : j.value("parameters", json()), call);
+      read_arguments(j.contains("arguments") ? j["arguments"] : j.value("parameters", json()), call, limits);
     }
     native.push_back({{"id", call.id},
                       {"type", "function"},

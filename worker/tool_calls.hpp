@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "shared/bounded_json.hpp"
+
 namespace remora::worker {
 
 struct ToolCall {
@@ -23,8 +25,10 @@ struct ParsedReply {
   std::vector<ToolCall> calls;
 };
 
-// fallback_id_prefix names calls found in text ("<prefix>-<k>"). Throws Error(invalid_argument) when
-// the message is not an assistant message object.
-ParsedReply parse_reply(const nlohmann::json& message, const std::string& fallback_id_prefix);
+// fallback_id_prefix names calls found in text ("<prefix>-<k>"). Arguments (and <tool_call> blocks)
+// past limits are a call's parse_error, naming the limit. Throws Error(invalid_argument) when the
+// message is not an assistant message object.
+ParsedReply parse_reply(const nlohmann::json& message, const std::string& fallback_id_prefix,
+                        const JsonLimits& limits = kModelJsonLimits);
 
 }  // namespace remora::worker
