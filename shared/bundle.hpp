@@ -16,7 +16,7 @@
 //     - crash: {signal: SEGV, attempts: [0]}   # raise the signal on these attempts (all if absent)
 //     - hang: {}                  # stop heartbeating and block forever
 //     - result: {summary: "..."}  # the summary reported on completion
-//     - attempt: {action: connect, port: 8080}  # a hostile action, to test the sandbox (below)
+//     - attempt: {action: connect, port: 8080}  # a hostile action: only the test worker (tests/hostile/) has them
 //
 // Strings may use {agent}, {target}, {attempt} and {answer} (the last answer to an ask step).
 #pragma once
@@ -34,14 +34,6 @@
 #include "shared/bounded_json.hpp"
 
 namespace remora {
-
-// The actions of an `attempt` step (worker/hostile_actions.hpp), each with its arguments:
-// read_home {path: a file in the user's home, absolute}, write_outside {path: absolute}, connect
-// {port: on 127.0.0.1}, raw_socket, netlink_socket, ptrace_parent, fork_bomb, alloc {mb: 8192},
-// spin, read_proc1_environ, env_secret {name: an environment variable}.
-inline constexpr std::array<std::string_view, 11> kAttemptActions = {
-    "read_home",     "write_outside", "connect", "raw_socket", "netlink_socket",     "ptrace_parent",
-    "fork_bomb",     "alloc",         "spin",    "read_proc1_environ", "env_secret"};
 
 struct Step {
   std::string kind;     // write delete ask work fail crash hang result attempt

@@ -199,7 +199,10 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
   check_model_servers(spec);  // again for a resumed run: its keys must be in this environment
   const bool interactive = spec.config.interactive;
   SupervisorOptions opts;
-  opts.worker_exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
+  // remora-worker beside this binary; REMORA_WORKER names another (the tests' hostile worker).
+  const char* worker = std::getenv("REMORA_WORKER");
+  opts.worker_exe = worker && *worker ? std::filesystem::path(worker)
+                                      : std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
   opts.log_dir = std::filesystem::path(dir) / "logs";
   opts.resume = resume;
   Supervisor sup(ws, std::move(spec), opts);

@@ -260,17 +260,30 @@ TEST(SandboxBundle, AttemptStepsAreValidated) {
     return std::string();
   };
   EXPECT_EQ(error(R"({"kind":"attempt","args":{"action":"spin"}})"), "");
-  EXPECT_NE(error(R"({"kind":"attempt","args":{"action":"fly"}})").find("steps[0].attempt.action: 'fly' is not one of"),
-            std::string::npos);
-  EXPECT_EQ(error(R"({"kind":"attempt","args":{"action":"connect"}})"), "steps[0].attempt.port: required");
+  EXPECT_EQ(error(R"({"kind":"attempt","args":{}})"), "steps[0].attempt.action: required");
   EXPECT_EQ(error(R"({"kind":"attempt","args":{"action":"connect","port":70000}})"),
             "steps[0].attempt.port: must be <= 65535");
   EXPECT_EQ(error(R"({"kind":"attempt","args":{"action":"write_outside","path":"x"}})"),
             "steps[0].attempt.path: 'x' is not an absolute path");
-  EXPECT_EQ(error(R"({"kind":"attempt","args":{"action":"spin","port":1}})"), "steps[0].attempt.port: unknown field");
-  auto alloc = Bundle::from_json(
-      json::parse(R"({"name":"b","kind":"steps","steps":[{"kind":"attempt","args":{"action":"alloc"}}]})"));
-  EXPECT_EQ(alloc.steps[0].args.at("mb"), 8192);
+  EXPECT_EQ(error(R"({"kind":"attempt","args":{"action":"spin","host":1}})"), "steps[0].attempt.host: unknown field");
+}
+
+// The remora-worker users run holds no hostile code: an attempt step fails its agent, saying where
+// such steps run, and the test worker refuses an action it does not know.
+TEST(Sandbox, OnlyTheTestWorkerRunsAttemptSteps) {
+  Project p;
+  p.steps("bomb", "  - attempt: fork_bomb\n  - result: {summary: \"not stopped\"}\n");
+  p.graph("config: {error_policy: continue, restart: {policy: temporary}}\nagents: [{id: bomb, bundle: bomb}]\n");
+  EXPECT_EQ(p.run_to_end(), 1) << p.output();
+  EXPECT_EQ(p.agents()["bomb"].value("reason", ""),
+            "error: attempt steps run only in the test worker (tests/hostile): this remora-worker has none");
+
+  Project q;
+  ScopedEnv worker("REMORA_WORKER", REMORA_HOSTILE_WORKER);
+  q.steps("fly", "  - attempt: fly\n");
+  q.graph("config: {restart: {policy: temporary}}\nagents: [{id: fly, bundle: fly}]\n");
+  EXPECT_EQ(q.run_to_end(), 1) << q.output();
+  EXPECT_NE(q.log("fly").find("attempt: unknown action 'fly'"), std::string::npos) << q.log("fly");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,6 +320,7 @@ TEST(Sandbox, OrdinaryProgramsRunInsideWithAPrivateWritableTempDir) {
 // (even under `permanent`), and the rest of the graph completes under the error policy.
 TEST(Sandbox, EveryHostileAttemptIsStoppedAndReported) {
   Project p;
+  ScopedEnv worker("REMORA_WORKER", REMORA_HOSTILE_WORKER);
   HomeFile home;
   Listener listener;
   ScopedEnv secret("REMORA_TEST_API_KEY", "sk-not-for-agents");
@@ -445,6 +459,7 @@ TEST(Sandbox, AWorkspaceUnderAPrivateDirectoryIsReachedAfterLeavingRoot) {
 
 TEST(Sandbox, LevelNoneConfinesNothingButTheEnvironmentAndWarns) {
   Project p;
+  ScopedEnv worker("REMORA_WORKER", REMORA_HOSTILE_WORKER);
   HomeFile home;
   ScopedEnv secret("REMORA_TEST_API_KEY", "sk-not-for-agents");
   p.steps("reader",

@@ -14,7 +14,6 @@
 #include "shared/clock.hpp"
 #include "worker/inbox.hpp"
 #include "shared/watcher.hpp"
-#include "worker/hostile_actions.hpp"
 
 namespace remora::worker {
 namespace {
@@ -50,8 +49,13 @@ void block_until(std::optional<std::chrono::steady_clock::time_point> deadline) 
 }  // namespace
 
 StepRunner::StepRunner(Workspace& ws, const proto::AgentState& agent, Bundle bundle,
-                       std::function<void()> stop_heartbeat)
-    : ws_(ws), agent_(agent), bundle_(std::move(bundle)), ns_(ws.ns(agent.ns)), stop_heartbeat_(std::move(stop_heartbeat)) {}
+                       std::function<void()> stop_heartbeat, AttemptAction attempt)
+    : ws_(ws),
+      agent_(agent),
+      bundle_(std::move(bundle)),
+      ns_(ws.ns(agent.ns)),
+      stop_heartbeat_(std::move(stop_heartbeat)),
+      attempt_(std::move(attempt)) {}
 
 std::string StepRunner::text(const nlohmann::json& v) const {
   return expand(v.is_string() ? v.get<std::string>() : v.dump(), agent_.id, agent_.target, agent_.attempt, answer_);
@@ -116,7 +120,11 @@ int StepRunner::run() {
       stop_heartbeat_();
       block_until(std::nullopt);
     } else if (step.kind == "attempt") {
-      auto outcome = attempt_hostile(a);  // may not return: the sandbox kills the worker
+      if (!attempt_) {
+        finish("failed", summary_, "attempt steps run only in the test worker (tests/hostile): this remora-worker has none");
+        return kFailed;
+      }
+      auto outcome = attempt_(a);  // may not return: the sandbox kills the worker
       if (outcome.denied) {
         finish("failed", summary_, "sandbox denied: " + outcome.what);
         return kSandboxDenied;

@@ -23,10 +23,21 @@ enum ExitCode : int {
   kSandboxDenied = 5,       // the sandbox denied an attempt of the agent (agent:<id>:result says which)
 };
 
+// What the action of an `attempt` step did: denied by the sandbox, or not stopped by it.
+struct AttemptOutcome {
+  bool denied = false;
+  std::string what;  // "open /root/.netrc: Permission denied", "connected to 127.0.0.1:8080"
+};
+// Runs the action of an `attempt` step (it may not return: the sandbox may kill the worker). Only
+// the test worker (tests/hostile/) has one: the remora-worker users run holds no hostile code
+// and fails an agent that has an attempt step.
+using AttemptAction = std::function<AttemptOutcome(const nlohmann::json& args)>;
+
 class StepRunner {
  public:
   // stop_heartbeat is called by a `hang` step, which then blocks forever.
-  StepRunner(Workspace& ws, const proto::AgentState& agent, Bundle bundle, std::function<void()> stop_heartbeat);
+  StepRunner(Workspace& ws, const proto::AgentState& agent, Bundle bundle, std::function<void()> stop_heartbeat,
+             AttemptAction attempt);
   // Runs from the committed position to the end; returns the exit code.
   int run();
 
@@ -40,6 +51,7 @@ class StepRunner {
   Bundle bundle_;
   Namespace ns_;
   std::function<void()> stop_heartbeat_;
+  AttemptAction attempt_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::string answer_;
   std::string summary_;

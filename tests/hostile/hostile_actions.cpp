@@ -1,4 +1,4 @@
-#include "worker/hostile_actions.hpp"
+#include "tests/hostile/hostile_actions.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,11 +17,13 @@
 #include <algorithm>
 #include <atomic>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
-#include "shared/bundle.hpp"
 
-namespace remora::worker {
+namespace remora::hostile {
+
+using worker::AttemptOutcome;
 namespace {
 
 using nlohmann::json;
@@ -113,7 +115,7 @@ AttemptOutcome fork_bomb(const json&) {
 }
 
 AttemptOutcome alloc(const json& a) {
-  const auto mb = a.at("mb").get<std::uint64_t>();
+  const auto mb = a.value("mb", std::uint64_t{8192});
   void* p = std::malloc(mb << 20);
   if (!p) return failed_call("allocating " + std::to_string(mb) + " MiB", ENOMEM);
   std::free(p);
@@ -138,19 +140,29 @@ AttemptOutcome netlink_socket(const json&) {
 }
 AttemptOutcome read_proc1_environ(const json&) { return read_file("/proc/1/environ"); }
 
-// In the order of kAttemptActions, which names them.
-using Action = AttemptOutcome (*)(const json&);
-constexpr Action kActions[] = {read_home, write_outside, connect_local, raw_socket, netlink_socket, ptrace_parent,
-                               fork_bomb, alloc,         spin,          read_proc1_environ,   env_secret};
-static_assert(std::size(kActions) == kAttemptActions.size());
+struct Action {
+  std::string_view name;
+  AttemptOutcome (*run)(const json&);
+  std::string_view needs;  // the argument it cannot do without, if any
+};
+constexpr Action kActions[] = {
+    {"read_home", read_home, "path"}, {"write_outside", write_outside, "path"},
+    {"connect", connect_local, "port"}, {"raw_socket", raw_socket, ""},
+    {"netlink_socket", netlink_socket, ""}, {"ptrace_parent", ptrace_parent, ""},
+    {"fork_bomb", fork_bomb, ""}, {"alloc", alloc, ""},
+    {"spin", spin, ""}, {"read_proc1_environ", read_proc1_environ, ""},
+    {"env_secret", env_secret, "name"},
+};
 
 }  // namespace
 
-AttemptOutcome attempt_hostile(const json& args) {
+AttemptOutcome attempt(const json& args) {
   const auto name = args.at("action").get<std::string>();
-  auto it = std::ranges::find(kAttemptActions, name);
-  if (it == kAttemptActions.end()) throw std::invalid_argument("unknown attempt action '" + name + "'");
-  return kActions[it - kAttemptActions.begin()](args);
+  auto it = std::ranges::find(kActions, name, &Action::name);
+  if (it == std::end(kActions)) throw std::invalid_argument("attempt: unknown action '" + name + "'");
+  if (!it->needs.empty() && !args.contains(it->needs))
+    throw std::invalid_argument("attempt " + name + ": " + std::string(it->needs) + " is required");
+  return it->run(args);
 }
 
-}  // namespace remora::worker
+}  // namespace remora::hostile
