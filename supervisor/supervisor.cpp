@@ -31,6 +31,8 @@ using namespace std::chrono_literals;
 
 // How long reports (model:request, tool:*) may wait for the next commit (see Pending::only_reports).
 constexpr auto kReportDelay = 2ms;
+// How much longer than heartbeat.timeout a worker may take to start before its first heartbeat.
+constexpr auto kStartGrace = 10s;
 
 std::string random_hex(std::size_t n) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
@@ -453,7 +455,9 @@ void Supervisor::launch_started() {
       a.st.pid = pid;
       auto now = Clock::now();
       a.deadline = now + seconds(a.spec->timeout_s);
-      a.last_heartbeat = now;
+      // Starting (exec, loading, confining itself) is not silence: the first beat, which a worker
+      // writes as soon as it has started, is awaited kStartGrace longer than the ones after it.
+      a.last_heartbeat = now + kStartGrace;
       pending_.agents.insert(id);
       spdlog::debug("started {} as pid {}", id, pid);
     } catch (const std::exception& e) {
@@ -573,7 +577,7 @@ void Supervisor::handle(const Change& c) {
     } else if (keys::starts_with(c.key, keys::kResponse)) {
       on_response(*a, c.key.substr(keys::kResponse.size()));
     } else if (c.key == keys::heartbeat(a->st.id)) {
-      a->last_heartbeat = Clock::now();
+      a->last_heartbeat = Clock::now();  // also ends the start grace
     } else if (keys::starts_with(c.key, keys::kModelRequest)) {
       on_model_request(*a, c.key.substr(keys::kModelRequest.size()));
     } else if (keys::starts_with(c.key, keys::kOutboxMessage)) {

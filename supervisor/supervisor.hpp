@@ -75,7 +75,7 @@ class Supervisor {
     Kill kill = Kill::none;
     std::string kill_note;
     Clock::time_point deadline{};        // run timeout
-    Clock::time_point last_heartbeat{};  // when its worker was last known alive
+    Clock::time_point last_heartbeat{};  // when its worker was last known alive (ahead of now while it starts)
     std::uintmax_t log_offset = 0;       // where the current attempt's lines start in its log
     Clock::time_point term_deadline{};   // SIGKILL after a SIGTERM grace period
     std::optional<Clock::time_point> blocked_since;
