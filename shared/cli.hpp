@@ -5,13 +5,22 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 
 namespace remora::cli {
+
+// Whether stdout takes ANSI colours: a terminal, and NO_COLOR (https://no-color.org) not set.
+inline bool colour_stdout() {
+  const char* no_colour = std::getenv("NO_COLOR");
+  return ::isatty(STDOUT_FILENO) && !(no_colour && *no_colour);
+}
 
 inline void init_logging(const std::string& program, spdlog::level::level_enum level = spdlog::level::warn) {
   spdlog::set_default_logger(spdlog::stderr_color_mt(program));

@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <iomanip>
@@ -340,15 +341,46 @@ int cmd_discover(const std::vector<std::string>& paths, const DiscoveryOptions& 
   return 0;
 }
 
-// Prints the diff of each agent (all awaiting review without one), or with --stat a line per file.
-int cmd_diff(const Workspace& ws, const std::string& agent, bool stat) {
+// One JSON value on a line; bytes that are not UTF-8 (file contents, names) become U+FFFD.
+void print_json(const json& j) { std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n"; }
+
+json file_json(const FileChange& c) {
+  auto s = diff_stat(c.before, c.after);
+  json j = {{"path", c.path},
+            {"status", !c.before ? "added" : !c.after ? "deleted" : "modified"},
+            {"binary", s.binary},
+            {"added", s.added},
+            {"removed", s.removed}};
+  if (c.before) j["mode_before"] = fmt::format("{:o}", c.before->mode);
+  if (c.after) j["mode_after"] = fmt::format("{:o}", c.after->mode);
+  return j;
+}
+
+json accepted_json(const Accepted& a) {
+  json files = json::array();
+  for (const auto& f : a.files) files.push_back(file_json(f));
+  return {{"agent", a.agent}, {"accepted", true}, {"with", a.with}, {"files", files}, {"forced", a.forced}};
+}
+
+// Prints the diff of each agent (all awaiting review without one), or with --stat a line per file;
+// --json: a line per agent with its files, their line counts and modes, and (without --stat) the diff.
+int cmd_diff(const Workspace& ws, const std::string& agent, bool stat, bool as_json) {
   std::vector<proto::AgentState> agents;
   for (auto& a : run_agents(ws))
     if (agent.empty() ? awaits_review(a) : a.id == agent) agents.push_back(std::move(a));
   if (!agent.empty() && agents.empty()) throw Error(Errc::not_found, "no agent " + agent + " in the run");
-  const bool colour = ::isatty(STDOUT_FILENO);
+  const bool colour = cli::colour_stdout();
   for (const auto& a : agents) {
     auto changes = agent_changes(ws, a);
+    if (as_json) {
+      json files = json::array();
+      for (const auto& c : changes) {
+        files.push_back(file_json(c));
+        if (!stat) files.back()["diff"] = file_diff(c.path, c.before, c.after, false);
+      }
+      print_json({{"agent", a.id}, {"bundle", a.bundle}, {"target", a.target}, {"files", files}});
+      continue;
+    }
     if (agent.empty())
       std::cout << (colour ? "\033[1;33m" : "") << "agent " << inert_text(a.id) << " (" << inert_text(a.bundle)
                 << " on " << quoted_name(a.target) << "): "
@@ -380,34 +412,45 @@ std::string accepted_line(const Accepted& a) {
   return "accepted " + inert_text(a.agent) + with + ": " + files + (a.forced ? " (stale files overwritten: --force)" : "");
 }
 
-int cmd_review(Workspace& ws, const std::string& command, const std::string& agent, bool all, bool force) {
+// accept, reject and undo; --json: a JSON line per agent accepted, refused, rejected or restored.
+int cmd_review(Workspace& ws, const std::string& command, const std::string& agent, bool all, bool force, bool as_json) {
   if (command != "undo" && all == !agent.empty()) throw Error(Errc::invalid_argument, "name one agent, or --all");
   Review review(ws);
   print_notes(review.recovered());
   if (command == "accept") {
+    auto print = [&](const Accepted& a) {
+      if (as_json) print_json(accepted_json(a));
+      else std::cout << accepted_line(a) << "\n";
+    };
     if (!all) {
-      std::cout << accepted_line(review.accept(agent, force)) << "\n";
+      print(review.accept(agent, force));
       return 0;
     }
     int code = 0;
     for (const auto& attempt : review.accept_all(force)) {
       if (attempt.accepted) {
-        std::cout << accepted_line(*attempt.accepted) << "\n";
-      } else {
-        std::cout << "refused " << inert_text(attempt.agent) << ": " << inert_text(attempt.refused) << "\n";
-        code = 1;
+        print(*attempt.accepted);
+        continue;
       }
+      if (as_json) print_json({{"agent", attempt.agent}, {"accepted", false}, {"refused", attempt.refused}});
+      else std::cout << "refused " << inert_text(attempt.agent) << ": " << inert_text(attempt.refused) << "\n";
+      code = 1;
     }
     return code;
   }
   if (command == "reject") {
     for (const auto& id : all ? review.reject_all() : std::vector<std::string>{agent}) {
       if (!all) review.reject(id);
-      std::cout << "rejected " << inert_text(id) << "\n";
+      if (as_json) print_json({{"agent", id}, {"rejected", true}});
+      else std::cout << "rejected " << inert_text(id) << "\n";
     }
     return 0;
   }
   auto undone = review.undo(force);
+  if (as_json) {
+    print_json({{"agent", undone.agent}, {"undone", true}, {"restored", undone.files}});
+    return 0;
+  }
   std::string files;
   for (const auto& f : undone.files) files += (files.empty() ? "" : ", ") + quoted_name(f);
   std::cout << "undid the accept of " << inert_text(undone.agent) << ": restored " << files << "\n";
@@ -465,10 +508,12 @@ int main(int argc, char** argv) {
   auto* answer = app.add_subcommand("answer", "answer a pending question of an agent");
   answer->add_option("id", qid, "question id")->required();
   answer->add_option("text", text, "the answer (an option's text or its number)")->required();
+  answer->add_flag("--json", as_json, "one JSON object");
 
   auto* cancel = app.add_subcommand("cancel", "cancel an agent (or all) of the running graph");
   cancel->add_option("agent", agent, "agent id");
   cancel->add_flag("--all", all, "cancel every agent");
+  cancel->add_flag("--json", as_json, "one JSON object");
 
   std::vector<std::string> discover_paths;
   std::string discover_lang, discover_queries;
@@ -487,18 +532,22 @@ int main(int argc, char** argv) {
   auto* diff = app.add_subcommand("diff", "show the changes of an agent (or of every agent awaiting review)");
   diff->add_option("agent", agent, "agent id");
   diff->add_flag("--stat", stat, "one line per file: lines added and removed");
+  diff->add_flag("--json", as_json, "a JSON line per agent");
 
   auto* accept = app.add_subcommand("accept", "take an agent's changes into the project directory");
   accept->add_option("agent", agent, "agent id");
   accept->add_flag("--all", all, "every agent awaiting review, in dependency order");
   accept->add_flag("--force", force, "accept even when files changed on disk or in the base since the agent started");
+  accept->add_flag("--json", as_json, "a JSON line per agent");
 
   auto* reject = app.add_subcommand("reject", "discard an agent's changes");
   reject->add_option("agent", agent, "agent id");
   reject->add_flag("--all", all, "every agent awaiting review");
+  reject->add_flag("--json", as_json, "a JSON line per agent");
 
   auto* undo = app.add_subcommand("undo", "take the last accept back, on disk and in the workspace");
   undo->add_flag("--force", force, "undo even when its files changed since the accept");
+  undo->add_flag("--json", as_json, "one JSON object");
   std::string message;
   RestoreRequest restore_request;
   auto* checkpoint = app.add_subcommand("checkpoint", "take a consistent copy of the workspace; the run goes on");
@@ -531,9 +580,9 @@ int main(int argc, char** argv) {
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");
     for (auto* review : {accept, reject, undo})
-      if (review->parsed()) return cmd_review(*ws, review->get_name(), agent, all, force);
+      if (review->parsed()) return cmd_review(*ws, review->get_name(), agent, all, force, as_json);
     print_notes(recover_interrupted_review(*ws));
-    if (diff->parsed()) return cmd_diff(*ws, agent, stat);
+    if (diff->parsed()) return cmd_diff(*ws, agent, stat, as_json);
     if (status->parsed()) return cmd_status(*ws, dir, as_json);
     if (events->parsed()) {
       check_event_pattern(pattern);
@@ -617,7 +666,8 @@ int main(int argc, char** argv) {
         if (auto given = t.get(ns, keys::response(qid))) throw already(given);
         t.put(ns, keys::response(qid), bytes);
       });
-      std::cout << "answered " << inert_text(qid) << " (" << inert_text(qs.agent_id) << "): " << inert_text(ans) << "\n";
+      if (as_json) print_json({{"question", qid}, {"agent", qs.agent_id}, {"answer", ans}});
+      else std::cout << "answered " << inert_text(qid) << " (" << inert_text(qs.agent_id) << "): " << inert_text(ans) << "\n";
       return 0;
     }
     if (cancel->parsed()) {
@@ -629,8 +679,10 @@ int main(int argc, char** argv) {
       c.requested_at_ms = now_ms();
       auto bytes = proto::encode(c);
       ws->write([&](WriteTxn& t) { t.put(base, keys::run_control(std::to_string(t.revision())), bytes); });
-      std::cout << "cancel requested for " << (all ? "every agent" : agent)
-                << (RunLock::held(dir) ? "" : " (no supervisor is running: it applies when the run resumes)") << "\n";
+      const bool supervised = RunLock::held(dir);
+      if (as_json) print_json({{"cancel", c.target}, {"supervisor", supervised ? "running" : "none"}});
+      else std::cout << "cancel requested for " << (all ? "every agent" : inert_text(agent))
+                     << (supervised ? "" : " (no supervisor is running: it applies when the run resumes)") << "\n";
       return 0;
     }
   } catch (const Error& e) {

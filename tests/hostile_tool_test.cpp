@@ -67,6 +67,12 @@ void hostile_graph(test::GraphProject& p, const std::string& marker, int allocat
 }
 
 TEST(Sandbox, HostileToolProgramsHoldNoWorkspaceHandleOutliveNothingAndShareOneBudget) {
+#ifdef REMORA_SANITIZED
+  // The worker's own memory grows several-fold under AddressSanitizer (shadow, quarantine), so in
+  // a 256 MiB budget the kernel may kill it before the tool's allocators: the test of the shared
+  // budget holds only for the binaries users run (tools/test's first build).
+  GTEST_SKIP() << "the memory budget is measured without sanitizers";
+#endif
   const auto facts = sandbox::probe();
   test::GraphProject p;
   const std::string marker = "remora-hostile-sleeper-" + std::to_string(::getpid());

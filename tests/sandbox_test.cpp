@@ -366,6 +366,14 @@ TEST(Sandbox, EveryHostileAttemptIsStoppedAndReported) {
   };
   for (const auto& [id, reason] : reasons) {
     EXPECT_EQ(agents[id].value("state", ""), "failed") << id;
+#ifdef REMORA_SANITIZED
+    // Without RLIMIT_AS (AddressSanitizer reserves terabytes of shadow), 8 GiB is mapped and
+    // poisoned until the CPU limit or the memory cgroup stops it: stopped all the same.
+    if (id == "alloc") {
+      EXPECT_EQ(agents[id].value("reason", "").rfind("sandbox ", 0), 0u) << agents[id].value("reason", "");
+      continue;
+    }
+#endif
     EXPECT_EQ(agents[id].value("reason", ""), reason) << id;
     EXPECT_EQ(agents[id].value("restarts", -1), 0) << id;
   }
