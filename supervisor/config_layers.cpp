@@ -105,7 +105,7 @@ ModelServerConfig ModelServerConfig::load(const ConfigLayerInputs& in) {
     if (fs::exists(*in.project_file, ec))
       read_file(*in.project_file, "project", c);
     else if (in.project_file_required)
-      throw Error(Errc::not_found, "--config " + in.project_file->string() + ": no such file");
+      throw Error(Errc::invalid_argument, "--config " + in.project_file->string() + ": no such file");
   }
   if (in.env)
     for (const auto& s : kSettings) {

@@ -62,8 +62,8 @@ struct ModelServerConfig {
   LayeredSetting api_key_env;
 
   // The layers of inputs, in order. Throws Error(invalid_argument) naming the file and line, the
-  // variable or the flag at fault (a bad base_url, an unknown field), and Error(not_found) for a
-  // --config file that does not exist.
+  // variable or the flag at fault (a bad base_url, an unknown field, a --config file that does
+  // not exist).
   static ModelServerConfig load(const ConfigLayerInputs& inputs);
 
   // The settings by name, in the order they print.
