@@ -21,8 +21,10 @@ namespace remora::yaml_fields {
 
 namespace fs = std::filesystem;
 
-void Problems::add(const std::string& path, const std::string& what) {
-  lines.push_back(fmt::format("{}{}{}", file.empty() ? "" : file + ": ", path.empty() ? "" : path + ": ", what));
+void Problems::add(const std::string& path, const std::string& what, int line) {
+  lines.push_back(fmt::format("{}{}{}{}", file.empty() ? "" : file + ": ",
+                              with_lines && line >= 0 ? fmt::format("line {}: ", line + 1) : "",
+                              path.empty() ? "" : path + ": ", what));
 }
 
 void Problems::throw_if_any() const {
@@ -43,8 +45,9 @@ Fields::Fields(const YAML::Node& node, std::string path, Problems& problems)
     : node_(node && node.IsMap() ? node : YAML::Node(YAML::NodeType::Map)),
       path_(std::move(path)),
       problems_(problems),
-      valid_(!node || node.IsNull() || node.IsMap()) {
-  if (!valid_) problems_.add(path_, "expected a map");
+      valid_(!node || node.IsNull() || node.IsMap()),
+      from_document_(node && node.IsMap()) {
+  if (!valid_) problems_.add(path_, "expected a map", problems_.with_lines ? node.Mark().line : -1);
 }
 
 Fields::~Fields() {
@@ -52,10 +55,16 @@ Fields::~Fields() {
   for (const auto& kv : node_) {
     const std::string& key = kv.first.Scalar();
     if (!seen.insert(key).second)
-      problems_.add(at(key), "duplicate field");
+      problems_.add(at(key), "duplicate field", kv.first.Mark().line);
     else if (!known_.contains(key))
-      problems_.add(at(key), "unknown field");
+      problems_.add(at(key), "unknown field", kv.first.Mark().line);
   }
+}
+
+int Fields::line_of(const std::string& key) const {
+  if (!problems_.with_lines || !from_document_) return -1;  // a map made here has no line
+  const YAML::Node n = node_[key];
+  return (n ? n : node_).Mark().line;
 }
 
 nlohmann::json to_json(const YAML::Node& node) {

@@ -24,9 +24,13 @@ namespace remora::yaml_fields {
 struct Problems {
   explicit Problems(std::string file_ = {}) : file(std::move(file_)) {}
   std::string file;  // prefixes every line when set
+  // Fields name the line of the field at fault ("file: line 3: model.bogus: unknown field"),
+  // for files users write by hand; off where callers match the shorter form.
+  bool with_lines = false;
   std::vector<std::string> lines;
 
-  void add(const std::string& path, const std::string& what);
+  // line: 0-based, as YAML::Mark has it; negative when unknown.
+  void add(const std::string& path, const std::string& what, int line = -1);
   // Throws Error(invalid_argument) listing every line, if there are any.
   void throw_if_any() const;
 };
@@ -95,11 +99,14 @@ class Fields {
 
   // Reports what at key unless ok; returns ok.
   bool check(const std::string& key, bool ok, const std::string& what) {
-    if (!ok) problems_.add(at(key), what);
+    if (!ok) problems_.add(at(key), what, line_of(key));
     return ok;
   }
 
  private:
+  // The line of key's value (of the map when key is absent), when Problems asks for lines.
+  int line_of(const std::string& key) const;
+
   template <class T> static bool decode(const YAML::Node& n, T& out) {
     try {
       if (!YAML::convert<T>::decode(n, out)) return false;
@@ -115,6 +122,7 @@ class Fields {
   Problems& problems_;
   std::set<std::string> known_;
   bool valid_;
+  bool from_document_;  // node_ is the caller's map, not an empty one standing for none
 };
 
 // A YAML value as JSON: plain scalars are typed (null, true/false, integers, numbers, else

@@ -460,6 +460,7 @@ GraphConfig load_config(const fs::path& file) {
   {
     Fields f(root, "", p);
     read_config(f.node("config"), config, p);
+    f.node("model");  // a project's remora.yaml: the model server (supervisor/config_layers.hpp)
   }
   p.throw_if_any();
   return config;

@@ -130,7 +130,8 @@ struct GraphSpec {
 // problem, or Error(not_found) when the file does not exist.
 GraphSpec load_graph(const std::filesystem::path& file);
 
-// The config: section of a YAML file (see above), for runs whose graph is discovered. Throws like
+// The config: section of a YAML file (see above), for runs whose graph is discovered; a `model:`
+// section beside it is left to supervisor/config_layers.hpp (remora.yaml holds both). Throws like
 // load_graph.
 GraphConfig load_config(const std::filesystem::path& file);
 

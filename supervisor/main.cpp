@@ -24,6 +24,7 @@
 #include "shared/cli.hpp"
 #include "shared/watcher.hpp"
 #include "supervisor/checkpoint_commands.hpp"
+#include "supervisor/config_layers.hpp"
 #include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/graph_from_discovery.hpp"
@@ -214,8 +215,9 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
   return sup.run();
 }
 
-// Continues the unfinished run of the workspace (a supervisor died, or was stopped).
-int cmd_resume(const std::string& dir, bool as_json) {
+// Continues the unfinished run of the workspace (a supervisor died, or was stopped), on the model
+// server stored with it unless flags name another.
+int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& flags) {
   auto ws = open_workspace(dir, false);
   RunLock lock(dir);
   auto run = read_run(*ws);
@@ -223,6 +225,7 @@ int cmd_resume(const std::string& dir, bool as_json) {
   if (!proto::Run::unfinished(run->state))
     throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
   auto spec = GraphSpec::from_json(json::parse(run->graph_json));
+  ModelServerConfig::load(ConfigLayerInputs::flags_only(flags)).apply(spec.bundles);
   return supervise(*ws, std::move(spec), dir, as_json, true);
 }
 
@@ -238,6 +241,7 @@ struct RunArgs {
   std::vector<std::string> after;
   std::string config;
   std::string root;
+  ModelServerFlags model;
 };
 
 GraphSpec run_graph(const RunArgs& r) {
@@ -256,7 +260,10 @@ GraphSpec run_graph(const RunArgs& r) {
   for (const auto& a : r.after) d.after.push_back(parse_bundle_order(a));
   resolve_paths(d, {r.targets.begin(), r.targets.end()},
                 r.root.empty() ? std::nullopt : std::optional<std::filesystem::path>(r.root), ".");
-  GraphConfig config = r.config.empty() ? GraphConfig{} : load_config(r.config);
+  const std::string config_file = !r.config.empty()                              ? r.config
+                                  : std::filesystem::exists(kProjectConfigFile, ec) ? kProjectConfigFile
+                                                                                   : "";
+  GraphConfig config = config_file.empty() ? GraphConfig{} : load_config(config_file);
   return discovered_graph(d, {r.bundles_dir}, config, d.root.filename().string());
 }
 
@@ -264,6 +271,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
   GraphSpec spec;
   try {
     spec = run_graph(args);
+    ModelServerConfig::load(ConfigLayerInputs::from_process(args.config, args.model)).apply(spec.bundles);
     check_model_servers(spec);
   } catch (const Error& e) {
     std::cerr << "remora: " << inert_lines(e.what(), "") << "\n";
@@ -288,6 +296,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
         std::getline(std::cin, reply);
         if (reply == "r" || reply == "resume") {
           spec = GraphSpec::from_json(json::parse(prev->graph_json));
+          ModelServerConfig::load(ConfigLayerInputs::flags_only(args.model)).apply(spec.bundles);
           resume_it = true;
         } else if (reply == "s" || reply == "start over") {
           fresh = true;
@@ -320,6 +329,20 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
     }
   }
   return supervise(*ws, std::move(spec), dir, as_json, resume_it);
+}
+
+// The flags that name the model server (supervisor/config_layers.hpp), on run, resume and config.
+void add_model_flags(CLI::App* cmd, ModelServerFlags& flags) {
+  cmd->add_option("--model-url", flags.base_url, "the model server's /v1 root, for every openai bundle");
+  cmd->add_option("--model", flags.model, "the model name sent to it");
+  cmd->add_option("--api-key-env", flags.api_key_env, "the environment variable holding its API key (\"\": none)");
+}
+
+// Prints the effective model server settings and where each came from; the key only as set/unset.
+int cmd_config(const std::string& config_file, const ModelServerFlags& flags, bool as_json) {
+  auto config = ModelServerConfig::load(ConfigLayerInputs::from_process(config_file, flags));
+  std::cout << (as_json ? config.to_json().dump() + "\n" : config.to_text()) << std::flush;
+  return 0;
 }
 
 // Prints the code nodes under the roots: `path:line type qualified_name`, or JSON lines. With
@@ -486,14 +509,26 @@ int main(int argc, char** argv) {
   run->add_option("--bundles-dir", run_args.bundles_dir, "where bundle directories live")->capture_default_str();
   run->add_option("--after", run_args.after, "FIRST:THEN: on each node, THEN's agent runs after FIRST's (repeatable)")
       ->allow_extra_args(false);
-  run->add_option("--config", run_args.config, "a YAML file whose config: section configures the run");
+  run->add_option("--config", run_args.config,
+                  "the project's file (default: ./remora.yaml): its config: section configures the run, its "
+                  "model: section the model server");
   run->add_option("--root", run_args.root,
                   "the project directory (default: the one path given if it is a directory, else .)");
   run->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
   run->add_flag("--fresh", fresh, "discard a previous run in this workspace, with its overlays");
+  add_model_flags(run, run_args.model);
 
   auto* resume = app.add_subcommand("resume", "continue the workspace's unfinished run after its supervisor stopped");
   resume->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
+  ModelServerFlags resume_model;
+  add_model_flags(resume, resume_model);
+
+  auto* config = app.add_subcommand("config", "show the model server settings and where each came from");
+  std::string config_file;
+  ModelServerFlags config_model;
+  config->add_option("--config", config_file, "the project's file (default: ./remora.yaml)");
+  add_model_flags(config, config_model);
+  config->add_flag("--json", as_json, "one JSON object");
 
   auto* status = app.add_subcommand("status", "show each agent's state, restarts, duration, turns, tokens, review and summary or reason");
   status->add_flag("--json", as_json, "one JSON object");
@@ -567,7 +602,8 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) return cmd_run(run_args, dir, as_json, fresh);
-    if (resume->parsed()) return cmd_resume(dir, as_json);
+    if (resume->parsed()) return cmd_resume(dir, as_json, resume_model);
+    if (config->parsed()) return cmd_config(config_file, config_model, as_json);
     if (discover->parsed()) {
       if (!discover_lang.empty()) discover_opts.language = discover_lang;
       discover_opts.queries_dir = discover_queries;
@@ -575,7 +611,7 @@ int main(int argc, char** argv) {
     }
     if (checkpoint->parsed()) return cmd_checkpoint(dir, message, as_json);
     if (checkpoints->parsed()) return cmd_checkpoints(dir, as_json);
-    if (restore->parsed()) return cmd_restore(dir, restore_request, [&] { return cmd_resume(dir, as_json); });
+    if (restore->parsed()) return cmd_restore(dir, restore_request, [&] { return cmd_resume(dir, as_json, {}); });
 
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");

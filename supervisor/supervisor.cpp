@@ -263,19 +263,23 @@ void Supervisor::begin() {
   }
   run_.graph_id = random_hex(16);
   run_.graph_name = spec_.name;
-  run_.graph_json = spec_.to_json().dump();
   run_.session_id = random_hex(8);
   run_.started_at_ms = now_ms();
   run_.supervisor_pid = ::getpid();
-  pending_.run = true;
-  for (auto& [name, b] : spec_.bundles) {
-    pending_.puts.emplace_back(std::string(keys::kBase), keys::run_bundle(name),
-                               proto::encode(proto::JsonValue{b.to_json().dump()}));
-  }
+  store_spec();
   for (auto& [id, a] : agents_) pending_.agents.insert(id);
   emit("graph", "started", "",
        {{"graph", spec_.name}, {"agents", spec_.agents.size()}, {"max_concurrency", spec_.config.max_concurrency}});
   flush();
+}
+
+// The graph and its bundles as this supervisor runs them, with the run record (flushed next).
+void Supervisor::store_spec() {
+  run_.graph_json = spec_.to_json().dump();
+  pending_.run = true;
+  for (auto& [name, b] : spec_.bundles)
+    pending_.puts.emplace_back(std::string(keys::kBase), keys::run_bundle(name),
+                               proto::encode(proto::JsonValue{b.to_json().dump()}));
 }
 
 // Takes over the run a dead supervisor left: its graph, each agent's state, pending questions,
@@ -291,7 +295,7 @@ void Supervisor::resume_state() {
   run_.supervisor_pid = ::getpid();
   run_.state = "running";
   run_.ended_at_ms = 0;
-  pending_.run = true;
+  store_spec();  // `remora resume --model-url ...` may have changed its bundles' model server
   std::size_t restarted = 0;
   for (auto& [id, a] : agents_) {
     const auto key = keys::run_agent(id);

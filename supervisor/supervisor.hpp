@@ -112,6 +112,7 @@ class Supervisor {
   void push(Input in);
   void begin();
   void resume_state();
+  void store_spec();
   void kill_stale_worker(const proto::AgentState& st);
   void emit_blocked(Agent& a, const std::string& qid);
   void schedule();
