@@ -2,36 +2,51 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/stdio.hpp>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
+#include "shared/child_start.hpp"
 #include "shared/error.hpp"
+#include "shared/unique_fd.hpp"
 
 namespace remora {
-namespace bp = boost::process::v2;
 
 namespace {
-// Runs in the child between fork and exec: the supervisor blocks SIGINT/SIGTERM in its own
-// threads (a signal thread takes them), and a worker must not inherit that mask; and the child
-// enters its agent's memory cgroup (writing "0" moves the writer).
-struct ChildSetup {
-  int cgroup_procs = -1;
-  bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (cgroup_procs >= 0 && ::write(cgroup_procs, "0", 1) != 1) return {errno, bp::system_category()};
-    return {};
-  }
+
+// Everything the child needs, made before the fork: between fork and exec the child makes only
+// system calls. The supervisor has other threads, whose locks (the allocator's, a sanitizer's,
+// a logger's) a child inherits held; a launcher that allocates there can hang for ever, and such
+// a child, not yet a worker, would outlive its supervisor.
+struct Launch {
+  const char* exe;
+  char* const* argv;
+  char* const* envp;
+  int devnull, log, start_w, cgroup_procs;
+  pid_t parent;
 };
+
+// The child: dies with the supervisor (and is gone at once if it already has), stdin /dev/null,
+// stdout and stderr the log, in its agent's memory cgroup (writing "0" moves the writer), no
+// descriptor beyond 0, 1 and 2 past exec (close_range marks the rest close-on-exec, so that a
+// failed exec can still report through start_w), and none of the supervisor's blocked signals
+// (its signal thread takes SIGINT and SIGTERM; a worker must get them).
+[[noreturn]] void exec_worker(const Launch& l) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) start_failed(l.start_w, "prctl");
+  if (::getppid() != l.parent) ::_exit(127);
+  if (::dup2(l.devnull, 0) < 0 || ::dup2(l.log, 1) < 0 || ::dup2(l.log, 2) < 0) start_failed(l.start_w, "dup2");
+  if (l.cgroup_procs >= 0 && ::write(l.cgroup_procs, "0", 1) != 1) start_failed(l.start_w, "cgroup.procs");
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) start_failed(l.start_w, "close_range");
+  ::signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(l.exe, l.argv, l.envp);
+  start_failed(l.start_w, "execve");
+}
 }  // namespace
 
 WorkerProcesses::WorkerProcesses(ExitFn on_exit) : on_exit_(std::move(on_exit)), reaper_([this] { reap_loop(); }) {}
@@ -49,28 +64,39 @@ WorkerProcesses::~WorkerProcesses() {
 pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector<std::string>& args,
                              const std::filesystem::path& log_file, const std::vector<std::string>& env,
                              int cgroup_procs) {
+  auto fail = [&](const std::string& what, int err) {
+    return Error(Errc::io, "cannot start " + exe.string() + ": " + what + ": " + std::strerror(err));
+  };
   // 0600: a log holds what the agent saw. The worker writes it as nobody through this descriptor.
-  const int log_fd = ::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  FILE* log = log_fd < 0 ? nullptr : ::fdopen(log_fd, "a");
-  if (log_fd >= 0 && !log) ::close(log_fd);
+  UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
   if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
-  boost::asio::io_context ctx;
-  pid_t pid = 0;
-  {
-    // Hold the lock across the launch so the reaper cannot reap the child before it is listed.
-    std::lock_guard lk(mu_);
-    try {
-      bp::process proc(ctx, bp::filesystem::path(exe.string()), args, bp::process_stdio{nullptr, log, log},
-                       bp::process_environment(env), ChildSetup{cgroup_procs});
-      pid = proc.id();
-      proc.detach();  // reaped by reap_loop, not by the handle
-    } catch (const std::exception& e) {
-      std::fclose(log);
-      throw Error(Errc::io, "cannot start " + exe.string() + ": " + e.what());
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!devnull) throw fail("/dev/null", errno);
+  int start_pipe[2];
+  if (::pipe2(start_pipe, O_CLOEXEC) != 0) throw fail("pipe2", errno);
+  UniqueFd start_r(start_pipe[0]), start_w(start_pipe[1]);
+
+  const std::string exe_path = exe.string();
+  std::vector<std::string> argv_strings{exe_path};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  const auto argv = c_strings(argv_strings);
+  const auto envp = c_strings(env);
+  const Launch launch{exe_path.c_str(), argv.data(), envp.data(), devnull.get(), log.get(), start_w.get(),
+                      cgroup_procs, ::getpid()};
+
+  // Hold the lock until the child is listed (or reaped here), so that the reaper cannot take it.
+  std::lock_guard lk(mu_);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw fail("fork", errno);
+  if (pid == 0) exec_worker(launch);
+  start_w = UniqueFd();
+  if (const auto err = read_start_error(start_r.get())) {  // the child could not exec: it is gone
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    live_.insert(pid);
+    throw fail(err->step, err->err);
   }
-  std::fclose(log);
+  live_.insert(pid);
   cv_.notify_all();
   return pid;
 }
@@ -93,8 +119,8 @@ void WorkerProcesses::reap_loop() {
       if (live_.empty() && stopping_) return;
     }
     // Wait without reaping, then reap under the lock: a launch holds it until its child is
-    // listed, and Boost.Process opens the child's pidfd after exec, which fails once the child
-    // is reaped (a worker may well have run to its end by then on a loaded machine).
+    // listed or reaped by the launch itself (a worker may well have run to its end by then on a
+    // loaded machine).
     siginfo_t info{};
     if (::waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) != 0) {
       if (errno == EINTR) continue;

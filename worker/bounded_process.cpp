@@ -17,6 +17,7 @@
 #include <cstring>
 #include <functional>
 
+#include "shared/child_start.hpp"
 #include "shared/error.hpp"
 #include "worker/tool_confinement.hpp"
 
@@ -30,12 +31,6 @@ using boost::system::error_code;
 
 constexpr std::chrono::seconds kPipeGrace{1};  // after a kill, for the last output to drain
 
-// Why the program could not be started, sent up by the child that was to exec it.
-struct StartError {
-  const char* step;  // a literal: the same in the parent, whose memory the child copies
-  int err;
-};
-
 // What the children need, made ready before the clone: between clone and exec they only make
 // system calls (the worker has other threads, whose locks a child would inherit held).
 struct Launch {
@@ -48,12 +43,6 @@ struct Launch {
 
 long raw_clone(unsigned long flags) { return ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr); }
 
-[[noreturn]] void start_failed(const Launch& l, const char* step) {
-  const StartError e{step, errno};
-  [[maybe_unused]] auto n = ::write(l.start_w, &e, sizeof e);
-  ::_exit(127);
-}
-
 // The program: stdin /dev/null, stdout and stderr the worker's pipes, no blocked signals, the
 // stacked Landlock domain, and not one descriptor beyond 0, 1 and 2 (close_range marks every
 // other one close-on-exec, so that a failed exec can still report through start_w).
@@ -61,14 +50,14 @@ long raw_clone(unsigned long flags) { return ::syscall(SYS_clone, flags, nullptr
   sigset_t none;
   sigemptyset(&none);
   ::signal(SIGPIPE, SIG_DFL);
-  if (::dup2(l.devnull, 0) < 0 || ::dup2(l.out_w, 1) < 0 || ::dup2(l.err_w, 2) < 0) start_failed(l, "dup2");
-  if (::chdir(l.cwd) != 0) start_failed(l, "chdir");
+  if (::dup2(l.devnull, 0) < 0 || ::dup2(l.out_w, 1) < 0 || ::dup2(l.err_w, 2) < 0) start_failed(l.start_w, "dup2");
+  if (::chdir(l.cwd) != 0) start_failed(l.start_w, "chdir");
   if (l.landlock_fd >= 0 && ::syscall(SYS_landlock_restrict_self, l.landlock_fd, 0) != 0)
-    start_failed(l, "landlock_restrict_self");
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) start_failed(l, "close_range");
+    start_failed(l.start_w, "landlock_restrict_self");
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) start_failed(l.start_w, "close_range");
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::execve(l.exe, l.argv, environ);
-  start_failed(l, "execve");
+  start_failed(l.start_w, "execve");
 }
 
 // The tool's init: PID 1 of the tool's PID namespace (where the worker may make one). It starts
@@ -84,7 +73,7 @@ long raw_clone(unsigned long flags) { return ::syscall(SYS_clone, flags, nullptr
   ::setsid();
   const long program = raw_clone(SIGCHLD);
   if (program == 0) run_program(l);
-  if (program < 0) start_failed(l, "clone");
+  if (program < 0) start_failed(l.start_w, "clone");
   ::close(l.start_w);
   ::close(l.out_w);
   ::close(l.err_w);
@@ -155,9 +144,7 @@ ProcessOutcome run_bounded(const std::filesystem::path& exe, const std::vector<s
   const std::string exe_s = exe.string(), cwd_s = cwd.string();
   std::vector<std::string> arg_s{exe_s};
   arg_s.insert(arg_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : arg_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  const auto argv = c_strings(arg_s);
   Pipe out, err, status(O_NONBLOCK), start;
   const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) throw Error(Errc::io, std::string("cannot open /dev/null: ") + std::strerror(errno));
@@ -181,14 +168,10 @@ ProcessOutcome run_bounded(const std::filesystem::path& exe, const std::vector<s
   if (pid < 0) throw Error(Errc::io, "cannot start " + exe_s + ": clone: " + std::strerror(clone_err));
 
   // The program's exec closes the last writer of `start`: nothing read means it started.
-  StartError failed{nullptr, 0};
-  ssize_t n;
-  do n = ::read(start.r(), &failed, sizeof failed);
-  while (n < 0 && errno == EINTR);
-  if (n == sizeof failed) {
+  if (const auto failed = read_start_error(start.r())) {
     ::kill(static_cast<pid_t>(pid), SIGKILL);
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
-    throw Error(Errc::io, "cannot start " + exe_s + ": " + failed.step + ": " + std::strerror(failed.err));
+    throw Error(Errc::io, "cannot start " + exe_s + ": " + failed->step + ": " + std::strerror(failed->err));
   }
 
   asio::io_context io;
