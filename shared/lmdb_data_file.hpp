@@ -6,6 +6,10 @@
 // flag, has an impossible page size, a database root past its last page, or when the file is
 // shorter than the last page the newest meta page says is in use.
 //
+// Other processes may commit while the file is read: each look reads the meta pages before the
+// size, and a fault is believed only when a second look finds the file unchanged, so a live
+// workspace is never called damaged for a commit that landed between two reads.
+//
 // What this cannot see: pages inside the file garbled in place (LMDB reads them as they are).
 #pragma once
 
