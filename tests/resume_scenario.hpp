@@ -119,6 +119,7 @@ struct Drive {
   int resumes = 0;                           // `remora resume` started
   std::size_t events = 0;                    // events read
   std::map<std::string, std::uint64_t> answered_at;  // question id -> a revision at or after its answer
+  std::string restarts;                      // "<agent>: <payload>" of each agent:restarting, a line each
 };
 
 // Decides, for each event read, whether to kill the supervisor now (it may kill more first).
@@ -136,6 +137,7 @@ inline Drive drive(GraphProject& p, const KillHook& kill_now = {}, const std::fu
     auto e = p.next_event();
     ++d.events;
     const auto name = e.category + ":" + e.action;
+    if (name == "agent:restarting") d.restarts += e.agent_id + ": " + e.payload_json + "\n";
     if (name == "graph:completed" || name == "graph:failed" || name == "graph:cancelled") {
       if (!ended) d.exit_code = p.wait();
       return d;
@@ -333,7 +335,7 @@ inline void fault_injection(int n, int kills, unsigned seed = resume_seed()) {
   const auto got = outcome(p);
   for (const auto& [id, row] : expected.agents) {
     ASSERT_TRUE(got.agents.count(id)) << id;
-    EXPECT_EQ(got.agents.at(id), row) << id;
+    EXPECT_EQ(got.agents.at(id), row) << id << "\nrestarts:\n" << d.restarts;
     EXPECT_EQ(row.at("state"), "completed") << id;
   }
   EXPECT_EQ(got.agents.size(), expected.agents.size());
