@@ -6,16 +6,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/bundle.hpp"
 #include "shared/error.hpp"
+#include "shared/lmdb_data_file.hpp"
 #include "shared/workspace.hpp"
 #include "shared/yaml_fields.hpp"
 #include "supervisor/project_dir.hpp"
@@ -444,6 +447,37 @@ TEST_F(DamagedWorkspace, RestoreStillRepairsIt) {
   o.dir = dir;
   auto ws = Workspace::open(o);
   EXPECT_TRUE(ws->get(ws->ns("base"), "k1999"));
+}
+
+// The check reads a file other processes may be committing to: a commit landing between its
+// reads must never make a live workspace look damaged (`remora answer` once said so mid-run).
+TEST(LiveWorkspace, CheckedWhileCommitsGrowItItIsNeverCalledDamaged) {
+  TempDir tmp;
+  WorkspaceOptions o;
+  o.dir = tmp / "ws";
+  o.durability = Durability::nosync;
+  auto ws = Workspace::open(o);
+  const auto base = ws->ns("base");
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    const std::string value(3000, 'v');  // most commits add pages, so the file grows under the check
+    for (int i = 0; i < 3000; ++i) ws->write([&](WriteTxn& t) { t.put(base, "k" + std::to_string(i), value); });
+    done = true;
+  });
+  int checks = 0, faults = 0;
+  std::string first_fault;
+  while (!done) {
+    try {
+      check_lmdb_data_file(o.dir / "data.mdb");
+    } catch (const Error& e) {
+      if (faults++ == 0) first_fault = e.what();
+    }
+    ++checks;
+  }
+  writer.join();
+  EXPECT_EQ(faults, 0) << "of " << checks << " checks; the first: " << first_fault;
+  EXPECT_GT(checks, 0);
+  EXPECT_NO_THROW(check_lmdb_data_file(o.dir / "data.mdb"));
 }
 
 // --- parsers of graph and bundle files ---------------------------------------------------------
