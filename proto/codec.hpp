@@ -72,7 +72,10 @@ R decode(std::string_view bytes, std::string_view key) {
   std::istringstream is(std::string(bytes.substr(kFrameHeader)), std::ios::binary);
   try {
     cereal::PortableBinaryInputArchive ar(is);
-    ar(out);
+    if constexpr (requires { out.serialize_version(ar, h.version); })
+      out.serialize_version(ar, h.version);  // a record of several versions reads the frame's
+    else
+      ar(out);
   } catch (const std::exception& e) {
     throw CodecError("record at key '" + std::string(key) + "' is truncated or corrupt (" +
                      std::string(name_of(R::kType)) + "): " + e.what());

@@ -1,6 +1,7 @@
 // The record schema: every value remora stores in a workspace is one of these, framed by codec.hpp.
-// Each record names its type tag and schema version; fields are only ever appended, with cereal's
-// class version telling an old record from a new one. JSON-shaped payloads (chat messages, tool
+// Each record names its type tag and schema version (in its frame); fields are only ever appended,
+// and a record of more than one version reads an older one with serialize_version(ar, version),
+// which codec.hpp's decode calls with the version of the frame. JSON-shaped payloads (chat messages, tool
 // schemas, event payloads) are kept as JSON text so that the schema does not chase the model API.
 #pragma once
 
@@ -66,19 +67,25 @@ struct Response {
   }
 };
 
-// One model turn requested by a worker (outbox:model:<id>).
+// One model turn requested by a worker (outbox:model:<id>). Version 2 carries the length of the
+// conversation, not the conversation: its messages are the agent's chat messages 0..messages-1
+// (agent:<id>:message:<seq>, in the same namespace), so a turn's record does not grow with the
+// conversation. Version 1 carried every message in messages_json, which is still read.
 struct ModelRequest {
-  REMORA_RECORD(ModelRequest, model_request, 1);
+  REMORA_RECORD(ModelRequest, model_request, 2);
   std::string id;
   std::string agent_id;
   std::uint32_t turn = 0;
-  std::string messages_json;  // OpenAI chat messages array
+  std::string messages_json;  // version 1 only: the OpenAI chat messages array
   std::string tools_json;     // OpenAI tools array
   std::string settings_json;  // provider, model, temperature, max_tokens
   std::int64_t created_at_ms = 0;
-  template <class A> void serialize(A& ar) {
+  std::uint32_t messages = 0;  // version 2: chat messages the request covers
+  template <class A> void serialize(A& ar) { serialize_version(ar, kVersion); }
+  template <class A> void serialize_version(A& ar, std::uint16_t version) {
     ar(CEREAL_NVP(id), CEREAL_NVP(agent_id), CEREAL_NVP(turn), CEREAL_NVP(messages_json),
        CEREAL_NVP(tools_json), CEREAL_NVP(settings_json), CEREAL_NVP(created_at_ms));
+    if (version >= 2) ar(CEREAL_NVP(messages));
   }
 };
 

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "shared/bounded_json.hpp"
+#include "supervisor/conversation.hpp"
 
 namespace remora {
 
@@ -16,7 +18,8 @@ struct ModelCall {
   std::string request_id;  // idempotency key (outbox:model:<id>)
   std::string agent_id;
   std::uint32_t turn = 0;
-  nlohmann::json messages = nlohmann::json::array();  // OpenAI chat messages
+  std::shared_ptr<const Conversation> conversation = std::make_shared<Conversation>();
+  const nlohmann::json& messages() const { return conversation->messages; }
   nlohmann::json tools = nlohmann::json::array();     // OpenAI tools
   nlohmann::json settings = nlohmann::json::object(); // model, temperature, max_tokens, ...
   JsonLimits reply_limits = kModelJsonLimits;           // the bundle's model.max_reply_mb, max_json_depth

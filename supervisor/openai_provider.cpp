@@ -109,7 +109,7 @@ json request_body(const ModelCall& call, const OpenAiConfig& config) {
   json body = json::object();
   std::string model = setting("model", config.model);
   if (!model.empty()) body["model"] = model;
-  body["messages"] = call.messages;
+  body["messages"] = call.messages();
   if (call.tools.is_array() && !call.tools.empty()) {
     body["tools"] = call.tools;
     body["tool_choice"] = "auto";

@@ -25,14 +25,17 @@ ModelReply ScriptedProvider::complete(const ModelCall& call) {
     return reply;
   }
   const auto& script = it->second.script;
-  std::size_t turn = 0;
+  // What it needs of the conversation, without a pass over it (a turn costs what it adds): the
+  // replies so far, the size, and the last tool result, searched for from the end.
+  const Conversation& conv = *call.conversation;
+  const std::size_t turn = conv.assistant_messages;
   std::string last_result;
-  std::size_t prompt_chars = 0;
-  for (const auto& m : call.messages) {
-    if (m.value("role", "") == "assistant") ++turn;
-    if (m.value("role", "") == "tool") last_result = m.value("content", "");
-    prompt_chars += m.dump().size();
+  for (auto m = conv.messages.crbegin(); m != conv.messages.crend(); ++m) {
+    if (m->value("role", "") != "tool") continue;
+    last_result = m->value("content", "");
+    break;
   }
+  const std::size_t prompt_chars = conv.bytes;
   json message = {{"role", "assistant"}};
   if (turn >= script.size()) {
     message["content"] = "The script has no more replies.";

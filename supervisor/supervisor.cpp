@@ -14,6 +14,7 @@
 #include <random>
 
 #include "shared/bounded_json.hpp"
+#include "shared/chat_message.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
@@ -444,6 +445,7 @@ void Supervisor::launch_started() {
     std::error_code size_ec;
     const auto log_size = std::filesystem::file_size(opts_.log_dir / (id + ".log"), size_ec);
     a.log_offset = size_ec ? 0 : log_size;  // the log is shared by the agent's attempts
+    a.conversation.reset();  // read again from its namespace by the new worker's first turn
     int cgroup_procs = -1;
     try {
       if (cgroups_) {
@@ -676,19 +678,45 @@ void Supervisor::on_model_request(Agent& a, const std::string& id) {
     call.request_id = req.id;
     call.agent_id = a.st.id;
     call.turn = req.turn;
-    call.messages = parse_bounded(req.messages_json, key + " messages", kRecordJsonLimits);
     call.tools = parse_bounded(req.tools_json, key + " tools", kRecordJsonLimits);
     call.settings = parse_bounded(req.settings_json, key + " settings", kRecordJsonLimits);
-    if (req.id != id || !call.messages.is_array() || !call.tools.is_array() || !call.settings.is_object())
+    if (req.id != id || !call.tools.is_array() || !call.settings.is_object())
       throw Error(Errc::corrupt, "record at key '" + key + "' is not a well-formed model request");
+    if (req.messages_json.empty()) {
+      call.conversation = conversation_to(a, req.messages);
+    } else {  // a version 1 request, of a workspace written before: it carries the conversation
+      auto messages = parse_bounded(req.messages_json, key + " messages", kRecordJsonLimits);
+      if (!messages.is_array()) throw Error(Errc::corrupt, "record at key '" + key + "' is not a well-formed model request");
+      call.conversation = Conversation::of(messages);
+    }
     call.settings["bundle"] = a.st.bundle;  // the agent's own bundle, whatever the worker wrote
   } catch (const std::exception& err) {
     terminate(a, Kill::fail, std::string("wrote a bad model request: ") + err.what(), true);
     return;
   }
   model_inflight_.insert(id);
-  emit("model", "request", a.st.id, {{"request_id", id}, {"turn", call.turn}, {"messages", call.messages.size()}});
+  emit("model", "request", a.st.id,
+       {{"request_id", id}, {"turn", call.turn}, {"messages", call.conversation->messages.size()}});
   to_submit_.push_back(std::move(call));
+}
+
+// The agent's conversation up to (not including) message n: what was read for its earlier turns,
+// and the messages since, read from its namespace. A call that still holds the conversation (its
+// reply is being handed back) keeps its copy; a new worker, or a shorter request, starts over.
+std::shared_ptr<const Conversation> Supervisor::conversation_to(Agent& a, std::uint32_t n) {
+  auto& c = a.conversation;
+  if (!c || c->messages.size() > n) c = std::make_shared<Conversation>();
+  else if (c.use_count() > 1) c = std::make_shared<Conversation>(*c);
+  const auto& ns = overlay(a);
+  for (auto seq = static_cast<std::uint32_t>(c->messages.size()); seq < n; ++seq) {
+    const auto key = keys::chat_message(a.st.id, seq);
+    auto e = ws_.get(ns, key);
+    if (!e) throw Error(Errc::corrupt, fmt::format("the model request covers {} messages; message {} is not stored", n, seq));
+    auto m = parse_bounded(proto::decode<proto::JsonValue>(e->value, key).json, key, kRecordJsonLimits);
+    if (!m.is_object()) throw Error(Errc::corrupt, "record at key '" + key + "' is not a chat message");
+    c->append(for_model(std::move(m)));
+  }
+  return c;
 }
 
 void Supervisor::handle(const ModelDone& d) {
@@ -750,7 +778,7 @@ void Supervisor::on_chat_message(Agent& a, const std::string& key) {
       emit("tool", "called", a.st.id, {{"tool", fn.value("name", "")}, {"call_id", tc.value("id", "")}, {"arguments", args}});
     }
   } else if (role == "tool") {
-    const auto meta = m.value("_remora", nlohmann::json::object());
+    const auto meta = m.value(kChatMeta, nlohmann::json::object());
     const bool ok = meta.value("ok", true);
     nlohmann::json payload = {{"tool", m.value("name", "")},
                               {"call_id", m.value("tool_call_id", "")},
@@ -886,6 +914,7 @@ void Supervisor::finish_agent(Agent& a, const std::string& state, const std::str
   close_questions(a, "withdrawn");
   a.st.ended_at_ms = now_ms();
   a.blocked_since.reset();
+  a.conversation.reset();
   set_state(a, state, reason);
   if (!reason.empty() && !payload.contains("reason")) payload["reason"] = reason;
   const std::string action = state == "completed" ? "completed" : state == "skipped" ? "skipped" : state;

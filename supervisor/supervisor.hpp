@@ -81,6 +81,8 @@ class Supervisor {
     std::optional<Clock::time_point> blocked_since;
     bool launch = false;                 // committed as started; process to start after the commit
     std::set<std::string> open_questions;
+    // Its current worker's conversation as read so far (model requests name how far it goes).
+    std::shared_ptr<Conversation> conversation;
   };
   struct Pending {  // what the current loop iteration has decided, committed by flush()
     std::set<std::string> agents;
@@ -129,6 +131,7 @@ class Supervisor {
   void handle(const Interrupt&);
   void handle(const ModelDone& d);
   void on_model_request(Agent& a, const std::string& id);
+  std::shared_ptr<const Conversation> conversation_to(Agent& a, std::uint32_t n);
   void on_outbox_message(Agent& a, const std::string& key);
   void on_chat_message(Agent& a, const std::string& key);
   void on_question(Agent& a, const std::string& qid);

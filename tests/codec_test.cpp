@@ -31,6 +31,36 @@ TEST(Codec, EveryRecordRoundTrips) {
   EXPECT_EQ(decode<AgentResult>(encode(r), "k"), r);
 }
 
+// A ModelRequest as version 1 wrote it: the whole conversation in messages_json.
+struct ModelRequestV1 {
+  static constexpr RecordType kType = RecordType::model_request;
+  static constexpr std::uint16_t kVersion = 1;
+  std::string id, agent_id;
+  std::uint32_t turn = 0;
+  std::string messages_json, tools_json, settings_json;
+  std::int64_t created_at_ms = 0;
+  template <class A> void serialize(A& ar) {
+    ar(id, agent_id, turn, messages_json, tools_json, settings_json, created_at_ms);
+  }
+};
+
+TEST(Codec, AnOlderVersionOfARecordIsReadWithItsOwnFields) {
+  ModelRequestV1 old{"a.t3", "a", 3, R"([{"role":"user","content":"hi"}])", "[]", "{}", 17};
+  const auto v1 = decode<ModelRequest>(encode(old), "outbox:model:a.t3");
+  EXPECT_EQ(v1.id, "a.t3");
+  EXPECT_EQ(v1.turn, 3u);
+  EXPECT_EQ(v1.messages_json, old.messages_json);
+  EXPECT_EQ(v1.created_at_ms, 17);
+  EXPECT_EQ(v1.messages, 0u);  // not in version 1
+  ModelRequest now;
+  now.id = "a.t4";
+  now.messages = 8;
+  const auto bytes = encode(now);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[2]), 2u);  // written as version 2
+  EXPECT_EQ(decode<ModelRequest>(bytes, "k"), now);
+  EXPECT_LT(bytes.size(), encode(old).size());  // it names the messages; it does not carry them
+}
+
 TEST(Codec, TruncatedForeignWrongTypeAndNewerRecordsNameTheKey) {
   Question q;
   q.question = "a fairly long question so that truncation cuts a string";

@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <future>
 #include <map>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include <set>
 
 #include "chat_server.hpp"
+#include "proto/keyspace.hpp"
 #include "graph_project.hpp"
 #include "test_support.hpp"
 
@@ -218,6 +221,51 @@ TEST(Kernel, RepliesWithoutToolCallsMalformedRepliesAndMaxTurnsEndTheAgentClearl
   EXPECT_NE(content.find("content"), std::string::npos) << content;  // names the missing argument
   EXPECT_NE(content.find("contents"), std::string::npos) << content;  // and the unknown one
   EXPECT_FALSE(seen_tool_errors.at("2").contains("_remora")) << "the kernel's bookkeeping is not sent";
+}
+
+// A turn's model request names how many messages it covers; the supervisor reads only the new
+// ones: the request record stays the same size however long the conversation, and the server
+// still gets the whole conversation, in order, every turn.
+TEST(Kernel, ATurnsRequestRecordDoesNotGrowWithTheConversation) {
+  constexpr int kTurns = 40;
+  const std::string value(1000, 'v');  // each tool call adds a kilobyte to the conversation
+  ChatServer server([&](const json& req, int) -> ChatAction {
+    const auto t = chat_turn(req);
+    if (t.turn > kTurns) return ChatAction::tool_calls({tool_call("s", "submit_result", {{"summary", "done"}})});
+    return ChatAction::tool_calls(
+        {tool_call("c" + std::to_string(t.turn), "kv_put", {{"key", "k" + std::to_string(t.turn)}, {"value", value}})});
+  });
+  GraphProject p;
+  p.bundle("long", agent_bundle(server.base_url(), "[kv_put, submit_result]", kTurns + 1), "agent");
+  p.graph("agents:\n  - {id: talker, bundle: long}\n");
+  ASSERT_EQ(p.run_to_end(), 0) << p.output().substr(0, 3000);
+
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), static_cast<std::size_t>(kTurns + 1));
+  std::sort(requests.begin(), requests.end(), [](const auto& a, const auto& b) {
+    return a.body.at("messages").size() < b.body.at("messages").size();
+  });
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const auto& messages = requests[i].body.at("messages");
+    ASSERT_EQ(messages.size(), 2 + 2 * i) << "turn " << i + 1;  // system, user, then a reply and a result a turn
+    if (i > 0) {  // the conversation only grows: each turn's messages start with the last turn's
+      const auto& before = requests[i - 1].body.at("messages");
+      for (std::size_t m = 0; m < before.size(); ++m) ASSERT_EQ(messages[m], before[m]) << "turn " << i + 1;
+      EXPECT_EQ(messages.back().value("role", ""), "tool");
+      EXPECT_FALSE(messages.back().contains("_remora")) << "the kernel's bookkeeping is not sent";
+    }
+  }
+
+  auto& ws = p.open();
+  const auto ns = ws.ns(p.agent("talker").ns);
+  std::size_t smallest = SIZE_MAX, largest = 0;
+  for (auto& [key, e] : ws.list(ns, std::string(keys::kModelRequest))) {
+    smallest = std::min(smallest, e.value.size());
+    largest = std::max(largest, e.value.size());
+  }
+  ASSERT_GT(largest, 0u);
+  EXPECT_LT(largest - smallest, 16u) << "request records of " << smallest << " to " << largest
+                                     << " bytes over a conversation of 40 kilobytes";
 }
 
 // Each kind of bad bundle is refused before anything runs (exit 2), its message naming the file

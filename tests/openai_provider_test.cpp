@@ -41,7 +41,8 @@ ModelCall user_call(const std::string& text, const std::string& request_id = "re
   ModelCall call;
   call.request_id = request_id;
   call.agent_id = "agent-1";
-  call.messages = json::array({{{"role", "system"}, {"content", "You fix code."}}, {{"role", "user"}, {"content", text}}});
+  call.conversation = Conversation::of(
+      json::array({{{"role", "system"}, {"content", "You fix code."}}, {{"role", "user"}, {"content", text}}}));
   return call;
 }
 
@@ -73,9 +74,11 @@ TEST(OpenAiProvider, ToolCallsRoundTrip) {
   call.tools = json::array({kReadFileTool});
   call.settings = {{"provider", "openai"}, {"model", "qwen-coder"}, {"temperature", 0.2}, {"max_tokens", 512}};
   // A conversation with an earlier tool round: assistant tool_calls and a role:tool reply.
-  call.messages.push_back(json::parse(
+  json messages = call.messages();
+  messages.push_back(json::parse(
       R"({"role": "assistant", "content": null, "tool_calls": [{"id": "call_0", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\": \"c.py\"}"}}]})"));
-  call.messages.push_back({{"role", "tool"}, {"tool_call_id", "call_0"}, {"content", "print(1)\n"}});
+  messages.push_back({{"role", "tool"}, {"tool_call_id", "call_0"}, {"content", "print(1)\n"}});
+  call.conversation = Conversation::of(messages);
 
   ModelReply reply = provider.complete(call);
   ASSERT_TRUE(reply.ok) << reply.error;
@@ -89,7 +92,7 @@ TEST(OpenAiProvider, ToolCallsRoundTrip) {
 
   auto requests = server.requests();
   ASSERT_EQ(requests.size(), 1u);
-  json expected = {{"model", "qwen-coder"}, {"messages", call.messages}, {"tools", call.tools},
+  json expected = {{"model", "qwen-coder"}, {"messages", call.messages()}, {"tools", call.tools},
                    {"tool_choice", "auto"}, {"temperature", 0.2}, {"max_tokens", 512}};
   EXPECT_EQ(requests[0].body, expected);
   EXPECT_EQ(requests[0].header("x-request-id"), "req-tools");

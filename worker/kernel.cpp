@@ -9,6 +9,7 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/bounded_json.hpp"
+#include "shared/chat_message.hpp"
 #include "shared/clock.hpp"
 #include "shared/error.hpp"
 #include "shared/node_vars.hpp"
@@ -22,13 +23,8 @@ namespace {
 
 using nlohmann::json;
 
-// Bookkeeping the kernel keeps beside a message; never sent to the model.
-constexpr const char* kMeta = "_remora";
-
-json for_model(json message) {
-  message.erase(kMeta);
-  return message;
-}
+// Bookkeeping the kernel keeps beside a message; never sent to the model (ChatMessage).
+constexpr const char* kMeta = kChatMeta;
 
 // A message as JSON text. Error texts may quote a model's bytes cut mid-character: those become
 // U+FFFD instead of an exception.
@@ -141,9 +137,7 @@ void Kernel::request_turn() {
   req.id = fmt::format("{}.t{}", agent_.id, next.turn);
   req.agent_id = agent_.id;
   req.turn = next.turn;
-  json msgs = json::array();
-  for (const auto& m : messages_) msgs.push_back(for_model(m));
-  req.messages_json = dump_text(msgs);
+  req.messages = st_.messages;  // the supervisor reads them where they are: the record stays small
   json tools = json::array();
   for (const auto& t : tools_) tools.push_back(t->spec().to_openai());
   req.tools_json = tools.dump();
