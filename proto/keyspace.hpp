@@ -25,6 +25,11 @@
 //                                                               the supervisor to agent:<to>:inbox:)
 //   base       run:project                      Project         import (remora run PATHS)
 //   base       run:undo:<seq 10>                UndoEntry       remora accept
+//   base       run:accepting:<path>             FileEntry       remora accept (what a merged file is
+//                                                               being written as; gone once done)
+//   base       run:base_file:<rev 20>:<path>    FileEntry       remora accept / undo (a file's base
+//                                                               version they replaced, written at
+//                                                               rev: the ancestor of a 3-way merge)
 //
 // Keys are UTF-8 text without NUL bytes, at most kMaxKeyBytes long (an LMDB key limit).
 #pragma once
@@ -58,6 +63,8 @@ inline constexpr std::string_view kRunBundle = "run:bundle:";
 inline constexpr std::string_view kRunQuestion = "run:question:";
 inline constexpr std::string_view kRunControl = "run:control:";
 inline constexpr std::string_view kRunProject = "run:project";
+inline constexpr std::string_view kRunAccepting = "run:accepting:";
+inline constexpr std::string_view kRunBaseFile = "run:base_file:";
 inline constexpr std::string_view kRunUndo = "run:undo:";
 
 inline std::string cat(std::string_view a, std::string_view b) {
@@ -100,6 +107,13 @@ inline std::string run_undo(std::uint64_t seq) {
   std::snprintf(buf, sizeof buf, "%010llu", static_cast<unsigned long long>(seq));
   return cat(kRunUndo, buf);
 }
+inline std::string run_accepting(std::string_view path) { return cat(kRunAccepting, path); }
+// The base version of path written at revision rev, kept when accept or undo replaced it.
+inline std::string run_base_file(std::uint64_t rev, std::string_view path) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020llu:", static_cast<unsigned long long>(rev));
+  return cat(cat(kRunBaseFile, buf), path);
+}
 // The overlay namespace of an agent.
 inline std::string agent_ns(std::string_view agent_id) { return cat("agent/", agent_id); }
 
@@ -125,6 +139,7 @@ inline std::optional<proto::RecordType> expected_type(std::string_view key) {
   if (starts_with(key, kOutboxMessage)) return RecordType::message;
   if (key == kRunProject) return RecordType::project;
   if (starts_with(key, kRunUndo)) return RecordType::undo_entry;
+  if (starts_with(key, kRunAccepting) || starts_with(key, kRunBaseFile)) return RecordType::file_entry;
   if (starts_with(key, kEvent)) return RecordType::event;
   if (key == kRunGraph) return RecordType::run;
   if (starts_with(key, kRunAgent)) return RecordType::agent_state;

@@ -183,11 +183,15 @@ void read_command_tool(const YAML::Node& node, const std::string& path, CommandT
   f.read("timeout", c.timeout_s, above(0));
 }
 
-void read_agent(Fields& f, Bundle& b, Shape shape, Problems& p) {
+// node_types and when: which discovered nodes a bundle of either kind applies to.
+void read_applies(Fields& f, Bundle& b) {
   f.read("node_types", b.node_types);
   b.when = yaml_fields::to_json(f.node("when"));
   if (b.when.is_null()) b.when = json::object();
   f.check("when", b.when.is_object(), "expected a map of node fields to values");
+}
+
+void read_agent(Fields& f, Bundle& b, Shape shape, Problems& p) {
   if (f.read("system_prompt", b.system_prompt, kRequired)) check_template(f, "system_prompt", b.system_prompt, kPromptVars);
   if (f.read("user_prompt", b.user_prompt, kRequired)) check_template(f, "user_prompt", b.user_prompt, kPromptVars);
   read_model(f.node("model"), f.at("model"), b.model, p);
@@ -266,6 +270,7 @@ Bundle read_bundle(const YAML::Node& root, Shape shape, const std::optional<std:
     return b;
   }
   if (!root.IsMap()) return b;
+  read_applies(f, b);
   if (b.kind == "steps") {
     std::vector<YAML::Node> steps;
     if (f.read("steps", steps, kRequired)) f.check("steps", !steps.empty(), "must have at least one step");
@@ -286,7 +291,7 @@ std::string directory_name(const fs::path& dir) {
 }  // namespace
 
 json Bundle::to_json() const {
-  json j = {{"name", name}, {"description", description}, {"kind", kind}};
+  json j = {{"name", name}, {"description", description}, {"kind", kind}, {"node_types", node_types}, {"when", when}};
   if (kind == "steps") {
     json js = json::array();
     for (const Step& s : steps) js.push_back({{"kind", s.kind}, {"args", s.args}});
@@ -299,9 +304,7 @@ json Bundle::to_json() const {
                         {"command", c.command}, {"files", c.files}, {"timeout", c.timeout_s}});
   json turns = json::array();
   for (const auto& t : script) turns.push_back({{"content", t.content}, {"tool_calls", t.tool_calls}});
-  j.update({{"node_types", node_types},
-            {"when", when},
-            {"system_prompt", system_prompt},
+  j.update({{"system_prompt", system_prompt},
             {"user_prompt", user_prompt},
             {"model",
              {{"provider", model.provider}, {"model", model.model}, {"temperature", model.temperature},

@@ -92,9 +92,11 @@ struct Bundle {
   std::string description;
   std::string kind = "agent";  // agent (a model loop) | steps (a fixed sequence, see above)
 
-  // agent bundles
+  // which discovered nodes it applies to (both kinds)
   std::vector<std::string> node_types;  // node types it applies to; empty: every type
   nlohmann::json when = nlohmann::json::object();  // node fields that must equal these values
+
+  // agent bundles
   std::string system_prompt;  // templates over the node: {path} {name} {qualified_name} {type}
   std::string user_prompt;    // {language} {code} {start_line} {end_line} {params} {doc} {agent}
   ModelSettings model;

@@ -16,14 +16,19 @@
 
 namespace remora::cli {
 
-// Whether stdout takes ANSI colours: a terminal, and NO_COLOR (https://no-color.org) not set.
-inline bool colour_stdout() {
+// Whether NO_COLOR (https://no-color.org) asks for no colour anywhere.
+inline bool no_colour_asked() {
   const char* no_colour = std::getenv("NO_COLOR");
-  return ::isatty(STDOUT_FILENO) && !(no_colour && *no_colour);
+  return no_colour && *no_colour;
 }
 
+// Whether stdout takes ANSI colours: a terminal, and NO_COLOR not set.
+inline bool colour_stdout() { return ::isatty(STDOUT_FILENO) && !no_colour_asked(); }
+
 inline void init_logging(const std::string& program, spdlog::level::level_enum level = spdlog::level::warn) {
-  spdlog::set_default_logger(spdlog::stderr_color_mt(program));
+  // Coloured on a terminal unless NO_COLOR is set.
+  spdlog::set_default_logger(
+      spdlog::stderr_color_mt(program, no_colour_asked() ? spdlog::color_mode::never : spdlog::color_mode::automatic));
   spdlog::set_level(level);
 }
 

@@ -40,6 +40,11 @@ class Subscription {
   std::optional<proto::Event> next(std::optional<Clock::time_point> deadline = std::nullopt);
   // Events waiting, not counting a pending drop notice.
   std::size_t queued() const;
+  // Whether the bus is closed (next() then ends once the queue is drained).
+  bool closed() const {
+    std::lock_guard lk(mu_);
+    return closed_;
+  }
 
  private:
   friend class EventBus;

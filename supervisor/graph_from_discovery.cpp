@@ -7,6 +7,7 @@
 #include <cctype>
 #include <ranges>
 #include <set>
+#include <tuple>
 
 #include "shared/error.hpp"
 
@@ -55,18 +56,25 @@ void resolve_paths(DiscoverSpec& spec, const std::vector<fs::path>& paths, const
 
 namespace {
 
-// A readable id for an agent: bundle, path and qualified name, in [A-Za-z0-9._-].
-std::string readable_id(const std::string& bundle, const CodeNode& n) {
+// A readable id for an agent: bundle, path and qualified name, in [A-Za-z0-9._-], and whether
+// writing it lost something: a '-' (which is what '/' becomes) or a character written '_'. Ids
+// that lost nothing are told apart by their text alone; the others get a suffix of their own.
+std::pair<std::string, bool> readable_id(const std::string& bundle, const CodeNode& n) {
   std::string id = bundle + "." + n.path;
   if (n.type != "file") id += "." + n.qualified_name;
+  bool lossy = false;
   for (std::size_t i = bundle.size(); i < id.size(); ++i) {
     char& c = id[i];
-    if (c == '/')
+    if (c == '/') {
       c = '-';
-    else if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+    } else if (c == '-') {
+      lossy = true;
+    } else if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_')) {
       c = '_';
+      lossy = true;
+    }
   }
-  return id;
+  return {id, lossy};
 }
 
 std::string with_suffix(std::string id, const CodeNode& n) {
@@ -116,6 +124,7 @@ std::vector<AgentSpec> agents_for_nodes(const std::vector<CodeNode>& nodes, cons
     AgentSpec spec;
     const CodeNode* node;
     std::vector<std::size_t> deps;  // indexes into made, until the ids are final
+    bool lossy;                     // its readable id could be another node's
   };
   std::vector<Made> made;
   std::map<std::string, std::size_t> uses;  // readable id -> how many agents want it
@@ -125,15 +134,16 @@ std::vector<AgentSpec> agents_for_nodes(const std::vector<CodeNode>& nodes, cons
     for (const auto& [name, bundle] : bundles) {
       if (!bundle.applies_to(node_json)) continue;
       AgentSpec a;
-      a.id = readable_id(name, n);
+      bool lossy = false;
+      std::tie(a.id, lossy) = readable_id(name, n);
       a.bundle = name;
       a.target = n.path;
       a.timeout_s = config.timeout_s;
       a.restart = config.restart;
       a.node = node_json;
-      ++uses[a.id];
+      if (!lossy) ++uses[a.id];  // a lossy id gets its own suffix whatever else wants its text
       mine.push_back(made.size());
-      made.push_back({std::move(a), &n, {}});
+      made.push_back({std::move(a), &n, {}, lossy});
     }
     // The nearest predecessors of each agent on this node, by the orderings' closure.
     for (std::size_t i : mine)
@@ -152,7 +162,7 @@ std::vector<AgentSpec> agents_for_nodes(const std::vector<CodeNode>& nodes, cons
                             fmt::join(std::views::keys(bundles), ", ")));
 
   for (Made& m : made)
-    if (uses[m.spec.id] > 1 || m.spec.id.size() > 200) m.spec.id = with_suffix(m.spec.id, *m.node);
+    if (m.lossy || uses[m.spec.id] > 1 || m.spec.id.size() > 200) m.spec.id = with_suffix(m.spec.id, *m.node);
   for (Made& m : made) {
     for (std::size_t dep : m.deps) m.spec.after.push_back(made[dep].spec.id);
     std::ranges::sort(m.spec.after);

@@ -1,12 +1,13 @@
 // Graphs built from discovery: one agent per (code node x bundle that applies to it), as
 // `remora run PATHS --bundle B...` and a graph file's `discover:` section ask.
 //
-// Agent ids are readable and stable across runs: `<bundle>.<path>` for a file node and
-// `<bundle>.<path>.<qualified name>` for the others, with '/' in the path written '-' and any
-// character outside [A-Za-z0-9._-] written '_' (`lint.src-geo.py.Box.area`). Nodes whose ids
-// would collide (C++ overloads, or names that differ only in replaced characters) all get the
-// first 8 hex digits of their node id appended (`lint.a.cpp.f.3f0c9e21`); an id longer than 200
-// characters is cut to 191 and gets the same suffix.
+// Agent ids are readable and depend only on their node (a re-run of a grown project keeps every
+// id): `<bundle>.<path>` for a file node and `<bundle>.<path>.<qualified name>` for the others,
+// with '/' in the path written '-' (`lint.src-geo.py.Box.area`). A node whose path or name holds
+// a '-' or a character outside [A-Za-z0-9._] (written '_'), whose id could therefore be another's,
+// gets the first 8 hex digits of its node id appended (`lint.a-util.py.helper.3f0c9e21`), as do
+// nodes of one file with the same name (C++ overloads); an id longer than 200 characters is cut
+// to 191 and gets the same suffix.
 //
 // Orderings `--after A:B` say that on each node the agent of bundle B runs after the agent of
 // bundle A. They are transitive and pass over a bundle that does not apply to a node: with

@@ -425,9 +425,16 @@ GraphSpec load_graph(const fs::path& file) {
     f.read("name", spec.name);
     if (f.read("bundles", bundle_dirs)) f.check("bundles", !bundle_dirs.empty(), "must name at least one directory");
     read_config(f.node("config"), spec.config, p);
+    std::string project;
+    if (f.read("project", project)) {
+      spec.project = fs::weakly_canonical(fs::absolute(file.parent_path() / project));
+      std::error_code ec;
+      f.check("project", fs::is_directory(spec.project, ec), "'" + project + "' is not a directory (relative to the graph file)");
+    }
     if (const YAML::Node d = f.node("discover"); d && !d.IsNull()) {
       discovering = read_discover(d, file, p);
       f.check("agents", !f.node("agents"), "a graph lists its agents or discovers them, not both");
+      f.check("project", project.empty(), "a graph that discovers its agents names its project as discover.root");
     } else {
       std::vector<YAML::Node> agents;
       if (f.read("agents", agents, kRequired)) f.check("agents", !agents.empty(), "must have at least one agent");

@@ -3,6 +3,8 @@
 //   name: demo                        # optional (default: the file's stem)
 //   bundles: [bundles]                # directories holding bundle directories, relative to the
 //                                     # graph file (default: [bundles])
+//   project: src                      # optional: the project directory, relative to the graph file,
+//                                     # imported into base before the run (as `remora run PATHS` does)
 //   config:                           # every field optional; defaults as upstream Remora
 //     max_concurrency: 4
 //     timeout: 300                    # seconds per agent run

@@ -19,18 +19,21 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
-#include "shared/clock.hpp"
+#include "review/git_commit.hpp"
+#include "review/review.hpp"
 #include "shared/checkpoint.hpp"
 #include "shared/cli.hpp"
+#include "shared/clock.hpp"
 #include "shared/watcher.hpp"
+#include "supervisor/agent_results.hpp"
 #include "supervisor/checkpoint_commands.hpp"
 #include "supervisor/config_layers.hpp"
 #include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/graph_from_discovery.hpp"
 #include "supervisor/openai_provider.hpp"
+#include "supervisor/project_dir.hpp"
 #include "supervisor/project_import.hpp"
-#include "supervisor/review.hpp"
 #include "supervisor/run_lock.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/terminal_text.hpp"
@@ -63,17 +66,6 @@ std::vector<proto::AgentState> read_agents(const Workspace& ws) {
   return out;
 }
 
-// What the agent's worker reported (agent:<id>:result in its overlay), if it has ended.
-std::optional<proto::AgentResult> read_result(const Workspace& ws, const proto::AgentState& a) {
-  const auto key = keys::result(a.id);
-  for (const auto& ns_name : {a.ns, std::string(keys::kBase)}) {
-    auto ns = ws.find_ns(ns_name);
-    if (!ns) continue;
-    if (auto e = ws.get(*ns, key)) return proto::decode<proto::AgentResult>(e->value, key);
-  }
-  return std::nullopt;
-}
-
 std::string duration(std::int64_t ms) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(1) << static_cast<double>(ms) / 1000.0 << "s";
@@ -88,14 +80,8 @@ int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
   const char* supervisor = !proto::Run::unfinished(r->state) ? "ended" : RunLock::held(dir) ? "running" : "gone";
   auto agents = read_agents(ws);
   std::vector<std::optional<proto::AgentResult>> results;
-  std::uint64_t prompt_tokens = 0, completion_tokens = 0;
-  for (auto& a : agents) {
-    results.push_back(read_result(ws, a));
-    if (results.back()) {
-      prompt_tokens += results.back()->prompt_tokens;
-      completion_tokens += results.back()->completion_tokens;
-    }
-  }
+  for (auto& a : agents) results.push_back(read_result(ws, a));
+  const auto [prompt_tokens, completion_tokens] = token_totals(ws, agents);
   auto ran_ms = [](const proto::AgentState& a) {
     return a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0;
   };
@@ -382,7 +368,8 @@ json file_json(const FileChange& c) {
 json accepted_json(const Accepted& a) {
   json files = json::array();
   for (const auto& f : a.files) files.push_back(file_json(f));
-  return {{"agent", a.agent}, {"accepted", true}, {"with", a.with}, {"files", files}, {"forced", a.forced}};
+  return {{"agent", a.agent}, {"accepted", true}, {"with", a.with},     {"files", files},
+          {"merged", a.merged}, {"forced", a.forced}};
 }
 
 // Prints the diff of each agent (all awaiting review without one), or with --stat a line per file;
@@ -432,18 +419,84 @@ std::string accepted_line(const Accepted& a) {
   for (const auto& f : a.files) files += (files.empty() ? "" : ", ") + quoted_name(f.path) + (f.after ? "" : " (deleted)");
   std::string with;
   for (const auto& w : a.with) with += (with.empty() ? " with " : ", ") + inert_text(w);
-  return "accepted " + inert_text(a.agent) + with + ": " + files + (a.forced ? " (stale files overwritten: --force)" : "");
+  std::string merged;
+  for (const auto& m : a.merged) merged += (merged.empty() ? "" : ", ") + quoted_name(m);
+  return "accepted " + inert_text(a.agent) + with + ": " + files +
+         (merged.empty() ? "" : " (merged with the changes made since: " + merged + ")") +
+         (a.forced ? " (stale or conflicting files overwritten: --force)" : "");
+}
+
+// accept --commit: the commit's message is the agent's summary, then what remora accepted.
+std::string commit_message(const Workspace& ws, const Accepted& a) {
+  std::string summary;
+  std::string body = "remora accept " + a.agent + "\n";
+  for (const auto& agent : run_agents(ws)) {
+    if (agent.id != a.agent && std::ranges::count(a.with, agent.id) == 0) continue;
+    auto res = read_result(ws, agent);
+    std::string said = res ? res->summary.substr(0, res->summary.find('\n')) : "";
+    if (agent.id == a.agent) summary = said;
+    body += "\n" + agent.id + " (" + agent.bundle + (agent.target.empty() ? "" : " on " + agent.target) + ")" +
+            (said.empty() ? "" : ": " + said);
+  }
+  return (summary.empty() ? "remora: the changes of agent " + a.agent : summary) + "\n\n" + body + "\n";
+}
+
+// Records an accept as a git commit of the files it wrote, read back from the project directory.
+std::optional<std::string> commit_accepted(const Workspace& ws, const Accepted& a, const std::string& author) {
+  const ProjectDir dir(imported_project(ws)->root);
+  std::vector<CommitFile> files;
+  for (const auto& f : a.files) {
+    auto disk = dir.read(f.path);
+    files.push_back({f.path, disk.kind == DiskFile::Kind::file ? std::optional<FileSide>(FileSide{disk.content, disk.mode})
+                                                                : std::nullopt});
+  }
+  try {
+    return record_git_commit(dir.root(), files, commit_message(ws, a), author);
+  } catch (const Error& e) {
+    throw Error(e.code(), "accepted " + a.agent + " but could not record it as a git commit: " + e.what());
+  }
 }
 
 // accept, reject and undo; --json: a JSON line per agent accepted, refused, rejected or restored.
-int cmd_review(Workspace& ws, const std::string& command, const std::string& agent, bool all, bool force, bool as_json) {
+// The author of accept --commit's commits: --author, else $REMORA_COMMIT_AUTHOR, else empty (git's user).
+std::string author_for_commit(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("REMORA_COMMIT_AUTHOR");
+  return env ? env : "";
+}
+
+// With commit (accept --commit), each accept is then recorded as a git commit by author.
+int cmd_review(Workspace& ws, const std::string& command, const std::string& agent, bool all, bool force, bool as_json,
+               std::optional<std::string> commit_author = std::nullopt) {
   if (command != "undo" && all == !agent.empty()) throw Error(Errc::invalid_argument, "name one agent, or --all");
+  if (commit_author) {
+    auto project = imported_project(ws);
+    if (!project)
+      throw Error(Errc::not_found, "workspace " + ws.dir().string() + " holds no imported project (remora run PATHS imports one)");
+    check_git_commit(project->root, *commit_author);  // before anything is written
+  }
   Review review(ws);
   print_notes(review.recovered());
   if (command == "accept") {
     auto print = [&](const Accepted& a) {
-      if (as_json) print_json(accepted_json(a));
-      else std::cout << accepted_line(a) << "\n";
+      std::optional<std::string> commit;
+      if (commit_author) {
+        try {
+          commit = commit_accepted(ws, a, *commit_author);
+        } catch (const Error&) {
+          if (as_json) print_json(accepted_json(a));
+          else std::cout << accepted_line(a) << "\n" << std::flush;
+          throw;
+        }
+      }
+      if (as_json) {
+        auto j = accepted_json(a);
+        if (commit_author) j["commit"] = commit ? json(*commit) : json(nullptr);
+        print_json(j);
+      } else {
+        std::cout << accepted_line(a) << "\n";
+        if (commit_author) std::cout << (commit ? "  committed " + *commit : std::string("  nothing to commit: HEAD holds these files")) << "\n";
+      }
     };
     if (!all) {
       print(review.accept(agent, force));
@@ -574,6 +627,12 @@ int main(int argc, char** argv) {
   accept->add_flag("--all", all, "every agent awaiting review, in dependency order");
   accept->add_flag("--force", force, "accept even when files changed on disk or in the base since the agent started");
   accept->add_flag("--json", as_json, "a JSON line per agent");
+  bool commit = false;
+  std::string author;
+  accept->add_flag("--commit", commit, "record each accept as a git commit in the project's repository (its message: "
+                                       "the agent's summary)");
+  accept->add_option("--author", author, "with --commit: the commit's author, 'Name <email>' (default: "
+                                         "$REMORA_COMMIT_AUTHOR, else git's user.name and user.email)");
 
   auto* reject = app.add_subcommand("reject", "discard an agent's changes");
   reject->add_option("agent", agent, "agent id");
@@ -613,10 +672,13 @@ int main(int argc, char** argv) {
     if (checkpoints->parsed()) return cmd_checkpoints(dir, as_json);
     if (restore->parsed()) return cmd_restore(dir, restore_request, [&] { return cmd_resume(dir, as_json, {}); });
 
+    if (!author.empty() && !commit) throw Error(Errc::invalid_argument, "--author goes with --commit");
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");
     for (auto* review : {accept, reject, undo})
-      if (review->parsed()) return cmd_review(*ws, review->get_name(), agent, all, force, as_json);
+      if (review->parsed())
+        return cmd_review(*ws, review->get_name(), agent, all, force, as_json,
+                          commit ? std::optional<std::string>(author_for_commit(author)) : std::nullopt);
     print_notes(recover_interrupted_review(*ws));
     if (diff->parsed()) return cmd_diff(*ws, agent, stat, as_json);
     if (status->parsed()) return cmd_status(*ws, dir, as_json);

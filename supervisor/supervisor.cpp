@@ -21,6 +21,7 @@
 #include "shared/error.hpp"
 #include "shared/node_vars.hpp"
 #include "shared/sandbox_probe.hpp"
+#include "supervisor/agent_results.hpp"
 #include "supervisor/sandbox_ending.hpp"
 #include "shared/event_log.hpp"
 #include "shared/pid_fd.hpp"
@@ -216,8 +217,12 @@ int Supervisor::run() {
   pending_.run = true;
   auto c = counts();
   c["duration_ms"] = run_.ended_at_ms - run_.started_at_ms;
-  c["prompt_tokens"] = prompt_tokens_;
-  c["completion_tokens"] = completion_tokens_;
+  // The whole run's tokens, as status counts them (a resumed run's earlier sessions included).
+  std::vector<proto::AgentState> states;
+  for (const auto& [id, a] : agents_) states.push_back(a.st);
+  const auto tokens = token_totals(ws_, states);
+  c["prompt_tokens"] = tokens.prompt;
+  c["completion_tokens"] = tokens.completion;
   emit("graph", run_.state, "", c);
   flush();
   gateway_.reset();
@@ -730,8 +735,6 @@ void Supervisor::handle(const ModelDone& d) {
   r.prompt_tokens = d.reply.prompt_tokens;
   r.completion_tokens = d.reply.completion_tokens;
   r.duration_ms = d.reply.duration_ms;
-  prompt_tokens_ += r.prompt_tokens;
-  completion_tokens_ += r.completion_tokens;
   pending_.puts.emplace_back(a.st.ns, keys::model_response(r.id), proto::encode(r));
   nlohmann::json payload = {{"request_id", r.id},
                             {"turn", d.call.turn},

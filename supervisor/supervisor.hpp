@@ -186,7 +186,6 @@ class Supervisor {
 
   std::set<std::string> model_inflight_;  // submitted to the gateway, response not committed yet
   std::vector<ModelCall> to_submit_;      // decided this iteration; submitted at the top of the next
-  std::uint64_t prompt_tokens_ = 0, completion_tokens_ = 0;
 
   std::unique_ptr<ModelGateway> gateway_;
   std::unique_ptr<MemoryCgroups> cgroups_;  // one per agent; null where unavailable (said in the log)

@@ -2,12 +2,14 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
 
 #include "shared/bounded_json.hpp"
+#include "shared/clock.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/terminal_text.hpp"
 
@@ -36,16 +38,14 @@ TerminalUi::~TerminalUi() {
 }
 
 void TerminalUi::progress() {
-  if (mode_ != Mode::live || counts_.is_null()) return;
-  std::string line = "\r\033[K";
-  std::size_t done = 0;
-  for (const char* s : {"completed", "failed", "cancelled", "skipped"}) done += counts_.value(s, 0);
-  line += "[" + std::to_string(done) + "/" + std::to_string(total_) + "]";
-  for (auto& [state, n] : counts_.items()) {
-    if (n.is_number_integer() && n.get<int>() > 0) line += "  " + inert_text(state) + " " + std::to_string(n.get<int>());
-  }
-  if (prompt_ && !questions_.empty() && !questions_.front().sent) line += "  |  " + prompt_text(questions_.front());
-  std::cout << line << std::flush;
+  if (mode_ != Mode::live || !line_.started()) return;
+  winsize ws{};
+  const std::size_t width = ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 120;
+  std::string prompt;
+  if (prompt_ && !questions_.empty() && !questions_.front().sent) prompt = "  |  " + prompt_text(questions_.front());
+  // The prompt ends the line whole; the progress takes the columns left.
+  const std::size_t room = width > prompt.size() + 20 ? width - prompt.size() - 1 : 20;
+  std::cout << "\r\033[K" << line_.render(now_ms(), room) << prompt << std::flush;
 }
 
 std::string TerminalUi::prompt_text(const Question& q) {
@@ -68,15 +68,23 @@ void TerminalUi::show(const Question& q) {
 }
 
 void TerminalUi::print_loop() {
-  while (auto e = sub_->next()) {
+  for (;;) {
+    // Live: redrawn every second as well, so that the elapsed time goes on between events.
+    auto e = sub_->next(mode_ == Mode::live ? std::optional(Subscription::Clock::now() + std::chrono::seconds(1))
+                                           : std::nullopt);
+    if (!e) {
+      if (sub_->closed() && !sub_->queued()) return;
+      std::lock_guard lk(mu_);
+      progress();
+      continue;
+    }
     if (mode_ == Mode::json) {
       std::cout << event_json_line(*e) << "\n" << std::flush;
     }
     auto payload = try_parse_bounded(e->payload_json, "event payload", kRecordJsonLimits).value;
     const std::string name = e->category + ":" + e->action;
     std::lock_guard lk(mu_);
-    if (name == "graph:started") total_ = payload.value("agents", 0);
-    if (name == "graph:progress") counts_ = payload;
+    line_.on_event(*e, payload);
     if (name == "agent:blocked") {
       Question q{payload.value("question_id", ""), e->agent_id, payload.value("question", ""),
                  payload["default"].is_string() ? payload["default"].get<std::string>() : "",

@@ -1,8 +1,9 @@
 // TerminalUi: what `remora run` shows while a graph runs, fed by the event bus in its own thread
 // (a slow terminal never stalls the supervisor).
 //   json:  every event as one JSON line on stdout (for scripts)
-//   live:  a terminal: one progress line with counts per state, redrawn in place, with failures,
-//          restarts and questions printed above it; questions are answered at a prompt
+//   live:  a terminal: one progress line (progress_line.hpp: elapsed time, counts per state, each
+//          running agent and what it waits on), redrawn in place at each event and every second,
+//          with failures, restarts and questions printed above it; questions are answered at a prompt
 //   plain: not a terminal: one line per event, but for each turn's model call and tool calls
 //          (`remora events` lists those)
 // Questions are asked at the prompt only when `prompt` is set (interactive graph, stdin a
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "supervisor/progress_line.hpp"
 #include "supervisor/supervisor.hpp"
 
 namespace remora {
@@ -44,8 +46,7 @@ class TerminalUi {
   std::shared_ptr<Subscription> sub_;
   std::mutex mu_;
   std::deque<Question> questions_;
-  nlohmann::json counts_;
-  std::size_t total_ = 0;
+  ProgressLine line_;
   int stop_fd_ = -1;
   std::thread printer_, reader_;
 };

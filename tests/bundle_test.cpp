@@ -115,6 +115,18 @@ TEST(BundleLoad, EveryStepKindRoundTrips) {
   EXPECT_EQ(Bundle::from_json(json::parse(j.dump())), b);
 }
 
+// A steps bundle, like an agent bundle, names the discovered nodes it applies to.
+TEST(BundleLoad, AStepsBundleNamesTheNodesItAppliesTo) {
+  test::TempDir d;
+  Bundle b = load_bundle(write_bundle(d, "files", "name: files\nkind: steps\nnode_types: [file]\n"
+                                                  "when: {language: python}\nsteps: [{result: ok}]\n"));
+  EXPECT_EQ(b.node_types, std::vector<std::string>{"file"});
+  EXPECT_TRUE(b.applies_to({{"type", "file"}, {"language", "python"}}));
+  EXPECT_FALSE(b.applies_to({{"type", "function"}, {"language", "python"}}));
+  EXPECT_FALSE(b.applies_to({{"type", "file"}, {"language", "c"}}));
+  EXPECT_EQ(Bundle::from_json(json::parse(b.to_json().dump())), b);
+}
+
 TEST(BundleLoad, AcceptsADirectoryWithATrailingSlash) {
   test::TempDir d;
   write_bundle(d, "lint", "name: lint\nkind: steps\nsteps: [{result: ok}]\n");

@@ -94,7 +94,7 @@ TEST(GraphFromDiscovery, CollidingAndOddNamesAreSanitizedAndSuffixed) {
   auto agents = agents_for_nodes(nodes, {{"lint", bundle("lint", {})}}, {}, {});
   auto ids = by_id(agents);
   ASSERT_EQ(ids.size(), 3u);
-  EXPECT_TRUE(ids.contains("lint.a_b-x.cpp.operator_"));
+  EXPECT_TRUE(ids.contains("lint.a_b-x.cpp.operator_." + nodes[0].id.substr(0, 8)));
   EXPECT_TRUE(ids.contains("lint.a_b-x.cpp.f." + nodes[1].id.substr(0, 8)));
   EXPECT_TRUE(ids.contains("lint.a_b-x.cpp.f." + nodes[2].id.substr(0, 8)));
 
@@ -102,6 +102,25 @@ TEST(GraphFromDiscovery, CollidingAndOddNamesAreSanitizedAndSuffixed) {
   auto long_id = agents_for_nodes({deep}, {{"lint", bundle("lint", {})}}, {}, {})[0].id;
   EXPECT_EQ(long_id.size(), 200u);
   EXPECT_TRUE(long_id.ends_with("." + deep.id.substr(0, 8)));
+}
+
+// A node's id is its own: adding a file whose readable id would be the same (a/util.py beside
+// a-util.py) changes no id that was there before.
+TEST(GraphFromDiscovery, IdsDoNotChangeWhenAFileIsAdded) {
+  const std::map<std::string, Bundle> bundles{{"fn", bundle("fn", {})}};
+  const std::vector<CodeNode> before = {node("a-util.py", "function", "helper"), node("b/util.py", "function", "helper")};
+  auto after = before;
+  after.push_back(node("a/util.py", "function", "helper"));
+  after.push_back(node("b-util.py", "function", "helper"));
+  const auto first_agents = agents_for_nodes(before, bundles, {}, {});
+  const auto second_agents = agents_for_nodes(after, bundles, {}, {});
+  auto first = by_id(first_agents);
+  auto second = by_id(second_agents);
+  EXPECT_TRUE(first.contains("fn.b-util.py.helper"));  // b/util.py: nothing lost, no suffix
+  EXPECT_TRUE(first.contains("fn.a-util.py.helper." + before[0].id.substr(0, 8)));
+  ASSERT_EQ(second.size(), 4u);  // all distinct
+  for (const auto& [id, agent] : first) EXPECT_TRUE(second.contains(id)) << id << " changed";
+  EXPECT_TRUE(second.contains("fn.b-util.py.helper." + after[3].id.substr(0, 8)));
 }
 
 TEST(GraphFromDiscovery, OrderingsLinkTheAgentsOfANodeThroughBundlesThatDoNotApply) {

@@ -15,9 +15,9 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "review/review.hpp"
 #include "supervisor/project_dir.hpp"
 #include "supervisor/project_import.hpp"
-#include "supervisor/review.hpp"
 #include "test_support.hpp"
 
 namespace remora {

@@ -38,11 +38,13 @@ TEST_F(ReviewTest, AcceptWritesExactlyTheOverlaysEdits) {
   EXPECT_NE(std::string(again.what()).find("already accepted"), std::string::npos);
 }
 
+// Files changed on both sides that a line merge cannot combine (see review_merge_test.cpp for
+// those it can).
 TEST_F(ReviewTest, AFileChangedOnDiskMakesAcceptRefuseNamingItUnlessForced) {
   add_agent("a");
   edit("a", "greet.py", "agent's\n");
   edit("a", "shapes.py", "agent's shapes\n");
-  write_text(root / "greet.py", "the human's edit\n");
+  fs::remove(root / "greet.py");  // a change on disk that no line merge can take in
 
   Review review(*ws);
   auto stale = error_of<StaleBase>([&] { review.accept("a", false); });
@@ -50,7 +52,7 @@ TEST_F(ReviewTest, AFileChangedOnDiskMakesAcceptRefuseNamingItUnlessForced) {
   ASSERT_EQ(stale.files().size(), 1u);
   EXPECT_EQ(stale.files()[0].path, "greet.py");
   EXPECT_NE(std::string(stale.what()).find("greet.py (changed on disk"), std::string::npos) << stale.what();
-  EXPECT_EQ(test::read_text(root / "greet.py"), "the human's edit\n");  // untouched
+  EXPECT_FALSE(fs::exists(root / "greet.py"));  // untouched
   EXPECT_EQ(test::read_text(root / "shapes.py"), "class Circle:\n    pass\n");
   EXPECT_EQ(undo_records(), 0u);
   EXPECT_EQ(agent("a").review, "pending");
@@ -66,7 +68,7 @@ TEST_F(ReviewTest, AFileChangedInTheBaseSinceTheAgentTouchedItIsStale) {
   add_agent("a");
   add_agent("b");
   add_agent("reader");
-  edit("a", "greet.py", "a's greet\n");
+  remove("a", "greet.py");  // b's edit cannot be merged into a deletion
   edit("b", "greet.py", "b's greet\n");
   edit("b", "shapes.py", "b's shapes\n");
   ws->write([&](WriteTxn& t) { t.note_read(ws->ns(keys::agent_ns("reader")), keys::file("shapes.py")); });
@@ -220,7 +222,7 @@ TEST_F(ReviewTest, AcceptAllGoesInOrderAndReportsEachRefusal) {
   EXPECT_TRUE(attempts[0].accepted);
   EXPECT_EQ(attempts[1].agent, "y");
   EXPECT_FALSE(attempts[1].accepted);
-  EXPECT_NE(attempts[1].refused.find("greet.py (changed in the base"), std::string::npos) << attempts[1].refused;
+  EXPECT_NE(attempts[1].refused.find("change the same lines of greet.py"), std::string::npos) << attempts[1].refused;
   EXPECT_TRUE(attempts[2].accepted);
   EXPECT_EQ(test::read_text(root / "greet.py"), "x\n");
   EXPECT_EQ(test::read_text(root / "shapes.py"), "z\n");

@@ -3,7 +3,7 @@
 
 #include <random>
 
-#include "supervisor/unified_diff.hpp"
+#include "review/unified_diff.hpp"
 #include "test_support.hpp"
 
 namespace remora {

@@ -16,6 +16,8 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "review/review.hpp"
+#include "review/unified_diff.hpp"
 #include "shared/bundle.hpp"
 #include "shared/error.hpp"
 #include "shared/lmdb_data_file.hpp"
@@ -23,9 +25,7 @@
 #include "shared/yaml_fields.hpp"
 #include "supervisor/project_dir.hpp"
 #include "supervisor/project_import.hpp"
-#include "supervisor/review.hpp"
 #include "supervisor/terminal_text.hpp"
-#include "supervisor/unified_diff.hpp"
 #include "test_support.hpp"
 
 namespace remora {

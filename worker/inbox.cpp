@@ -23,8 +23,17 @@ std::string ask_and_wait(Workspace& ws, const Namespace& ns, const proto::Questi
     ws.write([&](WriteTxn& t) { t.put(ns, qkey, bytes); });
     spdlog::info("asked {}: {}", q.id, q.question);
   }
-  auto r = await_key(ws, ns, rkey);
-  return proto::decode<proto::Response>(r, rkey).answer;
+  auto answer = proto::decode<proto::Response>(await_key(ws, ns, rkey), rkey).answer;
+  // The question record says it is answered, not pending, once the answer has come.
+  ws.write([&](WriteTxn& t) {
+    auto e = t.get(ns, qkey);
+    if (!e) return;
+    auto asked = proto::decode<proto::Question>(e->value, qkey);
+    if (asked.status == "answered") return;
+    asked.status = "answered";
+    t.put(ns, qkey, proto::encode(asked));
+  });
+  return answer;
 }
 
 }  // namespace remora::worker

@@ -13,7 +13,8 @@ namespace remora::worker {
 std::string await_key(Workspace& ws, const Namespace& ns, const std::string& key);
 
 // Asks the human q (committing outbox:question:<q.id> unless already asked — a restarted worker
-// asks with the same id and gets an answer given while it was down) and returns the answer.
+// asks with the same id and gets an answer given while it was down) and returns the answer, once
+// it has marked the question record answered.
 std::string ask_and_wait(Workspace& ws, const Namespace& ns, const proto::Question& q);
 
 }  // namespace remora::worker

@@ -1,4 +1,4 @@
-#include "supervisor/unified_diff.hpp"
+#include "review/unified_diff.hpp"
 
 #include <dtl/dtl.hpp>
 #include <fmt/format.h>

@@ -7,9 +7,13 @@
 // ancestors with it, in one step. An agent that a pending agent builds on cannot be accepted or
 // rejected alone: accept the later one (which takes both), or reject it first.
 //
-// Accept is refused as a stale base, naming every file, when a file the agent (or an ancestor)
-// read or wrote changed in base since (the workspace's merge conflict rule), or when a file it
-// changes differs on disk from base; --force accepts anyway. The crash-safety protocol (an undo
+// A file the agent changed that changed since it started, on disk or in base (an accepted sibling:
+// the workspace's merge conflict rule), is merged three-way (three_way_merge.hpp) from the version
+// it started from (base's, or the one kept as run:base_file when base moved): accepted when the
+// changes touch different lines, refused showing the conflicting hunks, writing nothing, when they
+// touch the same. Accept is refused as a stale base, naming every file, when a file cannot be
+// merged (deleted on a side, binary, where it started unknown) or a file the agent only read
+// changed in base; --force takes the agent's version anyway. The crash-safety protocol (an undo
 // entry committed before the disk is touched, atomic file writes, one transaction for the
 // merge, recovery of an interrupted accept or undo by the next command) is in docs/review.md.
 //
@@ -24,7 +28,7 @@
 #include "proto/records.hpp"
 #include "shared/error.hpp"
 #include "shared/workspace.hpp"
-#include "supervisor/unified_diff.hpp"
+#include "review/unified_diff.hpp"
 
 namespace remora {
 
@@ -63,8 +67,9 @@ class StaleBase : public Error {
 struct Accepted {
   std::string agent;
   std::vector<std::string> with;  // ancestors accepted with it, nearest first
-  std::vector<FileChange> files;  // what was written to the project
-  bool forced = false;            // stale files were overwritten under --force
+  std::vector<FileChange> files;  // the agent's changes written to the project
+  std::vector<std::string> merged;  // of those, files merged three-way with changes made since
+  bool forced = false;            // stale or conflicting files were overwritten under --force
 };
 
 // What accept --all did with one agent: accepted, or refused with the reason.

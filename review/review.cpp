@@ -1,4 +1,4 @@
-#include "supervisor/review.hpp"
+#include "review/review.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -17,6 +17,7 @@
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "review/three_way_merge.hpp"
 #include "shared/clock.hpp"
 #include "shared/fault_point.hpp"
 #include "supervisor/graph_spec.hpp"
@@ -47,6 +48,50 @@ DiskFile disk_of(const proto::UndoFile& f) {
 }
 
 std::string path_of(std::string_view key) { return std::string(key.substr(keys::kFile.size())); }
+
+bool same_side(const std::optional<FileSide>& a, const std::optional<FileSide>& b) {
+  return a.has_value() == b.has_value() && (!a || (a->content == b->content && a->mode == b->mode));
+}
+
+// Keeps base's version of key before a write replaces it, as run:base_file:<its revision>:<path>,
+// so that an agent that started from it can be merged three-way later (base_version).
+void keep_base_version(WriteTxn& t, const Namespace& base, const std::string& path) {
+  auto e = t.get(base, keys::file(path));
+  if (!e) return;
+  auto key = keys::run_base_file(e->mod_rev, path);
+  if (key.size() <= keys::kMaxKeyBytes) t.put(base, key, e->value);  // a longer path is not merged
+}
+
+// The base version of path written at revision rev (0: the file did not exist): outer nullopt
+// when it was not kept.
+std::optional<std::optional<FileSide>> base_version(const Workspace& ws, std::uint64_t rev, const std::string& path) {
+  if (rev == 0) return std::optional<FileSide>{};
+  const auto key = keys::run_base_file(rev, path);
+  auto e = ws.get(ws.ns(keys::kBase), key);
+  if (!e) return std::nullopt;
+  return side_of(e, key);
+}
+
+// The files an accept interrupted while writing was merging, with what it was writing
+// (run:accepting:<path>).
+std::map<std::string, DiskFile> merged_being_written(const Workspace& ws) {
+  std::map<std::string, DiskFile> out;
+  for (auto& [k, e] : ws.list(ws.ns(keys::kBase), keys::kRunAccepting))
+    out.emplace(k.substr(keys::kRunAccepting.size()), disk_of(side_of(e, k)));
+  return out;
+}
+
+std::string conflict_message(const std::string& id, const std::vector<std::pair<std::string, std::vector<std::string>>>& files) {
+  std::vector<std::string> names;
+  for (const auto& [path, hunks] : files) names.push_back(quoted_name(path));
+  std::string out = fmt::format("accept of {} refused: it and the changes made since it started (on disk or by an "
+                                "accepted agent) change the same lines of {}; nothing was written. Resolve and "
+                                "accept again, or --force takes the agent's version:",
+                                id, fmt::join(names, ", "));
+  for (const auto& [path, hunks] : files)
+    for (const auto& h : hunks) out += "\n" + quoted_name(path) + ":\n" + (h.ends_with('\n') ? h.substr(0, h.size() - 1) : h);
+  return out;
+}
 
 // The run's agents by id, and the way from an agent to the agents it reads through.
 class Agents {
@@ -217,9 +262,7 @@ std::vector<FileChange> agent_changes(const Workspace& ws, const proto::AgentSta
     for (const auto& key : candidates) {
       auto before = side_of(r.get(base, key), key);
       auto after = side_of(r.get(*overlay, key), key);
-      bool same = before.has_value() == after.has_value() &&
-                  (!before || (before->content == after->content && before->mode == after->mode));
-      if (!same) out.push_back({path_of(key), std::move(before), std::move(after)});
+      if (!same_side(before, after)) out.push_back({path_of(key), std::move(before), std::move(after)});
     }
   });
   return out;
@@ -282,9 +325,14 @@ std::vector<std::string> roll_back_accept(Workspace& ws, const UndoRecord& r) {
   const Agents agents(ws);
   if (const auto* agent = agents.find(r.entry.agent_id))
     for (const auto& c : agent_changes(ws, *agent)) writing.emplace(c.path, disk_of(c.after));
+  const auto merging = merged_being_written(ws);
+  for (const auto& [path, file] : merging) writing.insert_or_assign(path, file);
   auto notes = restore(dir, r.entry, &writing);
   const auto base = ws.ns(keys::kBase);
-  ws.write([&](WriteTxn& t) { t.del(base, r.key); });
+  ws.write([&](WriteTxn& t) {
+    t.del(base, r.key);
+    for (const auto& [path, file] : merging) t.del(base, keys::run_accepting(path));
+  });
   notes.insert(notes.begin(), fmt::format("rolled back the accept of {} that was interrupted ({} files put back)",
                                           r.entry.agent_id, r.entry.files.size()));
   return notes;
@@ -304,6 +352,7 @@ void finish_undo(Workspace& ws, UndoRecord r) {
       if (agents.at(id).review == "accepted") undone.push_back(id);
   ws.write([&](WriteTxn& t) {
     for (const auto& f : r.entry.files) {
+      keep_base_version(t, base, f.path);
       if (f.existed)
         t.put(base, keys::file(f.path), proto::encode(proto::FileEntry{f.content, f.mode}));
       else
@@ -354,61 +403,119 @@ Accepted Review::accept(const std::string& id, bool force) {
                                               id, quoted_name(c.path), full_mode(c.after->mode), *why));
   const ProjectDir dir = project_dir(ws_);
 
-  Accepted out{id, agents.ancestors(id), {}, false};
+  Accepted out{id, agents.ancestors(id), {}, {}, false};
   const auto chain = agents.chain(id);
   std::vector<Namespace> layers;  // the overlays to merge, nearest first
   for (const auto& layer : chain)
     if (auto ns = ws_.find_ns(agents.at(layer).ns)) layers.push_back(*ns);
 
-  // (1) Stale base: files that moved in base since the agents touched them, or on disk.
+  // (1) What moved underneath the agent: files changed in the base since it (or an ancestor) read
+  // or wrote them, or on disk since they were imported. A file the agent changed is merged
+  // three-way with the disk from the version it started from; the rest is a stale base.
   std::vector<StaleFile> stale;
   std::set<std::string> named;
   auto note = [&](std::string path, std::string why) {
     if (named.insert(path).second) stale.push_back({std::move(path), std::move(why)});
   };
+  std::map<std::string, std::uint64_t> moved;  // path -> the base revision the agents started from
+  std::set<std::string> read_moved;           // files only read that moved
   ws_.read([&](const Reader& r) {
-    for (const auto& ns : layers)
-      for (const auto& c : r.conflicts(ns, keys::kFile)) note(path_of(c.key), "changed in the base since the agent read or wrote it");
+    for (const auto& ns : layers)  // nearest first: the farthest layer that wrote a file saw base
+      for (const auto& c : r.conflicts(ns, keys::kFile)) {
+        if (c.read_only)
+          read_moved.insert(path_of(c.key));
+        else
+          moved[path_of(c.key)] = c.seen_rev;
+      }
   });
   std::vector<proto::UndoFile> before;
+  std::map<std::string, FileSide> merged;  // path -> what is written instead of the agent's version
+  std::vector<std::pair<std::string, std::vector<std::string>>> conflicting;
   for (const auto& c : changes) {
     DiskFile disk = dir.read(c.path);
     if (disk.kind == DiskFile::Kind::other)
       throw Error(Errc::conflict, fmt::format("cannot accept {}: {} is not a regular file on disk (a directory or a "
                                               "symbolic link), which remora never replaces",
                                               id, quoted_name(c.path)));
-    if (disk != disk_of(c.before)) note(c.path, "changed on disk since it was imported");
+    const auto in_base = moved.find(c.path);
+    if (in_base != moved.end() || disk != disk_of(c.before)) {
+      const std::string why = in_base != moved.end() ? "changed in the base since the agent read or wrote it"
+                                                     : "changed on disk since it was imported";
+      // The version the agent started from: base's, unless base moved since.
+      auto ancestor = in_base == moved.end() ? std::optional<std::optional<FileSide>>(c.before)
+                                             : base_version(ws_, in_base->second, c.path);
+      const FileSide theirs{disk.content, disk.mode};
+      std::optional<std::string> cannot;
+      if (!ancestor || !c.after || disk.kind != DiskFile::Kind::file)
+        cannot = "";  // a side is absent, or where the agent started is not known: nothing to merge
+      else
+        cannot = unmergeable(*ancestor, *c.after, theirs);
+      if (cannot) {
+        note(c.path, why + (cannot->empty() ? "" : " (" + *cannot + ")"));
+      } else {
+        auto m = merge_three_way(c.path, *ancestor, *c.after, theirs, "agent " + id);
+        if (m.merged)
+          merged.emplace(c.path, std::move(*m.merged));
+        else
+          conflicting.emplace_back(c.path, std::move(m.conflicts));
+      }
+    }
     before.push_back({c.path, disk.kind == DiskFile::Kind::file, {std::move(disk.content)}, disk.mode});
   }
+  for (const auto& path : read_moved)
+    if (!std::ranges::any_of(changes, [&](const FileChange& c) { return c.path == path; }))
+      note(path, "changed in the base since the agent read it");
   if (!stale.empty() && !force) throw StaleBase("accept of " + id, stale);
-  out.forced = !stale.empty();
+  if (!conflicting.empty() && !force) throw Error(Errc::conflict, conflict_message(id, conflicting));
+  out.forced = !stale.empty() || !conflicting.empty();  // those files take the agent's version
+  for (const auto& [path, file] : merged) out.merged.push_back(path);
+  auto writes = [&](const FileChange& c) {  // what the accept writes for c
+    auto it = merged.find(c.path);
+    return it == merged.end() ? c.after : std::optional<FileSide>(it->second);
+  };
 
-  // (2) The undo entry, committed before the disk is touched.
+  // (2) The undo entry, committed before the disk is touched, with what merged files become.
   const auto newest = newest_undo_record(ws_);
   UndoRecord rec{newest ? newest->number + 1 : 1, {}, 0, {id, now_ms(), "pending", std::move(before)}};
   rec.key = keys::run_undo(kUndoKeyBase - rec.number);
   const auto base = ws_.ns(keys::kBase);
-  ws_.write([&](WriteTxn& t) { t.put(base, rec.key, proto::encode(rec.entry)); });
+  ws_.write([&](WriteTxn& t) {
+    t.put(base, rec.key, proto::encode(rec.entry));
+    for (const auto& [path, file] : merged)
+      t.put(base, keys::run_accepting(path), proto::encode(proto::FileEntry{{file.content}, file.mode}));
+  });
 
   try {
     // (3) The files, each replaced atomically.
     for (const auto& c : changes) {
-      if (c.after)
-        dir.write(c.path, c.after->content, c.after->mode);
+      const auto side = writes(c);
+      if (side)
+        dir.write(c.path, side->content, side->mode);
       else
         dir.remove(c.path);
       fault_point("accept:file_written");
     }
     fault_point("accept:files_written");
-    // (4) One transaction: the overlays merged down into base, the undo entry done, the agents accepted.
+    // (4) One transaction: the overlays merged down into base (merged files as merged), the undo
+    // entry done, the agents accepted; base's versions replaced are kept for later merges.
     ws_.write([&](WriteTxn& t) {
-      for (const auto& ns : layers) t.merge(ns, force ? MergeStrategy::ours : MergeStrategy::fail, keys::kFile);
+      for (const auto& c : changes) keep_base_version(t, base, c.path);
+      const auto strategy = force || !merged.empty() ? MergeStrategy::ours : MergeStrategy::fail;
+      for (const auto& ns : layers) {
+        const auto result = t.merge(ns, strategy, keys::kFile);
+        for (const auto& o : result.overrode)
+          if (!force && !merged.contains(path_of(o.key)))
+            throw Error(Errc::conflict, "cannot accept " + id + ": " + quoted_name(path_of(o.key)) +
+                                            " changed while it was accepted");
+      }
+      for (const auto& [path, file] : merged) {
+        t.put(base, keys::file(path), proto::encode(proto::FileEntry{{file.content}, file.mode}));
+        t.del(base, keys::run_accepting(path));
+      }
       for (const auto& c : changes) {
         const auto key = keys::file(c.path);
-        auto now = side_of(t.get(base, key), key);
-        bool same = now.has_value() == c.after.has_value() &&
-                    (!now || (now->content == c.after->content && now->mode == c.after->mode));
-        if (!same) throw Error(Errc::conflict, "cannot accept " + id + ": " + quoted_name(c.path) + " changed while it was accepted");
+        if (!same_side(side_of(t.get(base, key), key), writes(c)))
+          throw Error(Errc::conflict, "cannot accept " + id + ": " + quoted_name(c.path) + " changed while it was accepted");
       }
       auto done = rec.entry;
       done.state = "done";
@@ -461,12 +568,16 @@ std::vector<std::string> Review::reject(const std::string& id) {
     const auto base = ws_.ns(keys::kBase);
     ws_.write([&](WriteTxn& t) { t.put(base, keys::run_agent(id), proto::encode(st)); });
   }
-  // Deepest first: a namespace cannot be dropped while overlays read through it.
+  // Deepest first: a namespace cannot be dropped while overlays read through it. What each agent
+  // reported (turns, tokens, summary) is kept in base: status still shows it.
   std::vector<std::string> dropped;
   auto order = agents.descendants(id);
   order.push_back(id);
+  const auto base = ws_.ns(keys::kBase);
   for (const auto& d : order)
-    if (ws_.find_ns(agents.at(d).ns)) {
+    if (auto ns = ws_.find_ns(agents.at(d).ns)) {
+      if (auto result = ws_.get(*ns, keys::result(d)))
+        ws_.write([&](WriteTxn& t) { t.put(base, keys::result(d), result->value); });
       ws_.drop_ns(agents.at(d).ns);
       dropped.push_back(d);
     }
