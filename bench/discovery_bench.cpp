@@ -26,8 +26,8 @@
 
 #include <fmt/format.h>
 
-#include "supervisor/discovery.hpp"
-#include "supervisor/discovery_walk.hpp"
+#include "discovery/discovery.hpp"
+#include "discovery/discovery_walk.hpp"
 
 namespace fs = std::filesystem;
 using namespace remora;

@@ -17,15 +17,15 @@
 #include <iostream>
 #include <sstream>
 
+#include "discovery/discovery.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
-#include "shared/clock.hpp"
 #include "shared/checkpoint.hpp"
 #include "shared/cli.hpp"
+#include "shared/clock.hpp"
 #include "shared/watcher.hpp"
 #include "supervisor/checkpoint_commands.hpp"
 #include "supervisor/config_layers.hpp"
-#include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/graph_from_discovery.hpp"
 #include "supervisor/openai_provider.hpp"

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/discovery.hpp"
-#include "supervisor/discovery_query_pack.hpp"
-#include "supervisor/discovery_walk.hpp"
+#include "discovery/discovery.hpp"
+#include "discovery/discovery_query_pack.hpp"
+#include "discovery/discovery_walk.hpp"
 
 struct TSParser;
 struct TSQueryCursor;

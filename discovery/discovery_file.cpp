@@ -1,4 +1,4 @@
-#include "supervisor/discovery_file.hpp"
+#include "discovery/discovery_file.hpp"
 
 #include <tree_sitter/api.h>
 
