@@ -1,6 +1,6 @@
 // FileParser: the code nodes of one source file, from its syntax tree and its language's query
-// pack. One per thread: a tree-sitter parser and query cursor are not thread-safe (the compiled
-// queries are, and are shared).
+// pack. One per thread: each file is parsed and queried in the thread's ParseArena (the compiled
+// queries are shared).
 #pragma once
 
 #include <string>
@@ -9,25 +9,21 @@
 #include "discovery/discovery.hpp"
 #include "discovery/discovery_query_pack.hpp"
 #include "discovery/discovery_walk.hpp"
-
-struct TSParser;
-struct TSQueryCursor;
+#include "discovery/parse_arena.hpp"
 
 namespace remora {
 
 class FileParser {
  public:
   FileParser();
-  ~FileParser();
-  FileParser(const FileParser&) = delete;
-  FileParser& operator=(const FileParser&) = delete;
 
   // The file's node first, then its definitions in source order.
   std::vector<CodeNode> parse(const SourceFile& source, const std::string& text, const QueryPack& pack);
 
  private:
-  TSParser* parser_;
-  TSQueryCursor* cursor_;
+  // The tree-sitter parser and query cursor are made anew in it for each file: what they allocate
+  // while a file is parsed must not outlive the arena's Scope.
+  ParseArena arena_;
 };
 
 }  // namespace remora
