@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "supervisor/discovery_walk.hpp"
+#include "discovery/discovery_walk.hpp"
 #include "supervisor/project_dir.hpp"
 #include "supervisor/terminal_text.hpp"
 

@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "discovery/discovery.hpp"
 #include "shared/bundle.hpp"
-#include "supervisor/discovery.hpp"
 #include "supervisor/graph_spec.hpp"
 
 namespace remora {

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "discovery/discovery.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "review/git_commit.hpp"
@@ -28,7 +29,6 @@
 #include "supervisor/agent_results.hpp"
 #include "supervisor/checkpoint_commands.hpp"
 #include "supervisor/config_layers.hpp"
-#include "supervisor/discovery.hpp"
 #include "supervisor/event_format.hpp"
 #include "supervisor/graph_from_discovery.hpp"
 #include "supervisor/openai_provider.hpp"

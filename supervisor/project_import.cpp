@@ -4,10 +4,10 @@
 #include <string>
 #include <utility>
 
+#include "discovery/discovery_walk.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
-#include "supervisor/discovery_walk.hpp"
 #include "supervisor/project_dir.hpp"
 
 namespace remora {

@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "discovery/discovery.hpp"
 #include "shared/workspace.hpp"
-#include "supervisor/discovery.hpp"
 
 namespace remora {
 

@@ -1,12 +1,12 @@
-#include "supervisor/discovery.hpp"
+#include "discovery/discovery.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <set>
 
+#include "discovery/discovery_ignore.hpp"
 #include "shared/error.hpp"
-#include "supervisor/discovery_ignore.hpp"
 #include "test_support.hpp"
 
 namespace remora {

@@ -1,4 +1,4 @@
-#include "supervisor/discovery.hpp"
+#include "discovery/discovery.hpp"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -12,10 +12,10 @@
 #include <thread>
 #include <tuple>
 
+#include "discovery/discovery_file.hpp"
+#include "discovery/discovery_query_pack.hpp"
+#include "discovery/discovery_walk.hpp"
 #include "shared/error.hpp"
-#include "supervisor/discovery_file.hpp"
-#include "supervisor/discovery_query_pack.hpp"
-#include "supervisor/discovery_walk.hpp"
 
 namespace remora {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/discovery.hpp"
-#include "supervisor/discovery_language.hpp"
+#include "discovery/discovery.hpp"
+#include "discovery/discovery_language.hpp"
 
 namespace remora {
 

@@ -1,4 +1,4 @@
-#include "supervisor/discovery_language.hpp"
+#include "discovery/discovery_language.hpp"
 
 #include <algorithm>
 #include <string>

@@ -1,4 +1,4 @@
-#include "supervisor/discovery_walk.hpp"
+#include "discovery/discovery_walk.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -6,9 +6,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "discovery/discovery_ignore.hpp"
 #include "shared/error.hpp"
 #include "shared/unique_fd.hpp"
-#include "supervisor/discovery_ignore.hpp"
 
 namespace remora {
 

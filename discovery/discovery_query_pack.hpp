@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/discovery_language.hpp"
+#include "discovery/discovery_language.hpp"
 
 struct TSQuery;
 

@@ -1,4 +1,4 @@
-#include "supervisor/discovery_query_pack.hpp"
+#include "discovery/discovery_query_pack.hpp"
 
 #include <tree_sitter/api.h>
 

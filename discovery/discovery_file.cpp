@@ -1,4 +1,4 @@
-#include "supervisor/discovery_file.hpp"
+#include "discovery/discovery_file.hpp"
 
 #include <tree_sitter/api.h>
 
@@ -129,19 +129,18 @@ struct Definition {
 
 }  // namespace
 
-FileParser::FileParser() : parser_(ts_parser_new()), cursor_(ts_query_cursor_new()) {}
-
-FileParser::~FileParser() {
-  ts_query_cursor_delete(cursor_);
-  ts_parser_delete(parser_);
-}
+FileParser::FileParser() { ParseArena::install(); }
 
 std::vector<CodeNode> FileParser::parse(const SourceFile& source, const std::string& text, const QueryPack& pack) {
+  // Declared first, closed last: every tree-sitter object below is deleted before it closes.
+  ParseArena::Scope scope(arena_);
+  std::unique_ptr<TSParser, void (*)(TSParser*)> parser(ts_parser_new(), ts_parser_delete);
+  std::unique_ptr<TSQueryCursor, void (*)(TSQueryCursor*)> cursor(ts_query_cursor_new(), ts_query_cursor_delete);
   const std::string language(pack.language().name);
-  if (!ts_parser_set_language(parser_, pack.language().grammar))
+  if (!ts_parser_set_language(parser.get(), pack.language().grammar))
     throw Error(Errc::io, "the " + language + " grammar's ABI is not supported by this tree-sitter runtime");
   std::unique_ptr<TSTree, void (*)(TSTree*)> tree(
-      ts_parser_parse_string(parser_, nullptr, text.data(), static_cast<std::uint32_t>(text.size())), ts_tree_delete);
+      ts_parser_parse_string(parser.get(), nullptr, text.data(), static_cast<std::uint32_t>(text.size())), ts_tree_delete);
   if (!tree) throw Error(Errc::io, "tree-sitter could not parse " + source.file.string());
   const TSNode root = ts_tree_root_node(tree.get());
   const bool python = language == "python";
@@ -162,9 +161,9 @@ std::vector<CodeNode> FileParser::parse(const SourceFile& source, const std::str
   // Every captured definition, once per syntax node (same byte range).
   std::map<std::pair<std::uint32_t, std::uint32_t>, Definition> defs;
   for (const auto& q : pack.queries()) {
-    ts_query_cursor_exec(cursor_, const_cast<TSQuery*>(q.query.get()), root);
+    ts_query_cursor_exec(cursor.get(), const_cast<TSQuery*>(q.query.get()), root);
     TSQueryMatch m;
-    while (ts_query_cursor_next_match(cursor_, &m)) {
+    while (ts_query_cursor_next_match(cursor.get(), &m)) {
       const TSQueryCapture *def = nullptr, *name = nullptr;
       for (std::uint16_t i = 0; i < m.capture_count; ++i) (q.captures[m.captures[i].index].is_def ? def : name) = &m.captures[i];
       if (!def || !name) continue;

@@ -1,4 +1,4 @@
-#include "supervisor/discovery_ignore.hpp"
+#include "discovery/discovery_ignore.hpp"
 
 #include <fnmatch.h>
 

@@ -1,0 +1,29 @@
+// FileParser: the code nodes of one source file, from its syntax tree and its language's query
+// pack. One per thread: each file is parsed and queried in the thread's ParseArena (the compiled
+// queries are shared).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "discovery/discovery.hpp"
+#include "discovery/discovery_query_pack.hpp"
+#include "discovery/discovery_walk.hpp"
+#include "discovery/parse_arena.hpp"
+
+namespace remora {
+
+class FileParser {
+ public:
+  FileParser();
+
+  // The file's node first, then its definitions in source order.
+  std::vector<CodeNode> parse(const SourceFile& source, const std::string& text, const QueryPack& pack);
+
+ private:
+  // The tree-sitter parser and query cursor are made anew in it for each file: what they allocate
+  // while a file is parsed must not outlive the arena's Scope.
+  ParseArena arena_;
+};
+
+}  // namespace remora
