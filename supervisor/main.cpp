@@ -30,6 +30,7 @@
 #include "supervisor/graph_from_discovery.hpp"
 #include "supervisor/openai_provider.hpp"
 #include "supervisor/project_import.hpp"
+#include "dashboard/serve_command.hpp"
 #include "supervisor/cancel_request.hpp"
 #include "supervisor/question_answer.hpp"
 #include "supervisor/review.hpp"
@@ -151,7 +152,8 @@ void check_model_servers(const GraphSpec& spec) {
 }
 
 // Runs spec under a supervisor with the terminal UI; resume continues the workspace's run.
-int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume) {
+int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume,
+              const std::optional<ServeFlags>& serve) {
   check_model_servers(spec);  // again for a resumed run: its keys must be in this environment
   const bool interactive = spec.config.interactive;
   SupervisorOptions opts;
@@ -166,12 +168,15 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
   bool prompt = !as_json && ::isatty(STDIN_FILENO) && interactive;
   SignalThread signals([&] { sup.interrupt(); });
   TerminalUi ui(sup, as_json ? TerminalUi::Mode::json : tty ? TerminalUi::Mode::live : TerminalUi::Mode::plain, prompt);
+  std::optional<BackgroundDashboard> dashboard;
+  if (serve) dashboard.emplace(ws, dir, *serve);
   return sup.run();
 }
 
 // Continues the unfinished run of the workspace (a supervisor died, or was stopped), on the model
 // server stored with it unless flags name another.
-int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& flags) {
+int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& flags,
+               const std::optional<ServeFlags>& serve = std::nullopt) {
   auto ws = open_workspace(dir, false);
   RunLock lock(dir);
   auto run = read_run(*ws);
@@ -180,7 +185,7 @@ int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& fla
     throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
   auto spec = GraphSpec::from_json(json::parse(run->graph_json));
   ModelServerConfig::load(ConfigLayerInputs::flags_only(flags)).apply(spec.bundles);
-  return supervise(*ws, std::move(spec), dir, as_json, true);
+  return supervise(*ws, std::move(spec), dir, as_json, true, serve);
 }
 
 void print_notes(const std::vector<std::string>& notes) {
@@ -221,7 +226,7 @@ GraphSpec run_graph(const RunArgs& r) {
   return discovered_graph(d, {r.bundles_dir}, config, d.root.filename().string());
 }
 
-int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fresh) {
+int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fresh, const std::optional<ServeFlags>& serve) {
   GraphSpec spec;
   try {
     spec = run_graph(args);
@@ -282,7 +287,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
                 << "\n";
     }
   }
-  return supervise(*ws, std::move(spec), dir, as_json, resume_it);
+  return supervise(*ws, std::move(spec), dir, as_json, resume_it, serve);
 }
 
 // The flags that name the model server (supervisor/config_layers.hpp), on run, resume and config.
@@ -448,6 +453,14 @@ int main(int argc, char** argv) {
   run->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
   run->add_flag("--fresh", fresh, "discard a previous run in this workspace, with its overlays");
   add_model_flags(run, run_args.model);
+  ServeFlags serve_flags;
+  bool run_serve = false;
+  auto add_serve_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--listen", serve_flags.listen, "the dashboard's HOST:PORT (port 0: any free one)")->capture_default_str();
+    cmd->add_flag("--allow-remote", serve_flags.allow_remote, "let --listen name an address other machines reach");
+  };
+  run->add_flag("--serve", run_serve, "serve the dashboard beside the run (prints its link)");
+  add_serve_flags(run);
 
   auto* resume = app.add_subcommand("resume", "continue the workspace's unfinished run after its supervisor stopped");
   resume->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
@@ -528,11 +541,15 @@ int main(int argc, char** argv) {
   restore->add_flag("-y,--yes", restore_request.yes, "replace (and stop a run going on) without asking");
   restore->add_flag("--json", as_json, "when a stopped run goes on from the checkpoint: its events as JSON lines");
 
+  auto* serve = app.add_subcommand("serve", "serve the workspace's dashboard (the graph, questions, review) to a browser");
+  add_serve_flags(serve);
+
   if (auto code = remora::cli::parse(app, argc, argv)) return *code;
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   try {
-    if (run->parsed()) return cmd_run(run_args, dir, as_json, fresh);
+    if (run->parsed()) return cmd_run(run_args, dir, as_json, fresh, run_serve ? std::optional(serve_flags) : std::nullopt);
+    if (serve->parsed()) return cmd_serve(dir, serve_flags);
     if (resume->parsed()) return cmd_resume(dir, as_json, resume_model);
     if (config->parsed()) return cmd_config(config_file, config_model, as_json);
     if (discover->parsed()) {
