@@ -17,6 +17,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "dashboard/serve_command.hpp"
 #include "discovery/discovery.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
@@ -34,6 +35,10 @@
 #include "supervisor/openai_provider.hpp"
 #include "supervisor/project_dir.hpp"
 #include "supervisor/project_import.hpp"
+#include "supervisor/cancel_request.hpp"
+#include "supervisor/question_answer.hpp"
+#include "review/review_json.hpp"
+#include "supervisor/run_status.hpp"
 #include "supervisor/run_lock.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/terminal_text.hpp"
@@ -54,18 +59,6 @@ std::unique_ptr<Workspace> open_workspace(const std::string& dir, bool create,
   return Workspace::open(o);
 }
 
-std::optional<proto::Run> read_run(const Workspace& ws) {
-  auto e = ws.get(ws.ns("base"), std::string(keys::kRunGraph));
-  if (!e) return std::nullopt;
-  return proto::decode<proto::Run>(e->value, keys::kRunGraph);
-}
-
-std::vector<proto::AgentState> read_agents(const Workspace& ws) {
-  std::vector<proto::AgentState> out;
-  for (auto& [k, e] : ws.list(ws.ns("base"), keys::kRunAgent)) out.push_back(proto::decode<proto::AgentState>(e.value, k));
-  return out;
-}
-
 std::string duration(std::int64_t ms) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(1) << static_cast<double>(ms) / 1000.0 << "s";
@@ -74,40 +67,19 @@ std::string duration(std::int64_t ms) {
 
 // remora status: each agent's state and what it reported, and the graph's totals.
 int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
-  auto r = read_run(ws);
-  if (!r) throw Error(Errc::not_found, "workspace " + dir + " holds no run");
-  // An unfinished run whose supervisor holds no lock is not running: it died or was killed.
-  const char* supervisor = !proto::Run::unfinished(r->state) ? "ended" : RunLock::held(dir) ? "running" : "gone";
-  auto agents = read_agents(ws);
-  std::vector<std::optional<proto::AgentResult>> results;
-  for (auto& a : agents) results.push_back(read_result(ws, a));
-  const auto [prompt_tokens, completion_tokens] = token_totals(ws, agents);
-  auto ran_ms = [](const proto::AgentState& a) {
-    return a.started_at_ms ? (a.ended_at_ms ? a.ended_at_ms : now_ms()) - a.started_at_ms : 0;
-  };
+  const auto st = read_run_status(ws, dir);
   if (as_json) {
-    json j{{"graph", r->graph_name},        {"graph_id", r->graph_id},
-           {"state", r->state},             {"supervisor", supervisor},
-           {"prompt_tokens", prompt_tokens},
-           {"completion_tokens", completion_tokens}, {"agents", json::array()}};
-    for (std::size_t i = 0; i < agents.size(); ++i) {
-      const auto& a = agents[i];
-      json row{{"id", a.id},         {"bundle", a.bundle},     {"target", a.target},       {"state", a.state},
-               {"reason", a.reason}, {"restarts", a.restarts}, {"review", a.review},       {"duration_ms", ran_ms(a)},
-               {"result", nullptr}};
-      if (const auto& res = results[i])
-        row["result"] = {{"status", res->status}, {"summary", res->summary}, {"changed_files", res->changed_files},
-                         {"turns", res->turns}, {"prompt_tokens", res->prompt_tokens},
-                         {"completion_tokens", res->completion_tokens}, {"duration_ms", std::llround(res->duration_ms)},
-                         {"error", res->error}};
-      j["agents"].push_back(std::move(row));
-    }
-    std::cout << j.dump(2) << "\n";
+    std::cout << to_json(st).dump(2) << "\n";
     return 0;
   }
+  const auto* r = &st.run;
+  const auto& supervisor = st.supervisor;
+  const auto& agents = st.agents;
+  const auto& results = st.results;
+  const auto prompt_tokens = st.prompt_tokens, completion_tokens = st.completion_tokens;
   auto end = r->ended_at_ms ? r->ended_at_ms : now_ms();
   std::cout << "graph " << inert_text(r->graph_name) << " (" << r->graph_id << "): " << r->state;
-  if (supervisor == std::string_view("gone"))
+  if (supervisor == "gone")
     std::cout << ", but its supervisor is gone: continue it with remora -w " << dir << " resume";
   else
     std::cout << ", " << duration(end - r->started_at_ms);
@@ -127,7 +99,7 @@ int cmd_status(const Workspace& ws, const std::string& dir, bool as_json) {
     std::string tokens = res ? std::to_string(res->prompt_tokens + res->completion_tokens) : "-";
     std::string note = inert_text(a.reason.empty() && res ? res->summary : a.reason);
     std::cout << std::setw(static_cast<int>(w) + 2) << inert_text(a.id) << std::setw(11) << inert_text(a.state) << std::setw(10)
-              << a.restarts << std::setw(10) << (a.started_at_ms ? duration(ran_ms(a)) : "-") << std::setw(7) << turns
+              << a.restarts << std::setw(10) << (a.started_at_ms ? duration(agent_ran_ms(a)) : "-") << std::setw(7) << turns
               << std::setw(9) << tokens << std::setw(10) << (a.review.empty() ? "-" : a.review) << note << "\n";
   }
   return 0;
@@ -183,7 +155,8 @@ void check_model_servers(const GraphSpec& spec) {
 }
 
 // Runs spec under a supervisor with the terminal UI; resume continues the workspace's run.
-int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume) {
+int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume,
+              const std::optional<ServeFlags>& serve) {
   check_model_servers(spec);  // again for a resumed run: its keys must be in this environment
   const bool interactive = spec.config.interactive;
   SupervisorOptions opts;
@@ -198,12 +171,15 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
   bool prompt = !as_json && ::isatty(STDIN_FILENO) && interactive;
   SignalThread signals([&] { sup.interrupt(); });
   TerminalUi ui(sup, as_json ? TerminalUi::Mode::json : tty ? TerminalUi::Mode::live : TerminalUi::Mode::plain, prompt);
+  std::optional<BackgroundDashboard> dashboard;
+  if (serve) dashboard.emplace(ws, dir, *serve);
   return sup.run();
 }
 
 // Continues the unfinished run of the workspace (a supervisor died, or was stopped), on the model
 // server stored with it unless flags name another.
-int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& flags) {
+int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& flags,
+               const std::optional<ServeFlags>& serve = std::nullopt) {
   auto ws = open_workspace(dir, false);
   RunLock lock(dir);
   auto run = read_run(*ws);
@@ -212,7 +188,7 @@ int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& fla
     throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
   auto spec = GraphSpec::from_json(json::parse(run->graph_json));
   ModelServerConfig::load(ConfigLayerInputs::flags_only(flags)).apply(spec.bundles);
-  return supervise(*ws, std::move(spec), dir, as_json, true);
+  return supervise(*ws, std::move(spec), dir, as_json, true, serve);
 }
 
 void print_notes(const std::vector<std::string>& notes) {
@@ -253,7 +229,7 @@ GraphSpec run_graph(const RunArgs& r) {
   return discovered_graph(d, {r.bundles_dir}, config, d.root.filename().string());
 }
 
-int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fresh) {
+int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fresh, const std::optional<ServeFlags>& serve) {
   GraphSpec spec;
   try {
     spec = run_graph(args);
@@ -314,7 +290,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
                 << "\n";
     }
   }
-  return supervise(*ws, std::move(spec), dir, as_json, resume_it);
+  return supervise(*ws, std::move(spec), dir, as_json, resume_it, serve);
 }
 
 // The flags that name the model server (supervisor/config_layers.hpp), on run, resume and config.
@@ -353,25 +329,6 @@ int cmd_discover(const std::vector<std::string>& paths, const DiscoveryOptions& 
 // One JSON value on a line; bytes that are not UTF-8 (file contents, names) become U+FFFD.
 void print_json(const json& j) { std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n"; }
 
-json file_json(const FileChange& c) {
-  auto s = diff_stat(c.before, c.after);
-  json j = {{"path", c.path},
-            {"status", !c.before ? "added" : !c.after ? "deleted" : "modified"},
-            {"binary", s.binary},
-            {"added", s.added},
-            {"removed", s.removed}};
-  if (c.before) j["mode_before"] = fmt::format("{:o}", c.before->mode);
-  if (c.after) j["mode_after"] = fmt::format("{:o}", c.after->mode);
-  return j;
-}
-
-json accepted_json(const Accepted& a) {
-  json files = json::array();
-  for (const auto& f : a.files) files.push_back(file_json(f));
-  return {{"agent", a.agent}, {"accepted", true}, {"with", a.with},     {"files", files},
-          {"merged", a.merged}, {"forced", a.forced}};
-}
-
 // Prints the diff of each agent (all awaiting review without one), or with --stat a line per file;
 // --json: a line per agent with its files, their line counts and modes, and (without --stat) the diff.
 int cmd_diff(const Workspace& ws, const std::string& agent, bool stat, bool as_json) {
@@ -381,16 +338,11 @@ int cmd_diff(const Workspace& ws, const std::string& agent, bool stat, bool as_j
   if (!agent.empty() && agents.empty()) throw Error(Errc::not_found, "no agent " + agent + " in the run");
   const bool colour = cli::colour_stdout();
   for (const auto& a : agents) {
-    auto changes = agent_changes(ws, a);
     if (as_json) {
-      json files = json::array();
-      for (const auto& c : changes) {
-        files.push_back(file_json(c));
-        if (!stat) files.back()["diff"] = file_diff(c.path, c.before, c.after, false);
-      }
-      print_json({{"agent", a.id}, {"bundle", a.bundle}, {"target", a.target}, {"files", files}});
+      print_json(agent_diff_json(ws, a, stat));
       continue;
     }
+    auto changes = agent_changes(ws, a);
     if (agent.empty())
       std::cout << (colour ? "\033[1;33m" : "") << "agent " << inert_text(a.id) << " (" << inert_text(a.bundle)
                 << " on " << quoted_name(a.target) << "): "
@@ -570,6 +522,14 @@ int main(int argc, char** argv) {
   run->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
   run->add_flag("--fresh", fresh, "discard a previous run in this workspace, with its overlays");
   add_model_flags(run, run_args.model);
+  ServeFlags serve_flags;
+  bool run_serve = false;
+  auto add_serve_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--listen", serve_flags.listen, "the dashboard's HOST:PORT (port 0: any free one)")->capture_default_str();
+    cmd->add_flag("--allow-remote", serve_flags.allow_remote, "let --listen name an address other machines reach");
+  };
+  run->add_flag("--serve", run_serve, "serve the dashboard beside the run (prints its link)");
+  add_serve_flags(run);
 
   auto* resume = app.add_subcommand("resume", "continue the workspace's unfinished run after its supervisor stopped");
   resume->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
@@ -656,11 +616,15 @@ int main(int argc, char** argv) {
   restore->add_flag("-y,--yes", restore_request.yes, "replace (and stop a run going on) without asking");
   restore->add_flag("--json", as_json, "when a stopped run goes on from the checkpoint: its events as JSON lines");
 
+  auto* serve = app.add_subcommand("serve", "serve the workspace's dashboard (the graph, questions, review) to a browser");
+  add_serve_flags(serve);
+
   if (auto code = remora::cli::parse(app, argc, argv)) return *code;
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   try {
-    if (run->parsed()) return cmd_run(run_args, dir, as_json, fresh);
+    if (run->parsed()) return cmd_run(run_args, dir, as_json, fresh, run_serve ? std::optional(serve_flags) : std::nullopt);
+    if (serve->parsed()) return cmd_serve(dir, serve_flags);
     if (resume->parsed()) return cmd_resume(dir, as_json, resume_model);
     if (config->parsed()) return cmd_config(config_file, config_model, as_json);
     if (discover->parsed()) {
@@ -722,65 +686,17 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (answer->parsed()) {
-      auto qe = ws->get(base, keys::run_question(qid));
-      if (!qe) throw Error(Errc::not_found, "no question " + qid + " in workspace " + dir);
-      auto qs = proto::decode<proto::QuestionState>(qe->value, keys::run_question(qid));
-      // One question, one answer, whoever runs: with no supervisor to mark it answered yet, the
-      // answer already in the agent's inbox is what says so.
-      auto already = [&](const std::optional<Entry>& given) {
-        std::string was;
-        if (given) {
-          try {
-            auto r = proto::decode<proto::Response>(given->value, keys::response(qid));
-            was = ": " + inert_text(r.answer) + " (" + inert_text(r.source) + ")";
-          } catch (const std::exception&) {
-          }
-        }
-        return Error(Errc::invalid_argument, "question " + qid + " is already answered" + was);
-      };
-      const auto found = ws->find_ns(qs.ns);
-      if (qs.status == "answered") throw already(found ? ws->get(*found, keys::response(qid)) : std::nullopt);
-      if (qs.status != "pending" || !found)
-        throw Error(Errc::invalid_argument, "question " + qid + " is " + qs.status + ", not pending");
-      const auto& ns = *found;
-      auto q = proto::decode<proto::Question>(ws->get(ns, keys::question(qid))->value, keys::question(qid));
-      std::string ans = text;
-      if (!q.options.empty()) {
-        char* end = nullptr;
-        long k = std::strtol(text.c_str(), &end, 10);
-        if (end && *end == '\0' && k >= 1 && k <= static_cast<long>(q.options.size())) ans = q.options[k - 1];
-        if (std::find(q.options.begin(), q.options.end(), ans) == q.options.end()) {
-          std::string opts;
-          for (auto& o : q.options) opts += (opts.empty() ? "" : ", ") + inert_text(o);
-          throw Error(Errc::invalid_argument, "question " + qid + " takes one of: " + opts);
-        }
-      }
-      proto::Response r;
-      r.answer = ans;
-      r.responded_at_ms = now_ms();
-      r.source = "remora answer";
-      auto bytes = proto::encode(r);
-      ws->write([&](WriteTxn& t) {
-        if (auto given = t.get(ns, keys::response(qid))) throw already(given);
-        t.put(ns, keys::response(qid), bytes);
-      });
-      if (as_json) print_json({{"question", qid}, {"agent", qs.agent_id}, {"answer", ans}});
-      else std::cout << "answered " << inert_text(qid) << " (" << inert_text(qs.agent_id) << "): " << inert_text(ans) << "\n";
+      auto given = answer_question(*ws, qid, text, "remora answer");
+      if (as_json) print_json({{"question", given.question_id}, {"agent", given.agent}, {"answer", given.answer}});
+      else std::cout << "answered " << inert_text(given.question_id) << " (" << inert_text(given.agent)
+                     << "): " << inert_text(given.answer) << "\n";
       return 0;
     }
     if (cancel->parsed()) {
-      if (all == !agent.empty()) throw Error(Errc::invalid_argument, "name one agent, or --all");
-      if (!all && !ws->get(base, keys::run_agent(agent))) throw Error(Errc::not_found, "no agent " + agent + " in the run");
-      proto::Control c;
-      c.action = "cancel";
-      c.target = all ? "*" : agent;
-      c.requested_at_ms = now_ms();
-      auto bytes = proto::encode(c);
-      ws->write([&](WriteTxn& t) { t.put(base, keys::run_control(std::to_string(t.revision())), bytes); });
-      const bool supervised = RunLock::held(dir);
-      if (as_json) print_json({{"cancel", c.target}, {"supervisor", supervised ? "running" : "none"}});
+      auto c = request_cancel(*ws, dir, agent, all);
+      if (as_json) print_json({{"cancel", c.target}, {"supervisor", c.supervised ? "running" : "none"}});
       else std::cout << "cancel requested for " << (all ? "every agent" : inert_text(agent))
-                     << (supervised ? "" : " (no supervisor is running: it applies when the run resumes)") << "\n";
+                     << (c.supervised ? "" : " (no supervisor is running: it applies when the run resumes)") << "\n";
       return 0;
     }
   } catch (const Error& e) {

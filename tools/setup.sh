@@ -14,10 +14,12 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-filesystem1.81-dev liblmdb-dev lmdb-utils libcereal-dev libtree-sitter-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libcpp-httplib-dev libseccomp-dev libssl-dev libre2-dev libdtl-dev libxxhash-dev libgit2-dev
-  bubblewrap python3
+  bubblewrap python3 chromium
 )
 # Tree-sitter grammars at ABI 14 (Debian's libtree-sitter reads ABI 13-14; 0.25.x grammars are ABI 15).
 GRAMMARS=(tree-sitter-python@0.23.6 tree-sitter-c@0.23.6 tree-sitter-cpp@0.23.4 tree-sitter-javascript@0.23.1)
+# The dashboard's browser test drives Debian's chromium with playwright-core (no browser download).
+NPM_TOOLS=(playwright-core@1.65.2)
 DEPS_DIR=.deps
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -36,16 +38,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 need_npm=()
-for g in "${GRAMMARS[@]}"; do
+for g in "${GRAMMARS[@]}" "${NPM_TOOLS[@]}"; do
   name=${g%@*} version=${g##*@}
   have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$DEPS_DIR/node_modules/$name/package.json" 2>/dev/null || true)
   [ "$have" = "$version" ] || need_npm+=("$g")
 done
 if [ ${#need_npm[@]} -gt 0 ]; then
-  say "installing grammars ${need_npm[*]}"
+  say "installing from npm: ${need_npm[*]}"
   mkdir -p "$DEPS_DIR"
   # --ignore-scripts: the packages' own scripts build Node bindings that remora does not use.
-  npm install --prefix "$DEPS_DIR" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error "${GRAMMARS[@]}" >/dev/null
+  npm install --prefix "$DEPS_DIR" --no-save --no-audit --no-fund --ignore-scripts --loglevel=error "${GRAMMARS[@]}" "${NPM_TOOLS[@]}" >/dev/null
 fi
 
 build=${REMORA_BUILD_DIR:-build}
