@@ -169,7 +169,7 @@ std::vector<std::vector<std::string>> cycles(const GraphSpec& spec) {
         visit(dep);
       } else if (mark[dep] == on_path) {
         std::vector<std::string> cycle(std::ranges::find(path, dep), path.end());
-        std::ranges::rotate(cycle, std::ranges::min_element(cycle));
+        std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());  // clang 14 fails ranges::rotate
         cycle.push_back(cycle.front());
         found.insert(std::move(cycle));
       }
