@@ -23,9 +23,6 @@ namespace {
 
 using nlohmann::json;
 
-// Bookkeeping the kernel keeps beside a message; never sent to the model (ChatMessage).
-constexpr const char* kMeta = kChatMeta;
-
 // A message as JSON text. Error texts may quote a model's bytes cut mid-character: those become
 // U+FFFD instead of an exception.
 std::string dump_text(const json& message) { return message.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -101,8 +98,8 @@ int Kernel::run() {
     const std::size_t reply_at = messages_.size() - 1 - st_.next_call;
     const std::vector<ToolCall>& calls = calls_of(reply_at);
     if (calls.empty()) return finish("completed", text_of(messages_[reply_at].value("content", json(""))), "");
-    if (st_.next_call > 0 && last.contains(kMeta) && last[kMeta].value("terminate", false)) {
-      json args = last[kMeta].value("arguments", json::object());
+    if (st_.next_call > 0 && last.contains(kChatMeta) && last[kChatMeta].value("terminate", false)) {
+      json args = last[kChatMeta].value("arguments", json::object());
       bool ok = args.value("status", "completed") != "failed";
       return finish(ok ? "completed" : "failed", args.value("summary", ""), ok ? "" : args.value("summary", "failed"));
     }
@@ -218,7 +215,7 @@ void Kernel::run_call(const ToolCall& call, std::size_t index) {
     meta["arguments"] = call.arguments;
   }
   json message = {{"role", "tool"}, {"tool_call_id", call.id}, {"name", call.name},
-                  {"content", r.ok ? text_of(r.content) : dump_text(r.content)}, {kMeta, meta}};
+                  {"content", r.ok ? text_of(r.content) : dump_text(r.content)}, {kChatMeta, meta}};
   proto::KernelState next = st_;
   ++next.next_call;
   for (const auto& k : ctx.touched()) {
