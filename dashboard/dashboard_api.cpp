@@ -1,5 +1,8 @@
 #include "dashboard/dashboard_api.hpp"
 
+#include <filesystem>
+#include <fstream>
+
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/bounded_json.hpp"
@@ -99,6 +102,28 @@ json DashboardApi::agent(const std::string& id) const {
 }
 
 json DashboardApi::diff(const std::string& id) const { return agent_diff_json(ws_, find_agent(ws_, id), false); }
+
+json DashboardApi::log_tail(const std::string& id) const {
+  const auto a = find_agent(ws_, id);
+  json j = {{"agent", a.id}, {"size", 0}, {"truncated", false}, {"text", ""}};
+  std::ifstream in(std::filesystem::path(dir_) / "logs" / (a.id + ".log"), std::ios::binary | std::ios::ate);
+  if (!in) return j;  // it has not started (or ran elsewhere)
+  const auto size = static_cast<std::uint64_t>(in.tellg());
+  const auto from = size > kLogTailBytes ? size - kLogTailBytes : 0;
+  std::string text(static_cast<std::size_t>(size - from), '\0');
+  in.seekg(static_cast<std::streamoff>(from));
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (from > 0) {
+    // Cut mid-line: start at the next whole line.
+    const auto eol = text.find('\n');
+    text.erase(0, eol == std::string::npos ? 0 : eol + 1);
+  }
+  j["size"] = size;
+  j["truncated"] = from > 0;
+  j["text"] = std::move(text);
+  return j;
+}
 
 json DashboardApi::checkpoints() const {
   json j = json::array();

@@ -22,6 +22,11 @@ class DashboardApi {
   // Its changes with their unified diffs (remora diff --json).
   nlohmann::json diff(const std::string& id) const;
   nlohmann::json checkpoints() const;
+  // The end of its worker's log (<workspace>/logs/<id>.log, every attempt's stderr), at most
+  // kLogTailBytes, from a line's start: {"agent", "size", "truncated", "text"}. The id must be
+  // one of the run's agents (404 otherwise): the path is built from the stored id, never the request.
+  nlohmann::json log_tail(const std::string& id) const;
+  static constexpr std::size_t kLogTailBytes = 64 * 1024;
 
   // {"question": ID, "answer": TEXT}
   nlohmann::json answer(const nlohmann::json& body);

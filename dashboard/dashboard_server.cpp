@@ -1,12 +1,18 @@
 #include "dashboard/dashboard_server.hpp"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dashboard/dashboard_api.hpp"
 #include "shared/bounded_json.hpp"
 #include "supervisor/event_format.hpp"
 #include "review/review.hpp"
+#include "shared/checkpoint.hpp"
+#include "supervisor/checkpoint_commands.hpp"
+#include "supervisor/run_lock.hpp"
 
 namespace remora {
 
@@ -15,7 +21,10 @@ using nlohmann::json;
 namespace {
 
 constexpr auto kKeepAlive = std::chrono::seconds(15);
-constexpr std::size_t kThreads = 128;  // each SSE client holds one while connected
+// Requests at once: event streams leave the pool for the SseWriter, so a few threads serve the
+// page and the API; an idle keep-alive connection gives its thread back after kIdleSeconds.
+constexpr std::size_t kThreads = 8;
+constexpr time_t kIdleSeconds = 2;
 
 int http_status(Errc c) {
   switch (c) {
@@ -40,20 +49,23 @@ void send_error(httplib::Response& res, int status, const std::string& message, 
   send_json(res, status, extra);
 }
 
-// One SSE message: `id:` the event's id (its revision, then its sequence in that revision), the
-// event as JSON on one line.
-std::string sse_event(const proto::Event& e) {
-  return "id: " + e.id + "\ndata: " + event_json_line(e) + "\n\n";
-}
-
-std::string sse_notice(const char* type, const json& data) { return fmt::format("event: {}\ndata: {}\n\n", type, data.dump()); }
-
 }  // namespace
 
-DashboardServer::DashboardServer(Workspace& ws, ServeOptions options) : ws_(ws), options_(std::move(options)) {
+DashboardServer::DashboardServer(std::function<std::unique_ptr<Workspace>()> open, ServeOptions options)
+    : DashboardServer(nullptr, std::move(open), std::move(options)) {}
+
+DashboardServer::DashboardServer(Workspace& ws, ServeOptions options) : DashboardServer(&ws, nullptr, std::move(options)) {}
+
+DashboardServer::DashboardServer(Workspace* ws, std::function<std::unique_ptr<Workspace>()> open, ServeOptions options)
+    : ws_(ws), open_(std::move(open)), options_(std::move(options)) {
+  if (!ws_) {
+    owned_ = open_();
+    ws_ = owned_.get();
+  }
   server_.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
   server_.set_payload_max_length(options_.max_body_bytes);
   server_.set_keep_alive_max_count(1000);
+  server_.set_keep_alive_timeout(kIdleSeconds);
   if (options_.port == 0) {
     port_ = server_.bind_to_any_port(options_.host);
     if (port_ < 0) throw Error(Errc::busy, "cannot listen on " + options_.host + " (any port)");
@@ -68,12 +80,19 @@ DashboardServer::DashboardServer(Workspace& ws, ServeOptions options) : ws_(ws),
   std::vector<std::string> hosts{fmt::format("{}:{}", host, port_), fmt::format("localhost:{}", port_)};
   if (host != "127.0.0.1") hosts.push_back(fmt::format("127.0.0.1:{}", port_));
   guard_ = std::make_unique<AccessGuard>(std::move(hosts));
-  hub_ = std::make_unique<EventHub>(ws_, options_.queue_limit);
+  attach();
   add_routes();
+}
+
+void DashboardServer::attach() {
+  hub_ = std::make_unique<EventHub>(*ws_, options_.queue_limit);
+  writer_ = std::make_unique<SseWriter>(*hub_, kKeepAlive, options_.max_streams);
+  api_ = std::make_shared<DashboardApi>(*ws_, options_.workspace_dir);
 }
 
 DashboardServer::~DashboardServer() {
   stop();
+  writer_.reset();
   hub_.reset();
 }
 
@@ -90,14 +109,17 @@ void DashboardServer::serve() {
 
 void DashboardServer::stop() {
   stopping_ = true;
-  hub_->close();
+  {
+    std::shared_lock lock(swap_);
+    if (hub_) hub_->close();
+    if (writer_) writer_->close();
+  }
   // httplib's stop() does nothing before its loop runs: wait for the loop of a serve() under way.
   while (serving_ && !server_.is_running()) std::this_thread::yield();
   server_.stop();
 }
 
 void DashboardServer::add_routes() {
-  auto api = std::make_shared<DashboardApi>(ws_, options_.workspace_dir);
   // Every route: a Host of ours; the API and the stream: the token; changes: POST, JSON, Origin.
   server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     res.set_header("X-Content-Type-Options", "nosniff");
@@ -147,8 +169,10 @@ void DashboardServer::add_routes() {
 
   using Read = json (DashboardApi::*)(const std::string&) const;
   using Mutation = json (DashboardApi::*)(const json&);
-  auto run = [](httplib::Response& res, const std::function<json()>& fn) {
+  auto run = [this](httplib::Response& res, const std::function<json()>& fn) {
     try {
+      std::shared_lock lock(swap_);
+      if (!api_) throw Error(Errc::io, "the workspace could not be opened again after a restore: restart remora serve");
       send_json(res, 200, fn());
     } catch (const StaleBase& e) {
       json files = json::array();
@@ -160,18 +184,19 @@ void DashboardServer::add_routes() {
       send_error(res, 500, e.what());
     }
   };
-  server_.Get("/api/status", [api, run](const httplib::Request&, httplib::Response& res) {
-    run(res, [&] { return api->status(); });
+  server_.Get("/api/status", [this, run](const httplib::Request&, httplib::Response& res) {
+    run(res, [&] { return api_->status(); });
   });
-  server_.Get("/api/checkpoints", [api, run](const httplib::Request&, httplib::Response& res) {
-    run(res, [&] { return api->checkpoints(); });
+  server_.Get("/api/checkpoints", [this, run](const httplib::Request&, httplib::Response& res) {
+    run(res, [&] { return api_->checkpoints(); });
   });
   for (auto [path, fn] : {std::pair<const char*, Read>{"/api/agent", &DashboardApi::agent},
-                          std::pair<const char*, Read>{"/api/diff", &DashboardApi::diff}}) {
-    server_.Get(path, [api, run, fn = fn](const httplib::Request& req, httplib::Response& res) {
+                          std::pair<const char*, Read>{"/api/diff", &DashboardApi::diff},
+                          std::pair<const char*, Read>{"/api/log", &DashboardApi::log_tail}}) {
+    server_.Get(path, [this, run, fn = fn](const httplib::Request& req, httplib::Response& res) {
       run(res, [&] {
         if (!req.has_param("id")) throw Error(Errc::invalid_argument, "name the agent: ?id=AGENT");
-        return ((*api).*fn)(req.get_param_value("id"));
+        return ((*api_).*fn)(req.get_param_value("id"));
       });
     });
   }
@@ -181,13 +206,26 @@ void DashboardServer::add_routes() {
                           {"/api/reject", &DashboardApi::reject},
                           {"/api/undo", &DashboardApi::undo},
                           {"/api/checkpoints", &DashboardApi::take_checkpoint}}) {
-    server_.Post(path, [api, run, fn = fn](const httplib::Request& req, httplib::Response& res) {
+    server_.Post(path, [this, run, fn = fn](const httplib::Request& req, httplib::Response& res) {
       run(res, [&] {
         auto body = parse_bounded(req.body.empty() ? "{}" : req.body, "the request body", JsonLimits{16, 64 * 1024});
-        return ((*api).*fn)(body);
+        return ((*api_).*fn)(body);
       });
     });
   }
+  // Restore needs the workspace to itself: not under `run`'s shared lock, but exclusively.
+  server_.Post("/api/restore", [this](const httplib::Request& req, httplib::Response& res) {
+    try {
+      auto body = parse_bounded(req.body.empty() ? "{}" : req.body, "the request body", JsonLimits{16, 64 * 1024});
+      auto it = body.is_object() ? body.find("checkpoint") : body.end();
+      if (it == body.end() || !it->is_string()) throw Error(Errc::invalid_argument, "name the checkpoint: {\"checkpoint\": ID}");
+      send_json(res, 200, restore(it->get<std::string>()));
+    } catch (const Error& e) {
+      send_error(res, http_status(e.code()), e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, e.what());
+    }
+  });
   server_.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) { stream_events(req, res); });
 }
 
@@ -195,7 +233,14 @@ void DashboardServer::add_routes() {
 // whose position is older than the change log reaches gets `event: compacted` first (its view
 // may have missed events of a run started over: reload the status); one whose queue overflowed
 // gets `event: dropped` with the count (reconnect to replay from the records).
+//
+// The response is not written by cpp-httplib: the connection's socket goes to the SseWriter,
+// which writes the head, the replay and then the live events (until the peer leaves; no
+// Content-Length, `Connection: close`). The socket httplib holds is swapped for an unconnected
+// one, so its own attempt to answer fails and closes that, not the stream.
 void DashboardServer::stream_events(const httplib::Request& req, httplib::Response& res) {
+  std::shared_lock lock(swap_);
+  if (!writer_) return send_error(res, 500, "the workspace could not be opened again after a restore: restart remora serve");
   std::optional<EventPosition> after;
   const std::string last = req.has_header("Last-Event-ID") ? req.get_header_value("Last-Event-ID")
                            : req.has_param("after")         ? req.get_param_value("after")
@@ -204,40 +249,78 @@ void DashboardServer::stream_events(const httplib::Request& req, httplib::Respon
     after = EventPosition::parse(last);
     if (!after) return send_error(res, 400, "Last-Event-ID '" + last + "' is not an event id");
   }
-  if (streams_.fetch_add(1) >= options_.max_streams) {
-    streams_.fetch_sub(1);
+  if (!writer_->reserve())
     return send_error(res, 503, fmt::format("already {} event streams open", options_.max_streams));
+  const int held = connection_socket(req.remote_addr, req.remote_port, req.local_port);
+  const int fd = held < 0 ? -1 : ::fcntl(held, F_DUPFD_CLOEXEC, 0);
+  const int blank = fd < 0 ? -1 : ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (blank < 0 || ::dup2(blank, held) < 0) {
+    if (fd >= 0) ::close(fd);
+    if (blank >= 0) ::close(blank);
+    writer_->release();
+    return send_error(res, 500, "the event stream could not take its connection");
   }
+  ::close(blank);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   auto sub = hub_->subscribe();
   // The replay: the records after the client's position up to where the queue takes over.
-  std::string head = "retry: 1000\n\n";
-  if (after && after->revision + 1 < ws_.log_start())
-    head += sse_notice("compacted", {{"last_event_id", last}, {"log_start", ws_.log_start()}});
-  for (const auto& e : recorded_events(ws_, after.value_or(EventPosition{}), sub.replay_to)) head += sse_event(e);
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("X-Accel-Buffering", "no");
-  auto pending = std::make_shared<std::string>(std::move(head));
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, pending, s = sub.subscriber](std::size_t, httplib::DataSink& sink) {
-        if (!pending->empty()) {
-          if (!sink.write(pending->data(), pending->size())) return false;
-          pending->clear();
-        }
-        if (stopping_) return false;
-        auto batch = s->take(std::chrono::steady_clock::now() + kKeepAlive);
-        std::string out;
-        if (batch.compacted) out += sse_notice("compacted", {{"reason", "the dashboard fell behind the change log"}});
-        for (const auto& e : batch.events) out += sse_event(e);
-        if (batch.dropped) out += sse_notice("dropped", {{"count", batch.dropped}});
-        if (out.empty()) out = ": keep-alive\n\n";
-        if (batch.closed || stopping_) return false;
-        return sink.write(out.data(), out.size());
-      },
-      [this, s = sub.subscriber](bool) {
-        hub_->unsubscribe(s);
-        streams_.fetch_sub(1);
-      });
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+      "X-Accel-Buffering: no\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
+      "Connection: close\r\n\r\nretry: 1000\n\n";
+  if (after && after->revision + 1 < ws_->log_start()) {
+    head += sse_notice("compacted", {{"last_event_id", last}, {"log_start", ws_->log_start()}});
+  } else if (after && ws_->revision() < after->revision) {
+    // A position the log has not reached: the workspace was restored to an earlier checkpoint
+    // since. The client reloads, and gets the whole log.
+    head += sse_notice("compacted", {{"last_event_id", last}, {"reason", "the workspace was restored"}});
+    after.reset();
+  }
+  for (const auto& e : recorded_events(*ws_, after.value_or(EventPosition{}), sub.replay_to)) head += sse_event(e);
+  writer_->add(fd, std::move(head), sub.subscriber);
+  res.status = 200;  // written to the blank socket, which refuses it: httplib closes that one
+}
+
+// POST /api/restore: `remora restore ID` from the page, through the same restore_in_place. The
+// server closes the workspace (its event streams end; browsers reconnect and are told to reload),
+// restores, and opens it again. Refused (409) beside a run (`run --serve`) and while a supervisor
+// runs on the workspace: stopping and resuming a run is `remora restore`'s, at a terminal.
+json DashboardServer::restore(const std::string& checkpoint) {
+  if (!open_)
+    throw Error(Errc::conflict,
+                "this dashboard is served by `remora run --serve`, whose supervisor holds the workspace: restore with "
+                "`remora restore " + checkpoint + "` (it stops the run, restores and resumes it) or from `remora serve`");
+  std::unique_lock lock(swap_);
+  const auto& dir = options_.workspace_dir;
+  const auto manifest = Checkpoints(dir).find(checkpoint);  // 404 before anything is closed
+  if (auto pid = RunLock::holder(dir))
+    throw Error(Errc::conflict, fmt::format("a run is going on in this workspace (supervisor pid {}): cancel it first, "
+                                            "or `remora restore {}` stops it and resumes it from the checkpoint",
+                                            *pid, checkpoint));
+  writer_.reset();
+  hub_.reset();
+  api_.reset();
+  owned_.reset();
+  ws_ = nullptr;
+  std::optional<Restored> restored;
+  std::optional<Error> failed;
+  try {
+    restored = restore_in_place(dir, manifest.id);
+  } catch (const Error& e) {
+    failed = e;  // another process has the workspace open, say: it is left as it was
+  }
+  owned_ = open_();
+  ws_ = owned_.get();
+  attach();
+  if (stopping_) {
+    hub_->close();
+    writer_->close();
+  }
+  if (failed) throw *failed;
+  spdlog::info("dashboard: restored checkpoint {} (revision {}), replacing revision {}", manifest.id, manifest.revision,
+               restored->from_revision);
+  return {{"restored", manifest.id}, {"from_revision", restored->from_revision}, {"revision", ws_->revision()},
+          {"checkpoint", manifest.to_json()}};
 }
 
 }  // namespace remora

@@ -124,6 +124,15 @@ EventHub::~EventHub() {
   for (auto& s : subscribers_) s->mark(false, true);
 }
 
+void EventHub::on_delivery(std::function<void()> fn) {
+  std::lock_guard lock(m_);
+  on_delivery_ = std::move(fn);
+}
+
+void EventHub::delivered() {
+  if (on_delivery_) on_delivery_();
+}
+
 EventHub::Subscription EventHub::subscribe() {
   std::lock_guard lock(m_);
   auto s = std::make_shared<Subscriber>(queue_limit_);
@@ -136,6 +145,7 @@ void EventHub::close() {
   std::lock_guard lock(m_);
   closed_ = true;
   for (auto& s : subscribers_) s->mark(false, true);
+  delivered();
 }
 
 void EventHub::unsubscribe(const std::shared_ptr<Subscriber>& s) {
@@ -173,9 +183,11 @@ void EventHub::follow() {
       watcher_ = std::make_unique<Watcher>(ws_, std::string(keys::kEvent));
       delivered_ = last_recorded(ws_);
       for (auto& s : subscribers_) s->mark(true, false);
+      delivered();
       continue;
     }
     if (changes.empty()) return;  // cancelled
+    bool any = false;
     for (const auto& c : changes) {
       if (c.op != proto::ChangeOp::put) continue;
       auto e = ws_.get(base, c.key);
@@ -185,6 +197,11 @@ void EventHub::follow() {
       if (position_of(ev) <= delivered_) continue;
       delivered_ = position_of(ev);
       for (auto& s : subscribers_) s->push(ev);
+      any = true;
+    }
+    if (any) {
+      std::lock_guard lock(m_);
+      delivered();
     }
   }
 }

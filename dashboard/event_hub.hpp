@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,6 +75,10 @@ class EventHub {
   EventHub(const EventHub&) = delete;
   EventHub& operator=(const EventHub&) = delete;
 
+  // Called on the hub's thread after each fan-out of new events (and when the hub is compacted
+  // or closed): wakes whoever writes the subscribers' queues out. Set it before subscribing.
+  void on_delivery(std::function<void()> fn);
+
   Subscription subscribe();
   // Ends every subscriber's stream (take() returns closed), and those subscribing later: the server stops.
   void close();
@@ -84,6 +89,8 @@ class EventHub {
 
  private:
   void follow();
+  void delivered();
+  std::function<void()> on_delivery_;
   Workspace& ws_;
   std::size_t queue_limit_;
   mutable std::mutex m_;

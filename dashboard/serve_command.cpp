@@ -44,18 +44,20 @@ ServeOptions serve_options(const std::string& dir, const ServeFlags& flags) {
 
 int cmd_serve(const std::string& dir, const ServeFlags& flags) {
   auto options = serve_options(dir, flags);
-  Checkpoints::recover_restore(dir);
-  WorkspaceOptions wo;
-  wo.dir = dir;
-  wo.create = false;
-  auto ws = Workspace::open(wo);
+  auto open = [dir] {
+    Checkpoints::recover_restore(dir);
+    WorkspaceOptions wo;
+    wo.dir = dir;
+    wo.create = false;
+    return Workspace::open(wo);
+  };
   // SIGINT and SIGTERM stop the server (a thread waits for them; they are blocked elsewhere).
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  DashboardServer server(*ws, options);
+  DashboardServer server(open, options);
   std::cout << "remora: dashboard of workspace " << dir << " at " << server.url() << std::endl;
   std::thread signals([&] {
     int sig = 0;

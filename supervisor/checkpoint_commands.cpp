@@ -125,6 +125,11 @@ int cmd_checkpoints(const std::filesystem::path& ws_dir, bool as_json) {
   return 0;
 }
 
+Restored restore_in_place(const std::filesystem::path& ws_dir, const std::string& id) {
+  RunLock no_supervisor(ws_dir);  // none may start while the environment is replaced
+  return Checkpoints(ws_dir).restore(id);
+}
+
 int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& request, const std::function<int()>& resume) {
   Checkpoints::recover_restore(ws_dir);
   Checkpoints store(ws_dir);
@@ -151,8 +156,7 @@ int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& reque
     std::cout << fmt::format("stopped the run's supervisor (pid {})\n", *holder);
   }
   try {
-    RunLock no_supervisor(ws_dir);  // none may start while the environment is replaced
-    auto r = store.restore(m.id);
+    auto r = restore_in_place(ws_dir, m.id);
     std::cout << fmt::format("restored {} into {}, replacing revision {}; run {}, agents {}\n", what,
                              ws_dir.string(), r.from_revision, run_text(m), m.agents_summary());
   } catch (const Error&) {

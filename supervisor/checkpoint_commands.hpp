@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "shared/checkpoint.hpp"
+
 namespace remora {
 
 // remora checkpoint [-m MESSAGE] [--json]
@@ -22,6 +24,11 @@ struct RestoreRequest {
   std::filesystem::path fork_dir;  // empty: restore in place
   bool yes = false;                // do not ask
 };
+// The restore itself, shared by `remora restore` and the dashboard: checkpoint id over the
+// workspace in ws_dir, holding the run lock meanwhile so no supervisor starts. No process may have
+// the workspace open and no supervisor may run there: Error(busy) names the one that does.
+Restored restore_in_place(const std::filesystem::path& ws_dir, const std::string& id);
+
 int cmd_restore(const std::filesystem::path& ws_dir, const RestoreRequest& request, const std::function<int()>& resume);
 
 }  // namespace remora

@@ -1,8 +1,9 @@
 // The dashboard in a real browser: headless Chromium (Debian's) driven by playwright-core, against
 // a real `remora run` and `remora serve`. The page shows the graph; question cards appear and fit a
 // phone-width screen; one is answered by a click; its agent completes; its diff is opened and
-// accepted from the agent's page, and the file on disk changes. A screenshot of the graph view is
-// saved as an artifact (dashboard-graph.png in the working directory).
+// accepted from the agent's page, and the file on disk changes; its log tail shows; a restore
+// beside the run is refused. Screenshots are saved as artifacts (dashboard-graph.png,
+// dashboard-phone.png in the working directory).
 //   node dashboard_browser_test.mjs REMORA_BIN PLAYWRIGHT_CORE_DIR [CHROMIUM]
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
@@ -89,10 +90,20 @@ try {
   await page.waitForSelector("pre.diff");
   if (!(await page.locator("pre.diff").innerText()).includes("+beta = 2")) fail("the diff does not show the change");
   if (!(await page.locator("main").innerText()).includes("<script>alert(2)</script>")) fail("the summary is not shown as text");
+  // Its log tail, as text.
+  await page.waitForSelector("pre.log");
   await page.click("text=Accept");
   await until("a.py on disk to change", () => readFileSync(join(dir, "project", "a.py"), "utf8") === "beta = 2\n");
   if (dialogs.length) fail("a dialog opened: " + dialogs.join(", "));
-  console.log("ok: graph shown, question answered by a click, diff accepted, file on disk changed; phone width fits");
+  // Restore beside a run (`run --serve`): refused with 409, the run's supervisor holds the workspace.
+  const refused = await page.evaluate(async () => {
+    const r = await fetch("/api/restore", {method: "POST", headers: {"Content-Type": "application/json"},
+                                           body: JSON.stringify({checkpoint: "any"})});
+    return [r.status, (await r.json()).error];
+  });
+  if (refused[0] !== 409 || !refused[1].includes("remora restore")) fail("a restore beside the run was not refused: " + refused);
+  await page.close();
+  console.log("ok: graph shown, question answered by a click, diff accepted, file on disk changed; phone width fits; restore beside a run refused");
 } catch (e) {
   if (!process.exitCode) console.error("FAIL: " + (e.stack || e));
   process.exitCode = 1;

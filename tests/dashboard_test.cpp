@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
@@ -40,6 +42,12 @@ struct ReviewProject : GraphProject {
   void start_run() {
     start_cmd({"run", path("project").string(), "--bundles-dir", path("bundles").string(), "--bundle", "word",
                "--json"});
+  }
+  // Starts the run and waits until both agents ask.
+  void start_until_both_ask() {
+    start_run();
+    wait_event("agent:blocked", "word.a.py");
+    wait_event("agent:blocked", "word.b.py");
   }
 };
 
@@ -168,9 +176,7 @@ TEST(Dashboard, TheTokenGuardsEveryRouteAndChangesNeedOurOrigin) {
 
 TEST(Dashboard, EachRouteGoesThroughTheCommandsCode) {
   ReviewProject p;
-  p.start_run();
-  p.wait_event("agent:blocked", "word.a.py");
-  p.wait_event("agent:blocked", "word.b.py");
+  p.start_until_both_ask();
   Serve s(p);
   auto status = s.get("/api/status");
   ASSERT_EQ(status->status, 200) << status->body;
@@ -202,6 +208,29 @@ TEST(Dashboard, EachRouteGoesThroughTheCommandsCode) {
   EXPECT_FALSE(a["events"].empty());
   EXPECT_EQ(s.get("/api/agent?id=nope")->status, 404);
   EXPECT_EQ(s.get("/api/agent?id=../../etc/passwd")->status, 404);
+
+  // The log tail: the end of the worker's log (<ws>/logs/<id>.log), 64 KiB at most, from a
+  // line's start; only for the run's agents (no request names a file).
+  const auto log_file = std::filesystem::path(p.ws()) / "logs" / "word.a.py.log";
+  ASSERT_TRUE(std::filesystem::exists(log_file));
+  {
+    std::ofstream grow(log_file, std::ios::app);
+    for (int i = 0; i < 2000; ++i) grow << "padding line " << i << " " << std::string(60, 'x') << "\n";
+    grow << "<script>the last line</script>\n";
+  }
+  auto log = s.get("/api/log?id=word.a.py");
+  ASSERT_EQ(log->status, 200) << log->body;
+  auto tail = body_of(log);
+  const auto text = tail["text"].get<std::string>();
+  EXPECT_TRUE(tail["truncated"].get<bool>());
+  EXPECT_EQ(tail["size"].get<std::uintmax_t>(), std::filesystem::file_size(log_file));
+  EXPECT_LE(text.size(), 64u * 1024);
+  EXPECT_GT(text.size(), 60u * 1024);
+  EXPECT_EQ(text.rfind("padding line ", 0), 0u);  // a whole line first
+  EXPECT_TRUE(text.ends_with("<script>the last line</script>\n"));  // as text: the page escapes it
+  EXPECT_EQ(s.get("/api/log?id=nope")->status, 404);
+  EXPECT_EQ(s.get("/api/log?id=../../etc/passwd")->status, 404);
+  EXPECT_EQ(s.get("/api/log")->status, 400);
 
   auto diff = s.get("/api/diff?id=word.a.py");
   ASSERT_EQ(diff->status, 200);
@@ -272,6 +301,50 @@ TEST(Dashboard, AClientBehindCompactionIsToldSo) {
   ASSERT_FALSE(frames.empty());
   EXPECT_EQ(frames.front().type, "compacted");
   EXPECT_EQ(frames.back().type, "message");  // and then the replay from the event records
+}
+
+// POST /api/restore is `remora restore ID` (the same restore_in_place): the workspace goes back
+// to the checkpoint. Refused while a supervisor runs on the workspace (stopping and resuming a run
+// is the command's, at a terminal), for an unknown checkpoint, and beside a run (`run --serve`:
+// the browser test).
+TEST(Dashboard, ARestoreFromThePageIsRemoraRestore) {
+  ReviewProject p;
+  p.start_until_both_ask();
+  Serve s(p);
+  auto taken = s.post("/api/checkpoints", {{"message", "both asking"}});
+  ASSERT_EQ(taken->status, 200) << taken->body;
+  const auto id = body_of(taken)["id"].get<std::string>();
+  const auto revision = body_of(taken)["revision"].get<std::uint64_t>();
+  auto busy = s.post("/api/restore", {{"checkpoint", id}});
+  EXPECT_EQ(busy->status, 409);
+  EXPECT_NE(body_of(busy)["error"].get<std::string>().find("remora restore " + id), std::string::npos) << busy->body;
+  ASSERT_EQ(s.post("/api/answer", {{"question", "word.a.py.0"}, {"answer", "alpha"}})->status, 200);
+  ASSERT_EQ(s.post("/api/answer", {{"question", "word.b.py.0"}, {"answer", "beta"}})->status, 200);
+  EXPECT_EQ(p.wait(), 0);
+  p.close();  // restore needs every process to have closed the workspace
+  auto ended = body_of(s.get("/api/status"));
+  EXPECT_TRUE(ended["questions"].empty());
+  const auto ended_at = ended["revision"].get<std::uint64_t>();
+
+  EXPECT_EQ(s.post("/api/restore", {{"checkpoint", "nope"}})->status, 404);
+  EXPECT_EQ(s.post("/api/restore", json::object())->status, 400);
+  auto restored = s.post("/api/restore", {{"checkpoint", id}});
+  ASSERT_EQ(restored->status, 200) << restored->body;
+  EXPECT_EQ(body_of(restored)["restored"], id);
+  EXPECT_EQ(body_of(restored)["from_revision"].get<std::uint64_t>(), ended_at);
+  // The checkpoint's state again: both questions pending.
+  auto st = body_of(s.get("/api/status"));
+  EXPECT_EQ(st["questions"].size(), 2u);
+  EXPECT_GT(st["revision"].get<std::uint64_t>(), revision);
+  EXPECT_LT(st["revision"].get<std::uint64_t>(), ended_at);
+  // A stream from a position the restored log has not reached: told to reload, then the whole log
+  // up to the restore's own event.
+  auto frames = read_stream(s, {{"Last-Event-ID", std::to_string(ended_at)}}, [](const SseFrame& f) {
+    return f.type == "message" && json::parse(f.data).at("event") == "checkpoint:restored";
+  });
+  ASSERT_GE(frames.size(), 2u);
+  EXPECT_EQ(frames.front().type, "compacted");
+  EXPECT_EQ(json::parse(frames.back().data).at("event"), "checkpoint:restored");
 }
 
 TEST(Dashboard, AClientThatNeverReadsDoesNotDelayTheRun) {
