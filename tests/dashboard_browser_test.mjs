@@ -2,8 +2,9 @@
 // a real `remora run` and `remora serve`. The page shows the graph; question cards appear and fit a
 // phone-width screen; one is answered by a click; its agent completes; its diff is opened and
 // accepted from the agent's page, and the file on disk changes; its log tail shows; a restore
-// beside the run is refused. Screenshots are saved as artifacts (dashboard-graph.png,
-// dashboard-phone.png in the working directory).
+// beside the run is refused. Then a 1,000-agent graph: grouped, every node inside the graph view.
+// Screenshots are saved as artifacts (dashboard-graph.png, dashboard-phone.png, dashboard-1000.png
+// in the working directory).
 //   node dashboard_browser_test.mjs REMORA_BIN PLAYWRIGHT_CORE_DIR [CHROMIUM]
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
@@ -104,6 +105,47 @@ try {
   if (refused[0] !== 409 || !refused[1].includes("remora restore")) fail("a restore beside the run was not refused: " + refused);
   await page.close();
   console.log("ok: graph shown, question answered by a click, diff accepted, file on disk changed; phone width fits; restore beside a run refused");
+
+  // 1,000 agents (trivial steps agents, the built-in provider): the graph view groups them and fits
+  // them in its box; its screenshot is dashboard-1000.png.
+  const bigDir = join(dir, "big");
+  mkdirSync(join(bigDir, "bundles", "ok"), { recursive: true });
+  writeFileSync(join(bigDir, "bundles", "ok", "bundle.yaml"),
+    "name: ok\nkind: steps\nsteps:\n  - write: {path: \"out/{agent}.txt\", content: \"done\"}\n  - result: {summary: ok}\n");
+  let graph = "config: {max_concurrency: 8}\nagents:\n";
+  for (let i = 0; i < 1000; ++i) graph += `  - {id: a${String(i).padStart(4, "0")}, bundle: ok${i >= 500 ? ", after: [a" + String(i - 500).padStart(4, "0") + "]" : ""}}\n`;
+  writeFileSync(join(bigDir, "graph.yaml"), graph);
+  const bigRun = spawn(remora, ["-w", join(bigDir, "ws"), "run", join(bigDir, "graph.yaml"), "--serve", "--listen", "127.0.0.1:0", "--json"],
+                       { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(bigRun);
+  let bigOut = "";
+  bigRun.stdout.on("data", (d) => { bigOut += d; });
+  bigRun.stderr.on("data", (d) => { bigOut += d; });
+  const bigUrl = await until("the 1,000-agent dashboard's link", () => (bigOut.match(/http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+/) || [])[0]);
+  const view = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  view.on("pageerror", (e) => { console.error("page error: " + e.message); process.exitCode = 1; });
+  await view.goto(bigUrl);
+  await until("1,000 nodes in the graph", async () => (await view.locator("#graph g.node").count()) === 1000);
+  await until("some agents completed", async () => (await view.locator('#graph g.node[data-state="completed"]').count()) >= 20);
+  await view.waitForSelector("#group-by");
+  // Every node inside the drawing's box, and big enough to see and click.
+  const fit = await view.evaluate(() => {
+    const box = document.getElementById("graph").getBoundingClientRect();
+    let outside = 0, smallest = Infinity;
+    for (const r of document.querySelectorAll("#graph g.node rect")) {
+      const b = r.getBoundingClientRect();
+      if (b.left < box.left - 1 || b.right > box.right + 1 || b.top < box.top - 1 || b.bottom > box.bottom + 1) ++outside;
+      smallest = Math.min(smallest, b.width, b.height);
+    }
+    return { outside, smallest, groups: document.querySelectorAll("#graph text.group").length };
+  });
+  if (fit.outside) fail(fit.outside + " of 1,000 nodes are outside the graph view");
+  if (fit.smallest < 4) fail("nodes are drawn " + fit.smallest.toFixed(1) + " px small: unreadable");
+  if (fit.groups < 1) fail("no group labels in a 1,000-agent graph");
+  await view.screenshot({ path: "dashboard-1000.png" });
+  await view.selectOption("#group-by", "bundle");
+  await until("the graph grouped by bundle", async () => (await view.locator("#graph text.group").first().textContent()).startsWith("ok ("));
+  console.log(`ok: 1,000 agents drawn inside the view (smallest node ${fit.smallest.toFixed(1)} px, ${fit.groups} groups); dashboard-1000.png saved`);
 } catch (e) {
   if (!process.exitCode) console.error("FAIL: " + (e.stack || e));
   process.exitCode = 1;
