@@ -14,7 +14,6 @@
 #include <charconv>
 #include <cstring>
 #include <fmt/format.h>
-#include <unordered_map>
 
 #include "shared/error.hpp"
 #include "supervisor/event_format.hpp"
@@ -129,7 +128,11 @@ void SseWriter::fill(Stream& s, Clock::time_point now) {
     return;
   }
   if (batch.compacted) s.out += sse_notice("compacted", {{"reason", "the dashboard fell behind the change log"}});
-  for (const auto& e : batch.events) s.out += sse_event(e);
+  for (const auto& e : batch.events) {
+    auto [it, fresh] = formatted_.try_emplace(e.id);
+    if (fresh) it->second = sse_event(e);
+    s.out += it->second;
+  }
   if (batch.dropped) s.out += sse_notice("dropped", {{"count", batch.dropped}});
   if (s.out.empty() && now - s.last_write >= keep_alive_) s.out = ": keep-alive\n\n";
 }
@@ -186,6 +189,7 @@ void SseWriter::run() {
       }
     }
     const auto now = Clock::now();
+    formatted_.clear();
     for (auto& s : streams_) {
       if (s->dead) continue;
       fill(*s, now);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +58,8 @@ class SseWriter {
   std::size_t count_ = 0;                       // places held: streams open or about to be
   bool closing_ = false;
   std::vector<std::unique_ptr<Stream>> streams_;  // the thread's own
+  // Each event as an SSE message, formatted once per wake-up for all the streams it goes to.
+  std::unordered_map<std::string, std::string> formatted_;
   std::thread thread_;
 };
 
