@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,14 @@ Supervisor::Clock::duration seconds(double s) {
 }
 
 const std::set<std::string> kTerminal{"completed", "failed", "cancelled", "skipped"};
+// The states an agent can be in, as counted for graph:progress (Supervisor::state_counts_).
+constexpr std::array<const char*, 8> kStates{"pending", "queued",    "running", "blocked",
+                                             "completed", "failed", "cancelled", "skipped"};
+std::size_t state_index(const std::string& state) {
+  for (std::size_t i = 0; i < kStates.size(); ++i)
+    if (state == kStates[i]) return i;
+  throw Error(Errc::corrupt, "unknown agent state '" + state + "'");
+}
 
 }  // namespace
 
@@ -77,7 +86,6 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
   sandbox_ = sandbox::expected(facts, spec_.config.sandbox.level).to_json();
   if (spec_.config.sandbox.level == sandbox::Level::none)
     spdlog::warn("sandbox level none: agents run unconfined (for debugging only)");
-  order_ = spec_.topo_order();
   for (const auto& a : spec_.agents) {
     Agent ag;
     ag.spec = &a;
@@ -88,6 +96,13 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
     ag.st.heartbeat_ms = static_cast<std::uint32_t>(spec_.config.heartbeat.interval_s * 1000);
     agents_.emplace(a.id, std::move(ag));
   }
+  for (const auto& id : spec_.topo_order()) {
+    Agent& ag = agents_.at(id);
+    ag.index = by_index_.size();
+    by_index_.push_back(&ag);
+  }
+  for (Agent* ag : by_index_)
+    for (const auto& dep : ag->spec->after) agents_.at(dep).dependents.push_back(ag->index);
   // An agent that runs after exactly one agent on the same node builds on that agent's edits.
   for (auto& [id, ag] : agents_) {
     std::vector<std::string> same;
@@ -154,6 +169,10 @@ int Supervisor::run() {
   // first commit comes back as well; handling it again changes nothing.
   const auto watch_from = ws_.revision() + 1;
   begin();
+  index_agents();
+  // Loading a large graph (its YAML, its JSON for the run record, the first commits) leaves the
+  // heap far larger than what the run keeps: give the free pages back.
+  ::malloc_trim(0);
   watcher_ = std::make_unique<Watcher>(ws_, "", watch_from);
   watch_thread_ = std::thread([this] {
     for (;;) {
@@ -164,6 +183,7 @@ int Supervisor::run() {
   });
 
   for (;;) {
+    ++passes_;
     schedule();
     // Decisions are durable before they are acted upon. Reports alone (model:request, tool:*) wait
     // for the next commit, kReportDelay at most, unless a call leaves for a model server: its
@@ -273,15 +293,27 @@ void Supervisor::begin() {
   run_.started_at_ms = now_ms();
   run_.supervisor_pid = ::getpid();
   store_spec();
-  for (auto& [id, a] : agents_) pending_.agents.insert(id);
   emit("graph", "started", "",
        {{"graph", spec_.name}, {"agents", spec_.agents.size()}, {"max_concurrency", spec_.config.max_concurrency}});
+  flush_every_agent();
+}
+
+// Every agent's record, committed in parts (the first part with whatever else is pending): one
+// transaction of 100,000 records would hold all its dirty pages in memory at once. A supervisor
+// that dies between parts leaves agents with no record, which a resumed run takes as pending.
+void Supervisor::flush_every_agent() {
+  constexpr std::size_t kAgentsPerCommit = 4096;
+  for (auto& [id, a] : agents_) {
+    pending_.agents.insert(id);
+    if (pending_.agents.size() >= kAgentsPerCommit) flush();
+  }
   flush();
 }
 
-// The graph and its bundles as this supervisor runs them, with the run record (flushed next).
+// The graph and its bundles as this supervisor runs them, with the run record (flushed next; the
+// graph's JSON is made for each commit of the run record, not held: at 100,000 agents it is tens
+// of MB).
 void Supervisor::store_spec() {
-  run_.graph_json = spec_.to_json().dump();
   pending_.run = true;
   for (auto& [name, b] : spec_.bundles)
     pending_.puts.emplace_back(std::string(keys::kBase), keys::run_bundle(name),
@@ -296,6 +328,7 @@ void Supervisor::resume_state() {
   auto re = ws_.get(base_, rkey);
   if (!re) throw Error(Errc::not_found, "the workspace holds no run to resume");
   run_ = proto::decode<proto::Run>(re->value, rkey);
+  run_.graph_json.clear();  // made again from spec_ when the run record is next committed
   const auto previous_session = run_.session_id;
   run_.session_id = random_hex(8);
   run_.supervisor_pid = ::getpid();
@@ -332,7 +365,7 @@ void Supervisor::resume_state() {
       timeout_s = proto::decode<proto::Question>(q->value, keys::question(qs.id)).timeout_s;
     questions_[qs.id] = qs;
     auto left_ms = static_cast<std::int64_t>(timeout_s * 1000) - (now_ms() - qs.asked_at_ms);
-    question_deadlines_[qs.id] = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(left_ms, 0));
+    question_deadlines_.set(qs.id, Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(left_ms, 0)));
     a.open_questions.insert(qs.id);
     if (ws_.get(overlay(a), keys::response(qs.id))) on_response(a, qs.id);  // answered as it died
   }
@@ -353,8 +386,7 @@ void Supervisor::resume_state() {
   }
   for (auto& [k, e] : ws_.list(base_, keys::kRunControl)) on_control(k);
   suspend_reason_.reset();  // a stop asked of the supervisor before us (it died first) is not ours
-  for (auto& [id, a] : agents_) pending_.agents.insert(id);
-  flush();
+  flush_every_agent();
 }
 
 // A worker of the previous supervisor still alive (PR_SET_PDEATHSIG normally takes it with its
@@ -376,42 +408,94 @@ bool Supervisor::terminal(const Agent& a) const { return kTerminal.count(a.st.st
 
 bool Supervisor::finished() const {
   if (procs_->live() > 0 || running_ > 0) return false;
-  return std::all_of(agents_.begin(), agents_.end(), [&](auto& kv) { return terminal(kv.second); });
+  std::int64_t ended = 0;
+  for (std::size_t i = state_index("completed"); i < kStates.size(); ++i) ended += state_counts_[i];
+  return ended == static_cast<std::int64_t>(agents_.size());
 }
 
 nlohmann::json Supervisor::counts() const {
   nlohmann::json c = nlohmann::json::object();
-  for (const char* s : {"pending", "queued", "running", "blocked", "completed", "failed", "cancelled", "skipped"}) c[s] = 0;
-  for (auto& [id, a] : agents_) c[a.st.state] = c[a.st.state].get<int>() + 1;
+  for (std::size_t i = 0; i < kStates.size(); ++i) c[kStates[i]] = state_counts_[i];
   return c;
 }
 
+// Once the run's records are read (a new run, or one resumed): each agent's count of dependencies
+// not ended, the states counted, and the agents free to start arrive for the first pass. From
+// here on set_state keeps all of it up to date, so a pass looks only at what changed.
+void Supervisor::index_agents() {
+  state_counts_.fill(0);
+  for (Agent* a : by_index_) {
+    ++state_counts_[state_index(a->st.state)];
+    a->waiting_on = 0;
+    for (const auto& dep : a->spec->after)
+      if (!terminal(agents_.at(dep))) ++a->waiting_on;
+  }
+  for (Agent* a : by_index_)
+    if (a->waiting_on == 0) arrived_.push_back(a->index);
+  indexed_ = true;
+}
+
+// a's dependencies (or its restart backoff) are over: the next pass skips, queues or starts it.
+void Supervisor::arrive(Agent& a) {
+  if (indexed_) arrived_.push_back(a.index);
+}
+
+// Sets a's one timer to the earliest of its deadlines (or none).
+void Supervisor::rearm(Agent& a) {
+  std::optional<Clock::time_point> due;
+  if (a.st.pid != 0) {
+    if (a.kill != Kill::none) {
+      if (a.term_deadline != Clock::time_point::max()) due = a.term_deadline;
+    } else {
+      due = a.last_heartbeat + seconds(spec_.config.heartbeat.timeout_s);
+      if (!a.blocked_since) due = std::min(*due, a.deadline);
+    }
+  } else if (a.st.state == "queued" && a.st.not_before_ms > now_ms()) {
+    due = Clock::now() + std::chrono::milliseconds(a.st.not_before_ms - now_ms());
+  }
+  if (due) {
+    agent_timers_.set(a.index, *due);
+  } else {
+    agent_timers_.erase(a.index);
+  }
+}
+
 void Supervisor::schedule() {
-  auto now_wall = now_ms();
-  for (const auto& id : order_) {
-    Agent& a = agents_.at(id);
-    if (a.st.state != "pending" && a.st.state != "queued") continue;
-    if (stopping_) continue;
-    bool waiting = false;
-    std::string blocked_by;
-    for (const auto& dep : a.spec->after) {
-      const auto& d = agents_.at(dep).st.state;
-      if (!kTerminal.count(d)) waiting = true;
-      else if (d != "completed" && spec_.config.error_policy != ErrorPolicy::continue_) blocked_by = dep;
-    }
-    if (waiting) continue;
-    if (!blocked_by.empty()) {
-      finish_agent(a, "skipped", "dependency " + blocked_by + " " + agents_.at(blocked_by).st.state, {});
-      continue;
-    }
-    if (a.st.not_before_ms > now_wall || running_ >= spec_.config.max_concurrency) {
-      if (a.st.state == "pending") {
-        set_state(a, "queued");
-        emit("agent", "queued", a.st.id);
+  const auto now_wall = now_ms();
+  std::vector<std::size_t> fresh;  // arrived this pass, still pending: queued unless started
+  while (!stopping_ && !arrived_.empty()) {
+    // In graph order; an agent skipped here makes its dependents arrive in the same pass.
+    auto batch = std::exchange(arrived_, {});
+    std::sort(batch.begin(), batch.end());
+    batch.erase(std::unique(batch.begin(), batch.end()), batch.end());
+    for (const auto i : batch) {
+      ++visited_;
+      Agent& a = *by_index_[i];
+      if ((a.st.state != "pending" && a.st.state != "queued") || a.waiting_on > 0) continue;
+      std::string blocked_by;
+      for (const auto& dep : a.spec->after)
+        if (agents_.at(dep).st.state != "completed" && spec_.config.error_policy != ErrorPolicy::continue_) blocked_by = dep;
+      if (!blocked_by.empty()) {
+        finish_agent(a, "skipped", "dependency " + blocked_by + " " + agents_.at(blocked_by).st.state, {});
+        continue;
       }
-      continue;
+      if (a.st.not_before_ms > now_wall) {  // a restart waiting out its backoff: its timer brings it back
+        rearm(a);
+      } else {
+        ready_.insert(i);
+      }
+      if (a.st.state == "pending") fresh.push_back(i);
     }
-    start(a);
+  }
+  while (!stopping_ && !ready_.empty() && running_ < spec_.config.max_concurrency) {
+    ++visited_;
+    start(*by_index_[*ready_.begin()]);  // leaves ready_ as it leaves "queued"
+  }
+  for (const auto i : fresh) {
+    Agent& a = *by_index_[i];
+    if (a.st.state != "pending") continue;
+    set_state(a, "queued");
+    emit("agent", "queued", a.st.id);
   }
   auto c = counts();
   if (auto text = c.dump(); text != last_counts_) {
@@ -425,6 +509,7 @@ void Supervisor::start(Agent& a) {
   if (a.st.started_at_ms == 0) a.st.started_at_ms = now_ms();
   a.kill = Kill::none;
   a.launch = true;
+  to_launch_.push_back(a.index);
   set_state(a, "running");
   ++running_;
   emit("agent", "started", a.st.id,
@@ -437,8 +522,11 @@ void Supervisor::start(Agent& a) {
 }
 
 void Supervisor::launch_started() {
-  for (auto& [id, a] : agents_) {
-    if (!a.launch) continue;
+  for (const auto i : std::exchange(to_launch_, {})) {
+    ++visited_;
+    Agent& a = *by_index_[i];
+    const std::string& id = a.st.id;
+    if (!a.launch) continue;  // cancelled before its commit
     a.launch = false;
     std::vector<std::string> args{"--workspace", ws_.dir().string(), "--agent", id,
                                   "--supervisor-pid", std::to_string(::getpid()),
@@ -469,6 +557,7 @@ void Supervisor::launch_started() {
       // Starting (exec, loading, confining itself) is not silence: the first beat, which a worker
       // writes as soon as it has started, is awaited kStartGrace longer than the ones after it.
       a.last_heartbeat = now + kStartGrace;
+      rearm(a);
       pending_.agents.insert(id);
       spdlog::debug("started {} as pid {}", id, pid);
     } catch (const std::exception& e) {
@@ -480,6 +569,15 @@ void Supervisor::launch_started() {
 }
 
 void Supervisor::set_state(Agent& a, const std::string& state, const std::string& reason) {
+  if (indexed_ && state != a.st.state) {
+    const bool ends = !terminal(a) && kTerminal.count(state) > 0;
+    --state_counts_[state_index(a.st.state)];
+    ++state_counts_[state_index(state)];
+    if (state != "pending" && state != "queued") ready_.erase(a.index);
+    if (ends)
+      for (const auto d : a.dependents)
+        if (--by_index_[d]->waiting_on == 0) arrive(*by_index_[d]);
+  }
   a.st.state = state;
   if (!reason.empty() || state == "running" || state == "queued") a.st.reason = reason;
   pending_.agents.insert(a.st.id);
@@ -513,6 +611,12 @@ void Supervisor::flush() {
     return;
   std::vector<proto::Event> events;
   std::map<std::string, Namespace> created;
+  std::string run_bytes;
+  if (pending_.run) {
+    proto::Run run = run_;
+    run.graph_json = spec_.to_json().dump();
+    run_bytes = proto::encode(run);
+  }
   const auto revision = ws_.write([&](WriteTxn& t) {
     events = pending_.events;
     created.clear();
@@ -539,7 +643,7 @@ void Supervisor::flush() {
     for (const auto& [ns, key] : pending_.dels) t.del(ns_of(ns), key);
     for (const auto& [ns, key, bytes] : pending_.answers)
       if (!t.get(ns_of(ns), key)) t.put(ns_of(ns), key, bytes);
-    if (pending_.run) t.put(base_, std::string(keys::kRunGraph), proto::encode(run_));
+    if (pending_.run) t.put(base_, std::string(keys::kRunGraph), run_bytes);
     append_events(t, base_, events);
   });
   ns_cache_.merge(created);
@@ -589,6 +693,7 @@ void Supervisor::handle(const Change& c) {
       on_response(*a, c.key.substr(keys::kResponse.size()));
     } else if (c.key == keys::heartbeat(a->st.id)) {
       a->last_heartbeat = Clock::now();  // also ends the start grace
+      rearm(*a);
     } else if (keys::starts_with(c.key, keys::kModelRequest)) {
       on_model_request(*a, c.key.substr(keys::kModelRequest.size()));
     } else if (keys::starts_with(c.key, keys::kOutboxMessage)) {
@@ -620,7 +725,7 @@ void Supervisor::on_question(Agent& a, const std::string& qid) {
   qs.ns = a.st.ns;
   qs.asked_at_ms = now_ms();
   questions_[qid] = qs;
-  question_deadlines_[qid] = Clock::now() + seconds(q.timeout_s > 0 ? q.timeout_s : 300);
+  question_deadlines_.set(qid, Clock::now() + seconds(q.timeout_s > 0 ? q.timeout_s : 300));
   a.open_questions.insert(qid);
   pending_.puts.emplace_back(std::string(keys::kBase), keys::run_question(qid), proto::encode(qs));
   if (a.st.state == "running") {
@@ -666,6 +771,7 @@ void Supervisor::on_response(Agent& a, const std::string& qid) {
     set_state(a, "running");
     if (a.blocked_since) a.deadline += Clock::now() - *a.blocked_since;  // waiting on a human is not run time
     a.blocked_since.reset();
+    rearm(a);  // its run timeout counts again
   }
   emit("agent", "resumed", a.st.id, {{"question_id", qid}, {"answer", r.answer}, {"source", r.source}});
 }
@@ -833,8 +939,7 @@ void Supervisor::handle(const Interrupt&) {
   if (++interrupts_ == 1) {
     cancel_all("interrupted", Kill::cancel);
   } else {
-    for (auto& [id, a] : agents_)
-      if (a.st.pid) procs_->signal(static_cast<pid_t>(a.st.pid), SIGKILL);
+    for (const auto& [pid, id] : by_pid_) procs_->signal(pid, SIGKILL);
   }
 }
 
@@ -844,6 +949,7 @@ void Supervisor::handle(const ChildExited& e) {
   Agent& a = agents_.at(it->second);
   by_pid_.erase(it);
   a.st.pid = 0;
+  rearm(a);  // no worker: no timer
   --running_;
   remove_private_dir(a);
   std::uint64_t oom_kills = 0;
@@ -943,6 +1049,7 @@ void Supervisor::end_failed(Agent& a, const std::string& reason, bool abnormal, 
       // Open questions stay pending: the restarted worker asks again with the same ids, and an
       // answer given meanwhile is waiting for it.
       set_state(a, "queued", reason);
+      arrive(a);  // started again once its backoff is over and a slot is free
       emit("agent", "restarting", a.st.id,
            {{"reason", reason}, {"attempt", a.st.restarts}, {"delay_ms", static_cast<std::int64_t>(delay * 1000)}});
       return;
@@ -959,7 +1066,7 @@ void Supervisor::end_failed(Agent& a, const std::string& reason, bool abnormal, 
       cancel_all("graph stopped: " + a.st.id + " failed", Kill::stop);
       break;
     case ErrorPolicy::skip_downstream:
-      for (const auto& id : spec_.dependents(a.st.id)) {
+      for (const auto& id : spec_.dependents(a.st.id)) {  // transitively: only as often as an agent fails for good
         Agent& d = agents_.at(id);
         if (!terminal(d) && d.st.pid == 0) finish_agent(d, "skipped", "dependency " + a.st.id + " failed", {});
       }
@@ -990,6 +1097,7 @@ void Supervisor::terminate(Agent& a, Kill kind, const std::string& note, bool ha
   a.kill_note = note;
   procs_->signal(static_cast<pid_t>(a.st.pid), hard ? SIGKILL : SIGTERM);
   a.term_deadline = hard ? Clock::time_point::max() : Clock::now() + seconds(spec_.config.cancel_grace_s);
+  rearm(a);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1016,40 +1124,33 @@ void Supervisor::refresh_heartbeat(Agent& a, Clock::time_point now) {
   a.last_heartbeat = std::max(a.last_heartbeat, now - std::chrono::duration_cast<Clock::duration>(age));
 }
 
+// Only the timers due are looked at (agent_timers_, question_deadlines_): a pass costs what is
+// due, not the size of the graph.
 void Supervisor::check_timers(Clock::duration overslept) {
   auto now = Clock::now();
   const auto hb_timeout = seconds(spec_.config.heartbeat.timeout_s);
   const auto hb_interval = seconds(spec_.config.heartbeat.interval_s);
   // Woken this late, the supervisor itself was not running: see refresh_heartbeat.
   const bool stalled = overslept > std::max<Clock::duration>(std::chrono::milliseconds(250), hb_interval);
-  if (stalled) spdlog::warn("the supervisor was not scheduled for {} ms past its deadline: heartbeats get a grace",
-                            std::chrono::duration_cast<std::chrono::milliseconds>(overslept).count());
-  for (auto& [id, a] : agents_) {
-    if (a.st.pid == 0) continue;
-    if (a.kill != Kill::none) {
-      if (now >= a.term_deadline) {
-        procs_->signal(static_cast<pid_t>(a.st.pid), SIGKILL);
-        a.term_deadline = Clock::time_point::max();  // nothing more to do until the reaper reports it
-      }
-      continue;
-    }
-    if (stalled) a.last_heartbeat = std::max(a.last_heartbeat, now - hb_timeout + std::min(hb_timeout, 2 * hb_interval));
-    if (!a.blocked_since && now >= a.deadline) {
-      terminate(a, Kill::timeout, "timed out after " + secs(a.spec->timeout_s), false);
-    } else if (now - a.last_heartbeat >= hb_timeout) {
-      refresh_heartbeat(a, now);  // what the record says, whether or not the feed brought it yet
-      if (now - a.last_heartbeat >= hb_timeout)
-        terminate(a, Kill::heartbeat, "heartbeat lost: none for " + secs(spec_.config.heartbeat.timeout_s), true);
+  if (stalled) {
+    spdlog::warn("the supervisor was not scheduled for {} ms past its deadline: heartbeats get a grace",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(overslept).count());
+    for (const auto& [pid, id] : by_pid_) {  // every live worker, rarely: their timers fire early, which is harmless
+      Agent& a = agents_.at(id);
+      ++visited_;
+      if (a.kill == Kill::none)
+        a.last_heartbeat = std::max(a.last_heartbeat, now - hb_timeout + std::min(hb_timeout, 2 * hb_interval));
     }
   }
-  for (auto it = question_deadlines_.begin(); it != question_deadlines_.end();) {
-    if (now < it->second) {
-      ++it;
-      continue;
-    }
-    auto& qs = questions_.at(it->first);
+  for (const auto i : agent_timers_.take_due(now)) {
+    ++visited_;
+    Agent& a = *by_index_[i];
+    check_agent_timers(a, now, hb_timeout);
+    rearm(a);
+  }
+  for (const auto& qid : question_deadlines_.take_due(now)) {
+    auto& qs = questions_.at(qid);
     Agent& a = agents_.at(qs.agent_id);
-    it = question_deadlines_.erase(it);
     auto key = keys::question(qs.id);
     std::optional<std::string> def;
     if (auto e = ws_.get(overlay(a), key)) def = proto::decode<proto::Question>(e->value, key).default_answer;
@@ -1070,26 +1171,32 @@ void Supervisor::check_timers(Clock::duration overslept) {
   }
 }
 
-std::optional<Supervisor::Clock::time_point> Supervisor::next_deadline() const {
-  std::optional<Clock::time_point> d;
-  auto earliest = [&](Clock::time_point t) {
-    if (!d || t < *d) d = t;
-  };
-  auto hb_timeout = seconds(spec_.config.heartbeat.timeout_s);
-  for (auto& [id, a] : agents_) {
-    if (a.st.pid != 0) {
-      if (a.kill != Kill::none) {
-        earliest(a.term_deadline);
-      } else {
-        if (!a.blocked_since) earliest(a.deadline);
-        earliest(a.last_heartbeat + hb_timeout);
-      }
-    } else if (a.st.state == "queued" && a.st.not_before_ms > now_ms()) {
-      // A restart waiting out its backoff; once past it, only a free slot (a worker's exit) helps.
-      earliest(Clock::now() + std::chrono::milliseconds(a.st.not_before_ms - now_ms()));
-    }
+// One agent whose timer is due: its backoff over, its SIGTERM grace over, its run timeout, or its
+// heartbeat lost (the timer may fire early, after heartbeats that did not rearm it: then nothing).
+void Supervisor::check_agent_timers(Agent& a, Clock::time_point now, Clock::duration hb_timeout) {
+  if (a.st.pid == 0) {
+    if (a.st.state == "queued") arrive(a);  // its backoff is over
+    return;
   }
-  for (auto& [qid, t] : question_deadlines_) earliest(t);
+  if (a.kill != Kill::none) {
+    if (now >= a.term_deadline) {
+      procs_->signal(static_cast<pid_t>(a.st.pid), SIGKILL);
+      a.term_deadline = Clock::time_point::max();  // nothing more to do until the reaper reports it
+    }
+    return;
+  }
+  if (!a.blocked_since && now >= a.deadline) {
+    terminate(a, Kill::timeout, "timed out after " + secs(a.spec->timeout_s), false);
+  } else if (now - a.last_heartbeat >= hb_timeout) {
+    refresh_heartbeat(a, now);  // what the record says, whether or not the feed brought it yet
+    if (now - a.last_heartbeat >= hb_timeout)
+      terminate(a, Kill::heartbeat, "heartbeat lost: none for " + secs(spec_.config.heartbeat.timeout_s), true);
+  }
+}
+
+std::optional<Supervisor::Clock::time_point> Supervisor::next_deadline() const {
+  auto d = agent_timers_.earliest();
+  if (auto q = question_deadlines_.earliest(); q && (!d || *q < *d)) d = q;
   return d;
 }
 

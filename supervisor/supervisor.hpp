@@ -16,6 +16,8 @@
 
 #include <sys/types.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -37,6 +39,7 @@
 #include "supervisor/graph_spec.hpp"
 #include "supervisor/model_gateway.hpp"
 #include "supervisor/snapshotter.hpp"
+#include "supervisor/timer_queue.hpp"
 #include "shared/memory_cgroup.hpp"
 #include "supervisor/worker_processes.hpp"
 
@@ -65,12 +68,24 @@ class Supervisor {
   void answer(std::string question_id, std::string text);  // as if by `remora answer`
   void interrupt();                                        // as if by Ctrl-C
 
+  // How much the loop has done so far (read from any thread): its passes, and the agents those
+  // passes looked at in schedule, launch and timers. A pass looks only at agents that changed
+  // (ready queue, timer queue, dependents lists), never at the whole graph.
+  struct Work {
+    std::uint64_t passes = 0;
+    std::uint64_t agents_visited = 0;
+  };
+  Work work() const { return {passes_.load(), visited_.load()}; }
+
  private:
   // Why a worker is being killed; `fail` ends its agent failed and never restarts it (a question that
   // timed out with no default, a record the worker wrote that is not what it must be).
   enum class Kill { none, cancel, stop, timeout, heartbeat, fail };
   struct Agent {
     const AgentSpec* spec = nullptr;
+    std::size_t index = 0;                // position in the graph's topological order
+    std::vector<std::size_t> dependents;  // the agents that run after this one, by index
+    std::uint32_t waiting_on = 0;         // its dependencies not ended yet
     proto::AgentState st;
     Kill kill = Kill::none;
     std::string kill_note;
@@ -115,8 +130,13 @@ class Supervisor {
   void begin();
   void resume_state();
   void store_spec();
+  void flush_every_agent();
   void kill_stale_worker(const proto::AgentState& st);
   void emit_blocked(Agent& a, const std::string& qid);
+  void index_agents();
+  void arrive(Agent& a);
+  void rearm(Agent& a);
+  void check_agent_timers(Agent& a, Clock::time_point now, Clock::duration hb_timeout);
   void schedule();
   void start(Agent& a);
   void launch_started();
@@ -164,10 +184,19 @@ class Supervisor {
   std::filesystem::path private_root_;  // the agents' private directories (sandbox::private_root)
   proto::Run run_;
   std::map<std::string, Agent> agents_;
-  std::vector<std::string> order_;
+  std::vector<Agent*> by_index_;  // in topological order
   std::map<pid_t, std::string> by_pid_;
   std::map<std::string, proto::QuestionState> questions_;
-  std::map<std::string, Clock::time_point> question_deadlines_;
+  TimerQueue<std::string, Clock::time_point> question_deadlines_;
+  // What a pass looks at: agents whose dependencies (or backoff) just ended, those ready and
+  // waiting for a slot (in graph order), those to launch after the commit, and timers due.
+  bool indexed_ = false;  // the structures below are kept up to date once index_agents() ran
+  std::vector<std::size_t> arrived_;
+  std::set<std::size_t> ready_;
+  std::vector<std::size_t> to_launch_;
+  TimerQueue<std::size_t, Clock::time_point> agent_timers_;
+  std::array<std::int64_t, 8> state_counts_{};  // by kStates
+  std::atomic<std::uint64_t> passes_{0}, visited_{0};
   std::map<std::string, Namespace> ns_cache_;
   Pending pending_;
   std::optional<Clock::time_point> report_deadline_;  // when pending reports are committed at the latest

@@ -1,8 +1,8 @@
-// WorkerProcesses: starts remora-worker processes (fork and exec, the child making only system
-// calls in between) and reports how each one ended. A reaper thread waits for children and
-// hands (pid, wait status) to a callback; on destruction every child still alive is killed and
-// reaped, so no worker outlives its supervisor object (and PR_SET_PDEATHSIG, set in the child
-// before exec, covers the supervisor's own death).
+// WorkerProcesses: starts remora-worker processes (a vfork-like clone and exec, or a fork under
+// sanitizers; the child makes only system calls in between) and reports how each one ended. A
+// reaper thread waits for children and hands (pid, wait status) to a callback; on destruction
+// every child still alive is killed and reaped, so no worker outlives its supervisor object (and
+// PR_SET_PDEATHSIG, set in the child before exec, covers the supervisor's own death).
 #pragma once
 
 #include <sys/types.h>

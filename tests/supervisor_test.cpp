@@ -13,12 +13,15 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
 #include "shared/watcher.hpp"
 #include "shared/workspace.hpp"
+#include "supervisor/supervisor.hpp"
+#include "supervisor/timer_queue.hpp"
 #include "graph_project.hpp"
 #include "test_support.hpp"
 
@@ -87,6 +90,60 @@ TEST(Supervisor, TwoHundredAgentsRespectTheirDependencies) {
   for (std::size_t i = 1; i < events.size(); ++i) EXPECT_LE(events[i - 1].revision, events[i].revision);
   // --json printed the same events on stdout.
   EXPECT_NE(p.output().find("\"event\":\"graph:completed\""), std::string::npos);
+}
+
+TEST(TimerQueue, OneDeadlinePerKeyTakenEarliestFirst) {
+  TimerQueue<std::string, int> q;
+  EXPECT_FALSE(q.earliest());
+  q.set("a", 30);
+  q.set("b", 10);
+  q.set("c", 20);
+  q.set("a", 5);  // replaces a's 30
+  q.erase("c");
+  EXPECT_EQ(q.earliest(), 5);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.take_due(9), std::vector<std::string>{"a"});
+  EXPECT_EQ(q.take_due(9), std::vector<std::string>{});
+  q.set("d", 10);
+  EXPECT_EQ(q.take_due(10), (std::vector<std::string>{"b", "d"}));
+  EXPECT_FALSE(q.earliest());
+}
+
+// A pass of the loop looks only at agents that changed: with 100,000 agents waiting on one that
+// asks two questions, the passes from its first question to its second (answering it, resuming
+// it, its heartbeats and its next question) look at a handful of agents, not at the graph.
+TEST(Supervisor, APassOverAHundredThousandAgentsLooksOnlyAtWhatChanged) {
+  Project p;
+  p.steps("asker", "  - ask: {question: one, timeout: 600}\n  - ask: {question: two, timeout: 600}\n"
+                   "  - result: {summary: ok}\n");
+  constexpr int kAgents = 100000;
+  std::string g = "config: {max_concurrency: 4}\nagents:\n  - {id: a0, bundle: asker}\n";
+  for (int i = 1; i < kAgents; ++i) g += "  - {id: a" + std::to_string(i) + ", bundle: ok, after: [a0]}\n";
+  p.graph(g);
+  WorkspaceOptions o;
+  o.dir = p.ws();
+  auto ws = Workspace::open(o);
+  SupervisorOptions opts;
+  opts.worker_exe = std::filesystem::path(kRemora).parent_path() / "remora-worker";
+  opts.log_dir = p.path("logs");
+  Supervisor sup(*ws, load_graph(p.graph_path()), opts);
+  auto blocked = sup.bus().subscribe("agent:blocked");
+  int rc = -1;
+  std::thread loop([&] { rc = sup.run(); });
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  auto first = blocked->next(deadline);
+  ASSERT_TRUE(first) << "a0 never asked";
+  const auto before = sup.work();
+  sup.answer(nlohmann::json::parse(first->payload_json).at("question_id"), "yes");
+  auto second = blocked->next(deadline);
+  const auto after = sup.work();
+  sup.interrupt();  // cancels all 100,000: one pass that looks at every agent, as it must
+  loop.join();
+  ASSERT_TRUE(second) << "a0 never asked again";
+  EXPECT_EQ(rc, 1);
+  EXPECT_GE(after.passes - before.passes, 2u);
+  EXPECT_LE(after.agents_visited - before.agents_visited, 8u)
+      << "over " << after.passes - before.passes << " passes";  // each pass looked at all 100,000 before
 }
 
 class ErrorPolicies : public ::testing::TestWithParam<std::string> {};
