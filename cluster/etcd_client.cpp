@@ -109,7 +109,10 @@ std::vector<std::string> EtcdClient::split_urls(const std::string& comma_separat
 
 EtcdClient::EtcdClient(std::vector<std::string> urls, Options options) : urls_(std::move(urls)), opts_(options) {
   if (urls_.empty()) throw Error(Errc::invalid_argument, "an etcd client needs at least one member URL");
+  clients_.resize(urls_.size());
 }
+
+EtcdClient::~EtcdClient() = default;
 
 json EtcdClient::call(const std::string& path, const json& body) {
   std::lock_guard lock(mu_);
@@ -117,9 +120,11 @@ json EtcdClient::call(const std::string& path, const json& body) {
   std::string last_error;
   for (int attempt = 0;; ++attempt) {
     const std::string& url = urls_[current_];
-    auto c = client_for(url, opts_.request_timeout);
+    auto& c = clients_[current_];
+    if (!c) c = client_for(url, opts_.request_timeout);  // kept: one connection per member, kept alive
     ++requests_;
     auto r = c->Post(path, body.dump(), "application/json");
+    if (!r) c.reset();  // a connection that failed is not used again
     if (r) {
       json reply = json::parse(r->body, nullptr, false);
       if (r->status == 200 && reply.is_object()) return reply;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -15,6 +16,10 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+namespace httplib {
+class Client;
+}
 
 namespace remora::cluster {
 
@@ -40,6 +45,7 @@ class EtcdClient {
   // urls: "http://host:port" of each member (from a comma-separated --cluster list: split_urls).
   explicit EtcdClient(std::vector<std::string> urls) : EtcdClient(std::move(urls), Options{}) {}
   EtcdClient(std::vector<std::string> urls, Options options);
+  ~EtcdClient();
   static std::vector<std::string> split_urls(const std::string& comma_separated);
 
   // The key's value, or nothing. Linearizable.
@@ -80,6 +86,7 @@ class EtcdClient {
 
   std::vector<std::string> urls_;
   Options opts_;
+  std::vector<std::unique_ptr<httplib::Client>> clients_;  // by member, made on first use
   std::mutex mu_;
   std::size_t current_ = 0;  // the member tried first
   std::atomic<std::uint64_t> requests_{0};

@@ -386,6 +386,13 @@ nlohmann::json Supervisor::counts() const {
   return c;
 }
 
+std::string Supervisor::dependency_state(const std::string& id) const {
+  if (auto it = agents_.find(id); it != agents_.end()) return it->second.st.state;
+  return opts_.remote_state ? opts_.remote_state(id) : "pending";
+}
+
+void Supervisor::wake() { push(std::vector<Change>{}); }
+
 void Supervisor::schedule() {
   auto now_wall = now_ms();
   for (const auto& id : order_) {
@@ -394,14 +401,15 @@ void Supervisor::schedule() {
     if (stopping_) continue;
     bool waiting = false;
     std::string blocked_by;
+    std::string blocked_state;
     for (const auto& dep : a.spec->after) {
-      const auto& d = agents_.at(dep).st.state;
+      const std::string d = dependency_state(dep);
       if (!kTerminal.count(d)) waiting = true;
-      else if (d != "completed" && spec_.config.error_policy != ErrorPolicy::continue_) blocked_by = dep;
+      else if (d != "completed" && spec_.config.error_policy != ErrorPolicy::continue_) blocked_by = dep, blocked_state = d;
     }
     if (waiting) continue;
     if (!blocked_by.empty()) {
-      finish_agent(a, "skipped", "dependency " + blocked_by + " " + agents_.at(blocked_by).st.state, {});
+      finish_agent(a, "skipped", "dependency " + blocked_by + " " + blocked_state, {});
       continue;
     }
     if (a.st.not_before_ms > now_wall || running_ >= spec_.config.max_concurrency) {

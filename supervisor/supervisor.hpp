@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,10 @@ struct SupervisorOptions {
   // Continue the run recorded in the workspace (run:graph) instead of starting a new one: see
   // Supervisor::resume_state.
   bool resume = false;
+  // The hook of a cluster run (cluster/, docs/scale-out.md), where the spec holds this host's agents
+  // only: the state of a dependency another host runs ("pending" until it is known). The supervisor
+  // asks it whenever it schedules; wake() makes it schedule again when an answer changed.
+  std::function<std::string(const std::string& agent_id)> remote_state;
 };
 
 class Supervisor {
@@ -64,6 +69,7 @@ class Supervisor {
   // Thread-safe inputs from a user interface.
   void answer(std::string question_id, std::string text);  // as if by `remora answer`
   void interrupt();                                        // as if by Ctrl-C
+  void wake();                                             // schedule again (SupervisorOptions::remote_state)
 
  private:
   // Why a worker is being killed; `fail` ends its agent failed and never restarts it (a question that
@@ -148,6 +154,7 @@ class Supervisor {
   void refresh_heartbeat(Agent& a, Clock::time_point now);
   std::optional<Clock::time_point> next_deadline() const;
   bool finished() const;
+  std::string dependency_state(const std::string& id) const;  // a local agent's, else remote_state's
   bool terminal(const Agent& a) const;
   nlohmann::json counts() const;
   Agent* agent_for_ns(const std::string& ns);
