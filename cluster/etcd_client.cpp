@@ -68,6 +68,7 @@ std::unique_ptr<httplib::Client> client_for(const std::string& url, std::chrono:
   c->set_read_timeout(timeout);
   c->set_write_timeout(timeout);
   c->set_keep_alive(true);
+  c->set_tcp_nodelay(true);  // headers and body go in separate writes: no 40 ms Nagle + delayed-ACK stall
   return c;
 }
 
