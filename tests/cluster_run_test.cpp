@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "cluster/cluster_keys.hpp"
 #include "cluster/etcd_client.hpp"
@@ -130,6 +131,25 @@ TEST_F(ClusterRun, CompletesWithAnEtcdMemberKilledMidRun) {
   EXPECT_EQ(h1->wait(), 0) << out("h1");
   client_ = std::make_unique<EtcdClient>(std::vector<std::string>{etcd_->client_url(1), etcd_->client_url(2)});
   for (const char* id : {"a", "b", "c"}) EXPECT_EQ(agent_state("chain", id), "completed") << id;
+}
+
+// The whole etcd cluster out of reach for 10 s while an agent runs: the hosts wait (their requests
+// retry for 30 s), then go on; nothing is lost.
+TEST_F(ClusterRun, WaitsOutTenSecondsWithoutEtcd) {
+  p_.bundle("slow", "steps:\n  - work: {ms: 1500}\n  - result: {summary: slow}\n");
+  p_.graph("name: outage\nagents:\n  - {id: a, bundle: scan}\n  - {id: b, bundle: slow, after: [a]}\n"
+           "  - {id: c, bundle: scan, after: [b]}\n");
+  auto h0 = run_host("h0", 2), h1 = run_host("h1", 2);
+  wait_etcd(ckeys::agent_prefix("outage"), [](const KeyValue& kv) {
+    return kv.key.ends_with("/b") && kv.value.find("running") != std::string::npos;
+  });
+  for (int i = 0; i < etcd_->size(); ++i) etcd_->kill(i);
+  std::this_thread::sleep_for(10s);  // the outage itself, not a wait for something to happen
+  etcd_->restart_all();
+  EXPECT_EQ(h0->wait(), 0) << out("h0");
+  EXPECT_EQ(h1->wait(), 0) << out("h1");
+  client_ = std::make_unique<EtcdClient>(EtcdClient::split_urls(etcd_->urls()));
+  for (const char* id : {"a", "b", "c"}) EXPECT_EQ(agent_state("outage", id), "completed") << id;
 }
 
 // A host's supervisor killed while one of its agents has completed and another runs: resumed on the

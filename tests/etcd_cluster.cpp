@@ -112,4 +112,10 @@ void EtcdCluster::restart(int i) {
   wait_healthy(i, std::chrono::seconds(30));
 }
 
+void EtcdCluster::restart_all() {
+  for (auto& m : members_)
+    if (!m.proc) start(m, true);
+  for (int i = 0; i < size(); ++i) wait_healthy(i, std::chrono::seconds(30));
+}
+
 }  // namespace remora::test

@@ -31,6 +31,7 @@ class EtcdCluster {
 
   void kill(int i);     // SIGKILL, as a crash
   void restart(int i);  // after kill(): the same member with its data directory, rejoining
+  void restart_all();   // after every member was killed: all started again, then waited for (one alone has no quorum)
   bool healthy(int i) const;
 
  private:
