@@ -17,6 +17,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "cluster/cluster_answer.hpp"
+#include "cluster/cluster_host.hpp"
 #include "dashboard/serve_command.hpp"
 #include "discovery/discovery.hpp"
 #include "proto/codec.hpp"
@@ -154,9 +156,31 @@ void check_model_servers(const GraphSpec& spec) {
   }
 }
 
-// Runs spec under a supervisor with the terminal UI; resume continues the workspace's run.
+// A cluster run's flags (docs/scale-out.md): the etcd members, this host's name, how many hosts.
+struct ClusterFlags {
+  std::string urls;
+  std::string host;
+  int hosts = 1;
+  bool named() const { return !urls.empty(); }
+};
+
+std::unique_ptr<cluster::ClusterHost> cluster_host(const ClusterFlags& f) {
+  if (!f.named()) return nullptr;
+  cluster::ClusterHost::Options o;
+  o.host = f.host;
+  if (o.host.empty()) {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    o.host = name;
+  }
+  o.hosts = f.hosts;
+  return std::make_unique<cluster::ClusterHost>(cluster::EtcdClient::split_urls(f.urls), o);
+}
+
+// Runs spec under a supervisor with the terminal UI; resume continues the workspace's run. With a
+// cluster host, spec is this host's part of the graph and the host follows the others through etcd.
 int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume,
-              const std::optional<ServeFlags>& serve) {
+              const std::optional<ServeFlags>& serve, cluster::ClusterHost* host = nullptr) {
   check_model_servers(spec);  // again for a resumed run: its keys must be in this environment
   const bool interactive = spec.config.interactive;
   SupervisorOptions opts;
@@ -166,29 +190,49 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
                                       : std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
   opts.log_dir = std::filesystem::path(dir) / "logs";
   opts.resume = resume;
+  if (host) opts.remote_state = host->remote_state();
   Supervisor sup(ws, std::move(spec), opts);
+  if (host) host->attach(sup, ws);
+  // However supervise ends, the host stops following etcd while sup is still there to be told.
+  struct Leave {
+    Supervisor& sup;
+    cluster::ClusterHost* host;
+    ~Leave() {
+      if (!host) return;
+      sup.bus().close();
+      host->finish();
+    }
+  } leave{sup, host};
   bool tty = ::isatty(STDOUT_FILENO);
   bool prompt = !as_json && ::isatty(STDIN_FILENO) && interactive;
   SignalThread signals([&] { sup.interrupt(); });
   TerminalUi ui(sup, as_json ? TerminalUi::Mode::json : tty ? TerminalUi::Mode::live : TerminalUi::Mode::plain, prompt);
   std::optional<BackgroundDashboard> dashboard;
   if (serve) dashboard.emplace(ws, dir, *serve);
-  return sup.run();
+  const int code = sup.run();
+  if (host && !host->finish()) {
+    std::cerr << "remora: some agent states could not be published to the etcd cluster; run `remora resume --cluster` "
+                 "once it is reachable\n";
+    return 3;
+  }
+  return code;
 }
 
 // Continues the unfinished run of the workspace (a supervisor died, or was stopped), on the model
 // server stored with it unless flags name another.
 int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& flags,
-               const std::optional<ServeFlags>& serve = std::nullopt) {
+               const std::optional<ServeFlags>& serve = std::nullopt, const ClusterFlags& cluster = {}) {
   auto ws = open_workspace(dir, false);
   RunLock lock(dir);
   auto run = read_run(*ws);
   if (!run) throw Error(Errc::not_found, "workspace " + dir + " holds no run to resume");
   if (!proto::Run::unfinished(run->state))
     throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
-  auto spec = GraphSpec::from_json(json::parse(run->graph_json));
+  auto host = cluster_host(cluster);
+  // In a cluster, this host's part of the graph as etcd holds it (the same slot as before).
+  auto spec = host ? host->rejoin(run->graph_name) : GraphSpec::from_json(json::parse(run->graph_json));
   ModelServerConfig::load(ConfigLayerInputs::flags_only(flags)).apply(spec.bundles);
-  return supervise(*ws, std::move(spec), dir, as_json, true, serve);
+  return supervise(*ws, std::move(spec), dir, as_json, true, serve, host.get());
 }
 
 void print_notes(const std::vector<std::string>& notes) {
@@ -229,7 +273,8 @@ GraphSpec run_graph(const RunArgs& r) {
   return discovered_graph(d, {r.bundles_dir}, config, d.root.filename().string());
 }
 
-int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fresh, const std::optional<ServeFlags>& serve) {
+int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fresh, const std::optional<ServeFlags>& serve,
+            const ClusterFlags& cluster = {}) {
   GraphSpec spec;
   try {
     spec = run_graph(args);
@@ -239,6 +284,9 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
     std::cerr << "remora: " << inert_lines(e.what(), "") << "\n";
     return e.code() == Errc::not_found ? 2 : exit_code_for(e.code());
   }
+  // In a cluster: the graph as the first host put it in etcd, and this host's part of it.
+  auto host = cluster_host(cluster);
+  if (host) spec = host->join(spec);
   auto ws = open_workspace(dir, true, spec.config.durability);
   RunLock lock(dir);
   bool resume_it = false;
@@ -290,7 +338,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
                 << "\n";
     }
   }
-  return supervise(*ws, std::move(spec), dir, as_json, resume_it, serve);
+  return supervise(*ws, std::move(spec), dir, as_json, resume_it, serve, host.get());
 }
 
 // The flags that name the model server (supervisor/config_layers.hpp), on run, resume and config.
@@ -328,6 +376,12 @@ int cmd_discover(const std::vector<std::string>& paths, const DiscoveryOptions& 
 
 // One JSON value on a line; bytes that are not UTF-8 (file contents, names) become U+FFFD.
 void print_json(const json& j) { std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n"; }
+
+void print_answered(const AnswerGiven& given, bool as_json) {
+  if (as_json) print_json({{"question", given.question_id}, {"agent", given.agent}, {"answer", given.answer}});
+  else std::cout << "answered " << inert_text(given.question_id) << " (" << inert_text(given.agent)
+                 << "): " << inert_text(given.answer) << "\n";
+}
 
 // Prints the diff of each agent (all awaiting review without one), or with --stat a line per file;
 // --json: a line per agent with its files, their line counts and modes, and (without --stat) the diff.
@@ -522,6 +576,16 @@ int main(int argc, char** argv) {
   run->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
   run->add_flag("--fresh", fresh, "discard a previous run in this workspace, with its overlays");
   add_model_flags(run, run_args.model);
+  ClusterFlags cluster_flags;
+  auto add_cluster_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--cluster", cluster_flags.urls,
+                    "run this host's part of the graph over several hosts: the etcd members' URLs, comma-separated");
+    cmd->add_option("--host", cluster_flags.host, "with --cluster: this host's name (default: the host name)");
+  };
+  add_cluster_flags(run);
+  run->add_option("--hosts", cluster_flags.hosts, "with --cluster: how many hosts the graph is dealt over")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   ServeFlags serve_flags;
   bool run_serve = false;
   auto add_serve_flags = [&](CLI::App* cmd) {
@@ -535,6 +599,7 @@ int main(int argc, char** argv) {
   resume->add_flag("--json", as_json, "print every event as a JSON line instead of the live view");
   ModelServerFlags resume_model;
   add_model_flags(resume, resume_model);
+  add_cluster_flags(resume);
 
   auto* config = app.add_subcommand("config", "show the model server settings and where each came from");
   std::string config_file;
@@ -557,6 +622,7 @@ int main(int argc, char** argv) {
   answer->add_option("id", qid, "question id")->required();
   answer->add_option("text", text, "the answer (an option's text or its number)")->required();
   answer->add_flag("--json", as_json, "one JSON object");
+  answer->add_option("--cluster", cluster_flags.urls, "answer a question of a cluster run: the etcd members' URLs");
 
   auto* cancel = app.add_subcommand("cancel", "cancel an agent (or all) of the running graph");
   cancel->add_option("agent", agent, "agent id");
@@ -623,9 +689,10 @@ int main(int argc, char** argv) {
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   try {
-    if (run->parsed()) return cmd_run(run_args, dir, as_json, fresh, run_serve ? std::optional(serve_flags) : std::nullopt);
+    if (run->parsed())
+      return cmd_run(run_args, dir, as_json, fresh, run_serve ? std::optional(serve_flags) : std::nullopt, cluster_flags);
     if (serve->parsed()) return cmd_serve(dir, serve_flags);
-    if (resume->parsed()) return cmd_resume(dir, as_json, resume_model);
+    if (resume->parsed()) return cmd_resume(dir, as_json, resume_model, std::nullopt, cluster_flags);
     if (config->parsed()) return cmd_config(config_file, config_model, as_json);
     if (discover->parsed()) {
       if (!discover_lang.empty()) discover_opts.language = discover_lang;
@@ -636,6 +703,11 @@ int main(int argc, char** argv) {
     if (checkpoints->parsed()) return cmd_checkpoints(dir, as_json);
     if (restore->parsed()) return cmd_restore(dir, restore_request, [&] { return cmd_resume(dir, as_json, {}); });
 
+    if (answer->parsed() && cluster_flags.named()) {
+      cluster::EtcdClient etcd(cluster::EtcdClient::split_urls(cluster_flags.urls));
+      print_answered(cluster::answer_in_cluster(etcd, qid, text), as_json);
+      return 0;
+    }
     if (!author.empty() && !commit) throw Error(Errc::invalid_argument, "--author goes with --commit");
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");
@@ -686,10 +758,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (answer->parsed()) {
-      auto given = answer_question(*ws, qid, text, "remora answer");
-      if (as_json) print_json({{"question", given.question_id}, {"agent", given.agent}, {"answer", given.answer}});
-      else std::cout << "answered " << inert_text(given.question_id) << " (" << inert_text(given.agent)
-                     << "): " << inert_text(given.answer) << "\n";
+      print_answered(answer_question(*ws, qid, text, "remora answer"), as_json);
       return 0;
     }
     if (cancel->parsed()) {

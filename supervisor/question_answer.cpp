@@ -10,6 +10,24 @@
 
 namespace remora {
 
+std::string checked_answer(const std::string& qid, const std::vector<std::string>& options, const std::string& text) {
+  if (text.size() > kMaxAnswerBytes)
+    throw Error(Errc::invalid_argument, "the answer to question " + qid + " is " + std::to_string(text.size()) +
+                                            " bytes; at most " + std::to_string(kMaxAnswerBytes) + " are taken");
+  std::string ans = text;
+  if (!options.empty()) {
+    char* end = nullptr;
+    long k = std::strtol(text.c_str(), &end, 10);
+    if (!text.empty() && end && *end == '\0' && k >= 1 && k <= static_cast<long>(options.size())) ans = options[k - 1];
+    if (std::find(options.begin(), options.end(), ans) == options.end()) {
+      std::string opts;
+      for (auto& o : options) opts += (opts.empty() ? "" : ", ") + inert_text(o);
+      throw Error(Errc::invalid_argument, "question " + qid + " takes one of: " + opts);
+    }
+  }
+  return ans;
+}
+
 AnswerGiven answer_question(Workspace& ws, const std::string& qid, const std::string& text, const std::string& source) {
   const auto base = ws.ns("base");
   auto qe = ws.get(base, keys::run_question(qid));
@@ -32,22 +50,9 @@ AnswerGiven answer_question(Workspace& ws, const std::string& qid, const std::st
   if (qs.status == "answered") throw already(found ? ws.get(*found, keys::response(qid)) : std::nullopt);
   if (qs.status != "pending" || !found)
     throw Error(Errc::invalid_argument, "question " + qid + " is " + qs.status + ", not pending");
-  if (text.size() > kMaxAnswerBytes)
-    throw Error(Errc::invalid_argument, "the answer to question " + qid + " is " + std::to_string(text.size()) +
-                                            " bytes; at most " + std::to_string(kMaxAnswerBytes) + " are taken");
   const auto& ns = *found;
   auto q = proto::decode<proto::Question>(ws.get(ns, keys::question(qid))->value, keys::question(qid));
-  std::string ans = text;
-  if (!q.options.empty()) {
-    char* end = nullptr;
-    long k = std::strtol(text.c_str(), &end, 10);
-    if (!text.empty() && end && *end == '\0' && k >= 1 && k <= static_cast<long>(q.options.size())) ans = q.options[k - 1];
-    if (std::find(q.options.begin(), q.options.end(), ans) == q.options.end()) {
-      std::string opts;
-      for (auto& o : q.options) opts += (opts.empty() ? "" : ", ") + inert_text(o);
-      throw Error(Errc::invalid_argument, "question " + qid + " takes one of: " + opts);
-    }
-  }
+  const std::string ans = checked_answer(qid, q.options, text);
   proto::Response r;
   r.answer = ans;
   r.responded_at_ms = now_ms();

@@ -21,6 +21,11 @@ struct AnswerGiven {
   std::string answer;  // the option's text when given by number
 };
 
+// The answer text takes: an option's text, or its number (then that option's text), when there are
+// options; any text of at most kMaxAnswerBytes otherwise. Error(invalid_argument) if it is not.
+std::string checked_answer(const std::string& question_id, const std::vector<std::string>& options,
+                           const std::string& text);
+
 // Puts the answer into the asking agent's inbox. Error(not_found) for an unknown question;
 // Error(invalid_argument) when it is not pending (already answered: naming the answer and who
 // gave it), or the answer is not one of its options, or too long. source: who answers

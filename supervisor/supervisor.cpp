@@ -102,12 +102,18 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
     by_index_.push_back(&ag);
   }
   for (Agent* ag : by_index_)
-    for (const auto& dep : ag->spec->after) agents_.at(dep).dependents.push_back(ag->index);
+    for (const auto& dep : ag->spec->after)
+      if (auto it = agents_.find(dep); it != agents_.end()) {
+        it->second.dependents.push_back(ag->index);
+      } else {  // another host's agent (a cluster run)
+        remote_dependents_[dep].push_back(ag->index);
+      }
   // An agent that runs after exactly one agent on the same node builds on that agent's edits.
   for (auto& [id, ag] : agents_) {
     std::vector<std::string> same;
     for (const auto& dep : ag.spec->after)
-      if (!ag.st.target.empty() && agents_.at(dep).st.target == ag.st.target) same.push_back(dep);
+      if (auto it = agents_.find(dep); !ag.st.target.empty() && it != agents_.end() && it->second.st.target == ag.st.target)
+        same.push_back(dep);
     if (same.size() == 1) ag.st.parent_ns = keys::agent_ns(same.front());
     ag.st.node_json = ag.spec->node.dump();
   }
@@ -424,11 +430,15 @@ nlohmann::json Supervisor::counts() const {
 // here on set_state keeps all of it up to date, so a pass looks only at what changed.
 void Supervisor::index_agents() {
   state_counts_.fill(0);
+  remote_waiting_.clear();
   for (Agent* a : by_index_) {
     ++state_counts_[state_index(a->st.state)];
     a->waiting_on = 0;
     for (const auto& dep : a->spec->after)
-      if (!terminal(agents_.at(dep))) ++a->waiting_on;
+      if (!kTerminal.count(dependency_state(dep))) {
+        ++a->waiting_on;
+        if (!agents_.count(dep)) remote_waiting_.insert(dep);
+      }
   }
   for (Agent* a : by_index_)
     if (a->waiting_on == 0) arrived_.push_back(a->index);
@@ -460,8 +470,30 @@ void Supervisor::rearm(Agent& a) {
   }
 }
 
+std::string Supervisor::dependency_state(const std::string& id) const {
+  if (auto it = agents_.find(id); it != agents_.end()) return it->second.st.state;
+  return opts_.remote_state ? opts_.remote_state(id) : "pending";
+}
+
+void Supervisor::wake() { push(std::vector<Change>{}); }
+
+// A cluster run (SupervisorOptions::remote_state): the dependencies on other hosts' agents that
+// ended since the last pass release their dependents here, as a local agent's end does in set_state.
+void Supervisor::settle_remote() {
+  for (auto it = remote_waiting_.begin(); it != remote_waiting_.end();) {
+    if (!kTerminal.count(dependency_state(*it))) {
+      ++it;
+      continue;
+    }
+    for (const auto d : remote_dependents_[*it])
+      if (--by_index_[d]->waiting_on == 0) arrive(*by_index_[d]);
+    it = remote_waiting_.erase(it);
+  }
+}
+
 void Supervisor::schedule() {
   const auto now_wall = now_ms();
+  settle_remote();
   std::vector<std::size_t> fresh;  // arrived this pass, still pending: queued unless started
   while (!stopping_ && !arrived_.empty()) {
     // In graph order; an agent skipped here makes its dependents arrive in the same pass.
@@ -472,11 +504,12 @@ void Supervisor::schedule() {
       ++visited_;
       Agent& a = *by_index_[i];
       if ((a.st.state != "pending" && a.st.state != "queued") || a.waiting_on > 0) continue;
-      std::string blocked_by;
+      std::string blocked_by, blocked_state;
       for (const auto& dep : a.spec->after)
-        if (agents_.at(dep).st.state != "completed" && spec_.config.error_policy != ErrorPolicy::continue_) blocked_by = dep;
+        if (auto d = dependency_state(dep); d != "completed" && spec_.config.error_policy != ErrorPolicy::continue_)
+          blocked_by = dep, blocked_state = std::move(d);
       if (!blocked_by.empty()) {
-        finish_agent(a, "skipped", "dependency " + blocked_by + " " + agents_.at(blocked_by).st.state, {});
+        finish_agent(a, "skipped", "dependency " + blocked_by + " " + blocked_state, {});
         continue;
       }
       if (a.st.not_before_ms > now_wall) {  // a restart waiting out its backoff: its timer brings it back

@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,10 @@ struct SupervisorOptions {
   // Continue the run recorded in the workspace (run:graph) instead of starting a new one: see
   // Supervisor::resume_state.
   bool resume = false;
+  // The hook of a cluster run (cluster/, docs/scale-out.md), where the spec holds this host's agents
+  // only: the state of a dependency another host runs ("pending" until it is known). The supervisor
+  // asks it whenever it schedules; wake() makes it schedule again when an answer changed.
+  std::function<std::string(const std::string& agent_id)> remote_state;
 };
 
 class Supervisor {
@@ -67,6 +72,7 @@ class Supervisor {
   // Thread-safe inputs from a user interface.
   void answer(std::string question_id, std::string text);  // as if by `remora answer`
   void interrupt();                                        // as if by Ctrl-C
+  void wake();                                             // schedule again (SupervisorOptions::remote_state)
 
   // How much the loop has done so far (read from any thread): its passes, and the agents those
   // passes looked at in schedule, launch and timers. A pass looks only at agents that changed
@@ -168,6 +174,8 @@ class Supervisor {
   void refresh_heartbeat(Agent& a, Clock::time_point now);
   std::optional<Clock::time_point> next_deadline() const;
   bool finished() const;
+  std::string dependency_state(const std::string& id) const;  // a local agent's, else remote_state's
+  void settle_remote();
   bool terminal(const Agent& a) const;
   nlohmann::json counts() const;
   Agent* agent_for_ns(const std::string& ns);
@@ -192,6 +200,8 @@ class Supervisor {
   // waiting for a slot (in graph order), those to launch after the commit, and timers due.
   bool indexed_ = false;  // the structures below are kept up to date once index_agents() ran
   std::vector<std::size_t> arrived_;
+  std::map<std::string, std::vector<std::size_t>> remote_dependents_;  // another host's agent -> ours after it
+  std::set<std::string> remote_waiting_;                               // those of them not ended yet
   std::set<std::size_t> ready_;
   std::vector<std::size_t> to_launch_;
   TimerQueue<std::size_t, Clock::time_point> agent_timers_;

@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-filesystem1.81-dev liblmdb-dev lmdb-utils libcereal-dev libtree-sitter-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
   libcpp-httplib-dev libseccomp-dev libssl-dev libre2-dev libdtl-dev libxxhash-dev libgit2-dev
-  bubblewrap python3 chromium
+  bubblewrap python3 chromium etcd-server
 )
 # Tree-sitter grammars at ABI 14 (Debian's libtree-sitter reads ABI 13-14; 0.25.x grammars are ABI 15).
 GRAMMARS=(tree-sitter-python@0.23.6 tree-sitter-c@0.23.6 tree-sitter-cpp@0.23.4 tree-sitter-javascript@0.23.1)

@@ -1,0 +1,232 @@
+#include "cluster/cluster_host.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "cluster/cluster_keys.hpp"
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
+#include "shared/error.hpp"
+
+namespace remora::cluster {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const std::set<std::string> kEnded{"completed", "failed", "cancelled", "skipped"};
+
+}  // namespace
+
+ClusterHost::ClusterHost(std::vector<std::string> urls, Options options)
+    : opts_(std::move(options)), etcd_(urls, opts_.etcd), watch_etcd_(urls, opts_.etcd) {
+  if (opts_.host.empty()) throw Error(Errc::invalid_argument, "a cluster run needs this host's name (--host)");
+}
+
+ClusterHost::~ClusterHost() {
+  stop_ = true;
+  cv_.notify_all();
+  for (auto* t : {&keep_alive_, &publisher_, &watcher_})
+    if (t->joinable()) t->join();
+}
+
+GraphSpec ClusterHost::join(const GraphSpec& spec) {
+  graph_ = spec.name;
+  auto plan = ShardPlan::deal(spec, opts_.hosts);
+  if (etcd_.create(ckeys::spec(graph_), {{ckeys::spec(graph_), spec.to_json().dump()},
+                                         {ckeys::plan(graph_), plan.to_json().dump()}})) {
+    spdlog::info("cluster: graph '{}' dealt over {} hosts", graph_, opts_.hosts);
+    return claim(spec);
+  }
+  spdlog::info("cluster: graph '{}' is in etcd already; running its part of that", graph_);
+  return rejoin(graph_);
+}
+
+GraphSpec ClusterHost::rejoin(const std::string& graph_name) {
+  graph_ = graph_name;
+  auto s = etcd_.get(ckeys::spec(graph_));
+  if (!s) throw Error(Errc::not_found, "the etcd cluster holds no graph '" + graph_ + "'");
+  return claim(GraphSpec::from_json(json::parse(s->value)));
+}
+
+// Takes this host's slot: the one it held before (by name), else the first free one. A slot is held
+// by a key under this host's lease: it frees itself when the host dies and the lease expires.
+GraphSpec ClusterHost::claim(const GraphSpec& full) {
+  auto p = etcd_.get(ckeys::plan(graph_));
+  if (!p) throw Error(Errc::corrupt, "graph '" + graph_ + "' in etcd has no plan");
+  plan_ = ShardPlan::from_json(json::parse(p->value));
+  lease_ = etcd_.lease_grant(opts_.lease_ttl_s);
+  const std::string mine = ckeys::graph_prefix(graph_) + "slot-of/" + opts_.host;
+  const auto deadline = Clock::now() + std::chrono::seconds(3 * opts_.lease_ttl_s);
+  for (;;) {
+    if (auto held = etcd_.get(mine)) {  // this host ran here before: the same slot, its workspace holds its agents
+      const int s = std::stoi(held->value);
+      auto holder = etcd_.get(ckeys::host_slot(graph_, s));
+      if (!holder || holder->value == opts_.host) {
+        etcd_.put(ckeys::host_slot(graph_, s), opts_.host, lease_);
+        slot_ = s;
+        break;
+      }
+    } else {
+      for (int s = 0; s < plan_.hosts && slot_ < 0; ++s)
+        if (etcd_.create(ckeys::host_slot(graph_, s), opts_.host, lease_)) slot_ = s;
+      if (slot_ >= 0) {
+        etcd_.put(mine, std::to_string(slot_));
+        break;
+      }
+    }
+    if (Clock::now() > deadline)
+      throw Error(Errc::busy, "no host slot of graph '" + graph_ + "' is free for host '" + opts_.host + "' (" +
+                                  std::to_string(plan_.hosts) + " slots, each held by a live host)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  spdlog::info("cluster: host '{}' holds slot {} of {} for graph '{}'", opts_.host, slot_, plan_.hosts, graph_);
+  keep_alive_ = std::thread([this] { keep_alive_loop(); });
+  return plan_.local(full, slot_);
+}
+
+void ClusterHost::keep_alive_loop() {
+  const auto every = std::chrono::milliseconds(opts_.lease_ttl_s * 1000 / 3);
+  std::unique_lock lk(mu_);
+  while (!cv_.wait_for(lk, every, [&] { return stop_.load(); })) {
+    lk.unlock();
+    try {
+      etcd_.lease_keep_alive(lease_);
+    } catch (const Error& e) {
+      // Expired while etcd was out of reach: a new lease, and the slot taken back under it.
+      spdlog::warn("cluster: lease of host '{}' lost ({}); taking slot {} again", opts_.host, e.what(), slot_);
+      try {
+        lease_ = etcd_.lease_grant(opts_.lease_ttl_s);
+        etcd_.put(ckeys::host_slot(graph_, slot_), opts_.host, lease_);
+      } catch (const Error& again) {
+        spdlog::error("cluster: etcd out of reach: {}", again.what());
+      }
+    }
+    lk.lock();
+  }
+}
+
+std::function<std::string(const std::string&)> ClusterHost::remote_state() {
+  return [this](const std::string& id) {
+    std::lock_guard lk(mu_);
+    auto it = remote_.find(id);
+    return it == remote_.end() ? std::string("pending") : it->second;
+  };
+}
+
+void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
+  sup_ = &sup;
+  auto sub = sup.bus().subscribe("*");
+  // A resumed host publishes again what its workspace holds as ended: a publish its predecessor
+  // did not get to is made now (a put of the same state changes nothing for the others).
+  auto base = ws.ns("base");
+  for (const auto& [id, slot] : plan_.slot_of) {
+    if (slot != slot_) continue;
+    auto e = ws.get(base, keys::run_agent(id));
+    if (!e) continue;
+    auto st = proto::decode<proto::AgentState>(e->value, keys::run_agent(id));
+    if (kEnded.count(st.state))
+      publish([&] { etcd_.put(ckeys::agent(graph_, id), json{{"state", st.state}, {"host", opts_.host}}.dump()); });
+  }
+  std::int64_t rev = 0;
+  for (const auto& kv : etcd_.range_prefix(ckeys::graph_prefix(graph_), &rev)) on_etcd(kv);
+  publisher_ = std::thread([this, sub] { publish_loop(sub); });
+  watcher_ = std::thread([this, rev] { watch_loop(rev + 1); });
+}
+
+// A put retried while etcd is out of reach (each try itself retries for EtcdClient::Options::retry_for).
+bool ClusterHost::publish(const std::function<void()>& put) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      put();
+      return true;
+    } catch (const Error& e) {
+      if (e.code() != Errc::io || attempt == 3) {
+        spdlog::error("cluster: could not publish to etcd: {}", e.what());
+        publish_failed_ = true;
+        return false;
+      }
+      spdlog::warn("cluster: etcd out of reach ({}); trying again", e.what());
+    }
+  }
+}
+
+void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
+  while (auto e = sub->next()) {
+    if (e->category != "agent" || e->agent_id.empty()) continue;
+    const auto payload = json::parse(e->payload_json, nullptr, false);
+    if (e->action == "blocked" && payload.is_object() && payload.contains("question_id")) {
+      const std::string qid = payload["question_id"];
+      std::optional<std::string> answer;
+      {
+        std::lock_guard lk(mu_);
+        local_questions_.insert(qid);
+        if (auto it = answers_.find(qid); it != answers_.end() && answered_.insert(qid).second) answer = it->second;
+      }
+      if (answer) {  // answered in etcd before this supervisor asked it again (a resumed host)
+        sup_->answer(qid, *answer);
+        continue;
+      }
+      json q = {{"graph", graph_}, {"host", opts_.host}, {"agent", e->agent_id},
+                {"question", payload.value("question", "")}, {"options", payload.value("options", json::array())}};
+      publish([&] { etcd_.put(ckeys::question(qid), q.dump()); });
+    } else if (kEnded.count(e->action) || e->action == "started") {
+      const std::string state = e->action == "started" ? "running" : e->action;
+      publish([&] { etcd_.put(ckeys::agent(graph_, e->agent_id), json{{"state", state}, {"host", opts_.host}}.dump()); });
+    }
+  }
+}
+
+void ClusterHost::on_etcd(const KeyValue& kv) {
+  const std::string agents = ckeys::agent_prefix(graph_), answers = ckeys::answer_prefix(graph_);
+  std::optional<std::pair<std::string, std::string>> to_answer;
+  bool changed = false;
+  {
+    std::lock_guard lk(mu_);
+    if (kv.key.starts_with(agents)) {
+      const std::string id = kv.key.substr(agents.size());
+      if (plan_.slot_of.count(id) && plan_.remote(id, slot_)) {
+        auto j = json::parse(kv.value, nullptr, false);
+        if (j.is_object()) {
+          remote_[id] = j.value("state", "pending");
+          changed = true;
+        }
+      }
+    } else if (kv.key.starts_with(answers)) {
+      const std::string qid = kv.key.substr(answers.size());
+      answers_[qid] = kv.value;
+      if (local_questions_.count(qid) && answered_.insert(qid).second) to_answer.emplace(qid, kv.value);
+    }
+  }
+  if (changed && sup_) sup_->wake();
+  if (to_answer && sup_) sup_->answer(to_answer->first, to_answer->second);
+}
+
+void ClusterHost::watch_loop(std::int64_t from) {
+  try {
+    watch_etcd_.watch_prefix(ckeys::graph_prefix(graph_), from, [this](const std::vector<WatchEvent>& evs) {
+      for (const auto& e : evs)
+        if (!e.deleted) on_etcd(e.kv);
+      return true;
+    }, [this] { return stop_.load(); });
+  } catch (const Error& e) {
+    spdlog::error("cluster: stopped following etcd: {}", e.what());
+  }
+}
+
+bool ClusterHost::finish() {
+  if (finished_) return !publish_failed_;
+  finished_ = true;
+  if (publisher_.joinable()) publisher_.join();  // ends once the supervisor's bus is closed and drained
+  stop_ = true;
+  cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+  if (keep_alive_.joinable()) keep_alive_.join();
+  try {
+    etcd_.lease_revoke(lease_);
+  } catch (const Error& e) {
+    spdlog::warn("cluster: could not give slot {} up ({}); it frees itself when its lease expires", slot_, e.what());
+  }
+  return !publish_failed_;
+}
+
+}  // namespace remora::cluster

@@ -1,0 +1,23 @@
+// The etcd key layout of a cluster run (docs/scale-out.md): everything of one graph under
+// /remora/<graph>/, and questions under /remora/question/ so that `remora answer --cluster` finds
+// one by its id alone.
+#pragma once
+
+#include <string>
+
+namespace remora::cluster::ckeys {
+
+inline std::string graph_prefix(const std::string& graph) { return "/remora/graph/" + graph + "/"; }
+inline std::string spec(const std::string& graph) { return graph_prefix(graph) + "spec"; }
+inline std::string plan(const std::string& graph) { return graph_prefix(graph) + "plan"; }
+inline std::string host_slot(const std::string& graph, int slot) {
+  return graph_prefix(graph) + "host/" + std::to_string(slot);
+}
+inline std::string host_prefix(const std::string& graph) { return graph_prefix(graph) + "host/"; }
+inline std::string agent_prefix(const std::string& graph) { return graph_prefix(graph) + "agent/"; }
+inline std::string agent(const std::string& graph, const std::string& id) { return agent_prefix(graph) + id; }
+inline std::string answer_prefix(const std::string& graph) { return graph_prefix(graph) + "answer/"; }
+inline std::string answer(const std::string& graph, const std::string& qid) { return answer_prefix(graph) + qid; }
+inline std::string question(const std::string& qid) { return "/remora/question/" + qid; }
+
+}  // namespace remora::cluster::ckeys

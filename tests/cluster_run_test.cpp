@@ -1,0 +1,186 @@
+// One graph over 2-3 hosts simulated on this machine (separate `remora run --cluster` processes with
+// their own workspaces) through a real 3-member etcd cluster (label `cluster`): cross-host
+// dependencies, a question answered once from another place, an etcd member killed mid-run, and a
+// host's supervisor killed and resumed with nothing run twice.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "cluster/cluster_keys.hpp"
+#include "cluster/etcd_client.hpp"
+#include "tests/etcd_cluster.hpp"
+#include "tests/graph_project.hpp"
+
+namespace remora::test {
+namespace {
+
+using namespace std::chrono_literals;
+using cluster::EtcdClient;
+using cluster::KeyValue;
+namespace ckeys = cluster::ckeys;
+
+class ClusterRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!EtcdCluster::available()) GTEST_SKIP() << "etcd is not installed (apt-get install etcd-server): cluster tests skipped";
+    etcd_ = std::make_unique<EtcdCluster>();
+    client_ = std::make_unique<EtcdClient>(EtcdClient::split_urls(etcd_->urls()));
+    p_.bundle("scan", "steps:\n  - work: {ms: 200}\n  - write: {path: \"out/{agent}.txt\", content: \"scanned\"}\n"
+                      "  - result: {summary: scanned}\n");
+    p_.bundle("ask", "steps:\n  - ask: {question: \"Style for {agent}?\", options: [google, numpy], timeout: 600}\n"
+                     "  - write: {path: \"style-{agent}.txt\", content: \"{answer}\"}\n  - result: {summary: asked}\n");
+  }
+
+  std::string ws(const std::string& host) const { return p_.path("ws-" + host).string(); }
+  // `remora -w ws-HOST run graph.yaml --json --cluster URLS --host HOST --hosts N` (or other args).
+  std::unique_ptr<Child> host(const std::string& name, std::vector<std::string> args) {
+    args.insert(args.begin(), {"-w", ws(name)});
+    args.insert(args.end(), {"--cluster", etcd_->urls(), "--host", name});
+    return std::make_unique<Child>(kRemoraBin, args, p_.path(name + ".out"));
+  }
+  std::unique_ptr<Child> run_host(const std::string& name, int hosts) {
+    return host(name, {"run", p_.graph_path(), "--json", "--hosts", std::to_string(hosts)});
+  }
+
+  // Waits (on an etcd watch, 90 s at most) until a key under prefix satisfies pred; returns it.
+  KeyValue wait_etcd(const std::string& prefix, const std::function<bool(const KeyValue&)>& pred) {
+    std::int64_t rev = 0;
+    for (auto& kv : client_->range_prefix(prefix, &rev))
+      if (pred(kv)) return kv;
+    std::optional<KeyValue> found;
+    const auto deadline = std::chrono::steady_clock::now() + 90s;
+    client_->watch_prefix(prefix, rev + 1, [&](const std::vector<cluster::WatchEvent>& evs) {
+      for (auto& e : evs)
+        if (!e.deleted && pred(e.kv)) found = e.kv;
+      return !found;
+    }, [&] { return std::chrono::steady_clock::now() > deadline; });
+    if (!found) throw std::runtime_error("timed out waiting in etcd under " + prefix);
+    return *found;
+  }
+  std::string agent_state(const std::string& graph, const std::string& id) {
+    auto kv = client_->get(ckeys::agent(graph, id));
+    return kv ? nlohmann::json::parse(kv->value).value("state", "") : "";
+  }
+  // Events of one host's workspace, from `remora events --json`.
+  std::vector<nlohmann::json> events(const std::string& name) {
+    auto r = shell(kRemoraBin + " -w " + ws(name) + " events --json");
+    std::vector<nlohmann::json> out;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+  int count(const std::string& host_name, const std::string& name, const std::string& agent) {
+    int n = 0;
+    for (auto& e : events(host_name))
+      if (e.value("event", "") == name && e.value("agent_id", "") == agent) ++n;
+    return n;
+  }
+  std::string out(const std::string& name) { return read_text(p_.path(name + ".out")); }
+
+  GraphProject p_;
+  std::unique_ptr<EtcdCluster> etcd_;
+  std::unique_ptr<EtcdClient> client_;
+};
+
+// The demo's shape over 3 hosts: two scans, and a review after both that asks the human; agents are
+// dealt round-robin in dependency order, so the review depends on agents of other hosts.
+TEST_F(ClusterRun, DemoGraphOverThreeHostsWithAQuestionAnsweredOnce) {
+  p_.graph("name: demo\nagents:\n  - {id: scan-a, bundle: scan}\n  - {id: scan-b, bundle: scan}\n"
+           "  - {id: scan-c, bundle: scan}\n  - {id: review, bundle: ask, after: [scan-a, scan-b]}\n");
+  std::map<std::string, std::unique_ptr<Child>> hosts;
+  for (const char* h : {"h0", "h1", "h2"}) hosts[h] = run_host(h, 3);
+
+  auto q = wait_etcd("/remora/question/", [](const KeyValue&) { return true; });
+  const std::string qid = q.key.substr(std::string("/remora/question/").size());
+  EXPECT_EQ(nlohmann::json::parse(q.value).value("agent", ""), "review");
+  // The review asked only once both scans, on other hosts, had completed.
+  EXPECT_EQ(agent_state("demo", "scan-a"), "completed");
+  EXPECT_EQ(agent_state("demo", "scan-b"), "completed");
+
+  // Answered from a place that holds no workspace: only the etcd members' URLs.
+  auto a = shell(kRemoraBin + " -w " + p_.path("nowhere").string() + " answer --cluster " + etcd_->urls() + " " + qid + " 2");
+  EXPECT_EQ(a.code, 0) << a.out;
+  EXPECT_NE(a.out.find("numpy"), std::string::npos) << a.out;
+  auto again = shell(kRemoraBin + " -w " + p_.path("nowhere").string() + " answer --cluster " + etcd_->urls() + " " + qid + " google");
+  EXPECT_NE(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("already answered"), std::string::npos) << again.out;
+
+  for (auto& [name, child] : hosts) EXPECT_EQ(child->wait(), 0) << name << ": " << out(name);
+  for (const char* id : {"scan-a", "scan-b", "scan-c", "review"}) EXPECT_EQ(agent_state("demo", id), "completed") << id;
+  // Each agent ran on exactly one host, once.
+  std::map<std::string, int> started;
+  for (const char* h : {"h0", "h1", "h2"})
+    for (auto& e : events(h))
+      if (e.value("event", "") == "agent:started") ++started[e.value("agent_id", "")];
+  EXPECT_EQ(started, (std::map<std::string, int>{{"review", 1}, {"scan-a", 1}, {"scan-b", 1}, {"scan-c", 1}}));
+}
+
+TEST_F(ClusterRun, CompletesWithAnEtcdMemberKilledMidRun) {
+  p_.bundle("slow", "steps:\n  - work: {ms: 1500}\n  - result: {summary: slow}\n");
+  p_.graph("name: chain\nagents:\n  - {id: a, bundle: scan}\n  - {id: b, bundle: slow, after: [a]}\n"
+           "  - {id: c, bundle: scan, after: [b]}\n");
+  auto h0 = run_host("h0", 2), h1 = run_host("h1", 2);
+  wait_etcd(ckeys::agent_prefix("chain"), [](const KeyValue& kv) {
+    return kv.key.ends_with("/b") && kv.value.find("running") != std::string::npos;
+  });
+  etcd_->kill(0);  // every host lists member 0 first
+  EXPECT_EQ(h0->wait(), 0) << out("h0");
+  EXPECT_EQ(h1->wait(), 0) << out("h1");
+  client_ = std::make_unique<EtcdClient>(std::vector<std::string>{etcd_->client_url(1), etcd_->client_url(2)});
+  for (const char* id : {"a", "b", "c"}) EXPECT_EQ(agent_state("chain", id), "completed") << id;
+}
+
+// The whole etcd cluster out of reach for 10 s while an agent runs: the hosts wait (their requests
+// retry for 30 s), then go on; nothing is lost.
+TEST_F(ClusterRun, WaitsOutTenSecondsWithoutEtcd) {
+  p_.bundle("slow", "steps:\n  - work: {ms: 1500}\n  - result: {summary: slow}\n");
+  p_.graph("name: outage\nagents:\n  - {id: a, bundle: scan}\n  - {id: b, bundle: slow, after: [a]}\n"
+           "  - {id: c, bundle: scan, after: [b]}\n");
+  auto h0 = run_host("h0", 2), h1 = run_host("h1", 2);
+  wait_etcd(ckeys::agent_prefix("outage"), [](const KeyValue& kv) {
+    return kv.key.ends_with("/b") && kv.value.find("running") != std::string::npos;
+  });
+  for (int i = 0; i < etcd_->size(); ++i) etcd_->kill(i);
+  std::this_thread::sleep_for(10s);  // the outage itself, not a wait for something to happen
+  etcd_->restart_all();
+  EXPECT_EQ(h0->wait(), 0) << out("h0");
+  EXPECT_EQ(h1->wait(), 0) << out("h1");
+  client_ = std::make_unique<EtcdClient>(EtcdClient::split_urls(etcd_->urls()));
+  for (const char* id : {"a", "b", "c"}) EXPECT_EQ(agent_state("outage", id), "completed") << id;
+}
+
+// A host's supervisor killed while one of its agents has completed and another runs: resumed on the
+// same workspace, the completed one is not run again, the other hosts wait for it, and all complete.
+TEST_F(ClusterRun, KilledHostResumesWithNothingRunTwice) {
+  p_.bundle("slow", "steps:\n  - work: {ms: 3000}\n  - write: {path: \"slow-{agent}.txt\", content: \"x\"}\n"
+                    "  - result: {summary: slow}\n");
+  // Dealt in dependency order over 2 slots: a, b, c, d -> 0, 1, 0, 1.
+  p_.graph("name: resumed\nagents:\n  - {id: a, bundle: scan}\n  - {id: b, bundle: scan, after: [a]}\n"
+           "  - {id: c, bundle: slow}\n  - {id: d, bundle: scan, after: [c]}\n");
+  auto h0 = run_host("h0", 2);
+  // Slot 0 (a and c) to h0: h1 starts once h0 holds it.
+  auto slot = wait_etcd(ckeys::graph_prefix("resumed") + "slot-of/", [](const KeyValue&) { return true; });
+  ASSERT_EQ(slot.value, "0");
+  auto h1 = run_host("h1", 2);
+  wait_etcd(ckeys::agent_prefix("resumed"), [](const KeyValue& kv) {
+    return kv.key.ends_with("/a") && kv.value.find("completed") != std::string::npos;
+  });
+  h0->kill9();
+  EXPECT_EQ(h0->wait(), 137);
+  EXPECT_NE(agent_state("resumed", "c"), "completed");
+
+  auto resumed = host("h0", {"resume", "--json"});
+  EXPECT_EQ(resumed->wait(), 0) << out("h0");
+  EXPECT_EQ(h1->wait(), 0) << out("h1");
+  for (const char* id : {"a", "b", "c", "d"}) EXPECT_EQ(agent_state("resumed", id), "completed") << id;
+  EXPECT_EQ(count("h0", "agent:started", "a"), 1);
+  EXPECT_EQ(count("h0", "agent:completed", "a"), 1);
+  EXPECT_EQ(count("h0", "agent:completed", "c"), 1);
+  EXPECT_EQ(count("h1", "agent:started", "d"), 1);
+}
+
+}  // namespace
+}  // namespace remora::test
