@@ -6,7 +6,12 @@
 // drown the difference) and the same access pattern: one transaction per batch of puts, and a
 // reset/renewed read transaction per point get (what a caller of Workspace::get pays). The wake
 // latency is measured across processes: this program re-executes itself as the watcher.
+//
+// Then, against the targets of issue 13: a get and a listing through one overlay while 1 to 10,000
+// sibling overlays hold the same keys (target: within 1.5x of 1 sibling), and how many watchers a
+// commit wakes when 128 agents each watch their own inbox (target: only the one it touched).
 #include <lmdb.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -193,6 +198,92 @@ void print_wake(const char* name, const std::vector<WakeSample>& v, bool target)
               !target ? "" : percentile(wake, 0.99) < 1000 ? "ok (target p99 < 1 ms)" : "OVER target p99 1 ms");
 }
 
+double load_average() {
+  double load[1] = {-1};
+  return ::getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
+// A get and a 100-key listing through one overlay while `siblings` other overlays of base hold
+// the same keys, against 1 sibling. Target (issue 13): within 1.5x at every count.
+void sibling_reads(remora::Workspace& ws) {
+  constexpr int kKeys = 100, kRounds = 200;
+  auto key = [](int i) { return "sib:" + std::to_string(1000 + i); };
+  const auto base = ws.ns("base");
+  remora::Batch b;
+  for (int i = 0; i < kKeys; ++i) b.put(base, key(i), std::string(100, 'b'));
+  ws.commit(b);
+  const auto mine = ws.create_ns("reader");
+  ws.write([&](remora::WriteTxn& t) {
+    for (int i = 0; i < kKeys; i += 2) t.put(mine, key(i), "mine");
+  });
+  std::printf("\nreads through one overlay while N sibling overlays hold the same %d keys (load %.2f)\n", kKeys,
+              load_average());
+  std::printf("  %-10s %12s %8s %14s %8s   %s\n", "siblings", "get (us)", "vs 1", "list (us)", "vs 1", "target <= 1.5x");
+  double get1 = 0, list1 = 0;
+  int made = 0;
+  for (int want : {1, 10, 100, 1000, 10000}) {
+    for (; made < want; ++made) {
+      ws.write([&](remora::WriteTxn& t) {
+        auto sib = t.create_ns("sib" + std::to_string(made));
+        for (int i = 0; i < kKeys; ++i) t.put(sib, key(i), "sibling");
+      });
+    }
+    std::size_t hits = 0;
+    double get_us = timed([&] {
+      for (int r = 0; r < kRounds; ++r)
+        for (int i = 0; i < kKeys; ++i) hits += ws.get(mine, key(i)).has_value();
+    }) * 1e6 / (kRounds * kKeys);
+    double list_us = timed([&] {
+      for (int r = 0; r < kRounds / 10; ++r) hits += ws.list(mine, "sib:").size();
+    }) * 1e6 / (kRounds / 10);
+    if (want == 1) get1 = get_us, list1 = list_us;
+    const double gr = get_us / get1, lr = list_us / list1;
+    std::printf("  %-10d %12.2f %7.2fx %14.1f %7.2fx   %s\n", want, get_us, gr, list_us, lr,
+                gr <= 1.5 && lr <= 1.5 ? "ok" : "OVER target 1.5x");
+    if (hits == 0) std::printf("(no hits?)\n");
+  }
+}
+
+// 128 agents each wait for their own inbox key; commits to one agent's inbox at a time. Counts the
+// watchers each commit woke (the doorbell before issue 13 woke all 128).
+void wake_fanout(remora::Workspace& ws) {
+  constexpr int kAgents = 128, kRounds = 8;
+  const auto base = ws.ns("base");
+  std::vector<std::unique_ptr<remora::Watcher>> watchers;
+  for (int a = 0; a < kAgents; ++a)
+    watchers.push_back(std::make_unique<remora::Watcher>(ws, "inbox:model:agent" + std::to_string(a)));
+  std::vector<std::thread> threads;
+  std::vector<int> received(kAgents, 0);
+  for (int a = 0; a < kAgents; ++a) {
+    threads.emplace_back([&, a] {
+      while (received[a] < kRounds) {
+        auto got = watchers[a]->next(Clock::now() + std::chrono::seconds(60));
+        if (got.empty()) return;
+        received[a] += static_cast<int>(got.size());
+      }
+    });
+  }
+  // Until every watcher sleeps (bounded), so that the count is of wake-ups, not of first looks.
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  auto asleep = [&] {
+    std::uint32_t n = 0;
+    for (auto& w : watchers) n += ws.doorbell().waiters(w->slot());
+    return n;
+  };
+  while (asleep() < kAgents && Clock::now() < deadline) std::this_thread::yield();
+  for (int r = 0; r < kRounds; ++r)
+    for (int a = 0; a < kAgents; ++a)
+      ws.write([&](remora::WriteTxn& t) { t.put(base, "inbox:model:agent" + std::to_string(a), std::to_string(r)); });
+  for (auto& t : threads) t.join();
+  std::uint64_t woken = 0;
+  for (auto& w : watchers) woken += w->wakeups();
+  const double per_commit = static_cast<double>(woken) / (kAgents * kRounds);
+  std::printf("\n%d agents each watching its own inbox, %d commits (load %.2f)\n", kAgents, kAgents * kRounds,
+              load_average());
+  std::printf("  watchers woken per commit: %.2f   target: only the watchers it touched (1)   %s\n", per_commit,
+              per_commit <= 1.5 ? "ok" : "OVER");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,7 +294,8 @@ int main(int argc, char** argv) {
 
   auto root = fs::temp_directory_path() / ("remora-bench-" + std::to_string(::getpid()));
   fs::create_directories(root);
-  std::printf("workspace_bench: %zu keys of 100 bytes, batches of 1000, MDB_NOSYNC on both sides\n\n", n);
+  std::printf("workspace_bench: %zu keys of 100 bytes, batches of 1000, MDB_NOSYNC on both sides, load %.2f\n\n", n,
+              load_average());
   std::printf("%-34s %12s %12s %s %9s\n", "workload", "raw LMDB", "workspace", "   ", "ws/raw");
 
   std::vector<std::string> keys(n);
@@ -298,6 +390,9 @@ int main(int argc, char** argv) {
     return percentile(w, 0.5);
   };
   std::printf("  polling / doorbell at p50: %.0fx\n", p50(poll) / p50(wake));
+
+  wake_fanout(*ws);
+  sibling_reads(*ws);
 
   ws.reset();
   fs::remove_all(root);

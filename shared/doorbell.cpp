@@ -8,9 +8,11 @@
 
 #include <boost/interprocess/file_mapping.hpp>
 #include <boost/interprocess/mapped_region.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <string>
 
 #include "shared/close_on_exec.hpp"
 #include "shared/error.hpp"
@@ -18,9 +20,8 @@
 namespace remora {
 namespace {
 
-constexpr std::size_t kFileSize = 4096;
-constexpr std::size_t kSequenceOffset = 64;  // own cache line
-constexpr std::size_t kWaitersOffset = 128;
+constexpr std::size_t kFileSize = 72 * 1024;
+constexpr std::size_t kSlotsOffset = 1024;  // below it: the single-word layout of earlier versions, unused
 
 static_assert(sizeof(std::atomic<std::uint32_t>) == 4 && std::atomic<std::uint32_t>::is_always_lock_free);
 
@@ -29,6 +30,11 @@ long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t val, const ti
 }
 
 }  // namespace
+
+struct Doorbell::Slot {
+  std::atomic<std::uint32_t> sequence;
+  std::atomic<std::uint32_t> waiters;
+};
 
 Doorbell::Doorbell(const std::filesystem::path& file) {
   int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -46,24 +52,43 @@ Doorbell::Doorbell(const std::filesystem::path& file) {
   set_close_on_exec(mapping.get_mapping_handle().handle, "the doorbell");
   region_ = std::make_unique<bip::mapped_region>(mapping, bip::read_write, 0, kFileSize);
   auto* base = static_cast<char*>(region_->get_address());
-  sequence_ = reinterpret_cast<std::atomic<std::uint32_t>*>(base + kSequenceOffset);
-  waiters_ = reinterpret_cast<std::atomic<std::uint32_t>*>(base + kWaitersOffset);
+  static_assert(sizeof(Slot) == 8 && kSlotsOffset + KeyClass::kSlots * sizeof(Slot) <= kFileSize);
+  slots_ = reinterpret_cast<Slot*>(base + kSlotsOffset);
 }
 
 Doorbell::~Doorbell() = default;
 
-std::uint32_t Doorbell::ticket() const { return sequence_->load(std::memory_order_seq_cst); }
-
-void Doorbell::ring() {
-  sequence_->fetch_add(1, std::memory_order_seq_cst);
-  // Dekker pairing with wait(): either the waiter sees the new sequence, or we see its count.
-  if (waiters_->load(std::memory_order_seq_cst) != 0) futex(sequence_, FUTEX_WAKE, INT_MAX, nullptr);
+Doorbell::Slot& Doorbell::slot(std::size_t i) const {
+  if (i >= KeyClass::kSlots) throw Error(Errc::invalid_argument, "doorbell slot " + std::to_string(i) + " out of range");
+  return slots_[i];
 }
 
-bool Doorbell::wait(std::uint32_t ticket, std::optional<Clock::time_point> deadline) {
-  waiters_->fetch_add(1, std::memory_order_seq_cst);
+std::uint32_t Doorbell::ticket(std::size_t i) const { return slot(i).sequence.load(std::memory_order_seq_cst); }
+
+std::uint32_t Doorbell::waiters(std::size_t i) const { return slot(i).waiters.load(std::memory_order_seq_cst); }
+
+void Doorbell::ring(KeyClass::Slots slots) {
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  for (auto i : slots) {
+    Slot& s = slot(i);
+    s.sequence.fetch_add(1, std::memory_order_seq_cst);
+    // Dekker pairing with wait(): either the waiter sees the new sequence, or we see its count.
+    if (s.waiters.load(std::memory_order_seq_cst) != 0) futex(&s.sequence, FUTEX_WAKE, INT_MAX, nullptr);
+  }
+}
+
+void Doorbell::ring_all() {
+  KeyClass::Slots all(KeyClass::kSlots);
+  for (std::uint32_t i = 0; i < KeyClass::kSlots; ++i) all[i] = i;
+  ring(std::move(all));
+}
+
+bool Doorbell::wait(std::size_t i, std::uint32_t ticket, std::optional<Clock::time_point> deadline) {
+  Slot& s = slot(i);
+  s.waiters.fetch_add(1, std::memory_order_seq_cst);
   bool rung = true;
-  while (sequence_->load(std::memory_order_seq_cst) == ticket) {
+  while (s.sequence.load(std::memory_order_seq_cst) == ticket) {
     timespec ts{};
     const timespec* timeout = nullptr;
     if (deadline) {
@@ -78,9 +103,9 @@ bool Doorbell::wait(std::uint32_t ticket, std::optional<Clock::time_point> deadl
       timeout = &ts;
     }
     // Shared (not PRIVATE) futex: the word is in a MAP_SHARED file mapping seen by all processes.
-    futex(sequence_, FUTEX_WAIT, ticket, timeout);
+    futex(&s.sequence, FUTEX_WAIT, ticket, timeout);
   }
-  waiters_->fetch_sub(1, std::memory_order_seq_cst);
+  s.waiters.fetch_sub(1, std::memory_order_seq_cst);
   return rung;
 }
 

@@ -1,6 +1,7 @@
 // Watcher: every change under a key prefix, in revision order, exactly once, starting from any
 // revision the change log still holds (so a consumer that was down resumes where it stopped).
-// Between commits it sleeps on the workspace Doorbell; a commit by any process wakes it.
+// Between commits it sleeps on its prefix's Doorbell slot (KeyClass): a commit by any process that
+// touches a key under the prefix wakes it, and commits elsewhere (but for hash collisions) do not.
 // Starting below the log's compaction point is an Error(Errc::compacted), never a silent gap.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/doorbell.hpp"
 #include "shared/workspace.hpp"
 
 namespace remora {
@@ -27,11 +29,16 @@ class Watcher {
 
   // The next revision this watcher will read.
   std::uint64_t position() const { return position_; }
+  // The doorbell slot it sleeps on, and how many times the doorbell has woken it.
+  std::size_t slot() const { return slot_; }
+  std::uint64_t wakeups() const { return wakeups_; }
 
  private:
   Workspace& ws_;
   std::string prefix_;
   std::uint64_t position_;
+  std::size_t slot_;
+  std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<bool> cancelled_{false};
 };
 

@@ -35,6 +35,8 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/close_on_exec.hpp"
+#include "shared/doorbell.hpp"
+#include "shared/key_class.hpp"
 #include "shared/lmdb_data_file.hpp"
 
 namespace remora {
@@ -655,7 +657,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
       ::chmod(f.c_str(), st.st_mode & 0700);
   }
   // A writer that died between its commit and its ring would leave watchers asleep: ring once.
-  ws->doorbell_->ring();
+  ws->doorbell_->ring_all();
   return ws;
 }
 
@@ -735,6 +737,7 @@ std::vector<std::pair<std::string, Entry>> Workspace::list(const Namespace& ns, 
 
 std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
   if (options_.read_only) throw Error(Errc::invalid_argument, "workspace " + options_.dir.string() + " is open read-only");
+  KeyClass::Slots slots;  // the doorbell slots the committed keys ring
   for (int attempt = 0;; ++attempt) {
     std::shared_lock lk(impl_->resize_mu);
     MDB_txn* txn = nullptr;
@@ -757,6 +760,8 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
         return rev - 1;
       }
       w.flush_own_index();
+      slots.clear();
+      for (const auto& ch : w.changes_.changes) KeyClass::add_ring_slots(ch.key, slots);
       // The change-log record and the new revision, in the same transaction.
       auto rec = proto::encode(w.changes_);
       auto lk_key = be64(rev);
@@ -789,7 +794,7 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
     }
     check(rc, "committing revision " + std::to_string(rev));
     lk.unlock();
-    doorbell_->ring();
+    doorbell_->ring(slots);
     return rev;
   }
 }

@@ -31,7 +31,6 @@
 #include <vector>
 
 #include "proto/records.hpp"
-#include "shared/doorbell.hpp"
 #include "shared/error.hpp"
 
 typedef struct MDB_env MDB_env;
@@ -39,6 +38,8 @@ typedef struct MDB_txn MDB_txn;
 typedef struct MDB_cursor MDB_cursor;
 
 namespace remora {
+
+class Doorbell;
 
 enum class Durability {
   sync,         // every commit is on disk when commit returns (two fsyncs)

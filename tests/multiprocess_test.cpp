@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "shared/doorbell.hpp"
+#include "shared/key_class.hpp"
 #include "shared/workspace.hpp"
 #include "test_support.hpp"
 
@@ -62,11 +64,12 @@ TEST(MultiProcess, EightWritersAndAWatcherWithKilledWriters) {
     int want = std::uniform_int_distribution<int>(5, 200)(rng), seen = 0;
     std::uint64_t from = 1;
     while (seen < want) {
-      auto t = ws->doorbell().ticket();
+      const auto slot = KeyClass::watch_slot("w/victim/");
+      auto t = ws->doorbell().ticket(slot);
       auto page = ws->changes(from, "w/victim/");
       from = page.next_revision;
       seen += static_cast<int>(page.changes.size()) / 50;
-      if (page.changes.empty()) ws->doorbell().wait(t, Doorbell::Clock::now() + std::chrono::seconds(60));
+      if (page.changes.empty()) ws->doorbell().wait(slot, t, Doorbell::Clock::now() + std::chrono::seconds(60));
     }
   }
   victim.kill9();

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "test_support.hpp"
@@ -12,6 +13,13 @@ namespace remora {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Whether a commit touching key rings the slot.
+bool rings(const std::string& key, std::size_t slot) {
+  KeyClass::Slots slots;
+  KeyClass::add_ring_slots(key, slots);
+  return std::find(slots.begin(), slots.end(), slot) != slots.end();
+}
 
 struct WatcherTest : ::testing::Test {
   void SetUp() override {
@@ -57,6 +65,43 @@ TEST_F(WatcherTest, ACommitFromAnotherThreadWakesTheWatcher) {
   writer.join();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].key, "inbox:response:1");
+}
+
+TEST_F(WatcherTest, ACommitOnOnePrefixDoesNotWakeAWatcherOfAnother) {
+  // Two agents' inboxes: distinct doorbell slots (checked, so the test does not rest on luck).
+  Watcher mine(*ws, "inbox:model:agent-1");
+  const auto other_key = "inbox:model:agent-2";
+  ASSERT_FALSE(rings(other_key, mine.slot()));
+  ASSERT_TRUE(rings("inbox:model:agent-1", mine.slot()));
+
+  std::uint64_t woken = 0;
+  std::vector<Change> got;
+  std::thread watcher([&] {
+    got = mine.next(Watcher::Clock::now() + 60s);
+    woken = mine.wakeups();
+  });
+  // Until the watcher sleeps on its slot (bounded by a deadline, no sleeping here).
+  const auto deadline = Watcher::Clock::now() + 60s;
+  while (ws->doorbell().waiters(mine.slot()) == 0 && Watcher::Clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(ws->doorbell().waiters(mine.slot()), 1u);
+  const auto before = ws->doorbell().ticket(mine.slot());
+  for (int i = 0; i < 100; ++i) ws->write([&](WriteTxn& t) { t.put(base, other_key, std::to_string(i)); });
+  EXPECT_EQ(ws->doorbell().ticket(mine.slot()), before) << "another agent's commits rang this watcher's slot";
+  ws->write([&](WriteTxn& t) { t.put(base, "inbox:model:agent-1", "reply"); });
+  watcher.join();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].key, "inbox:model:agent-1");
+  EXPECT_EQ(woken, 1u) << "woken by commits it does not watch";
+}
+
+TEST_F(WatcherTest, AWatcherOfEverythingIsWokenByAnyCommit) {
+  Watcher all(*ws, "");
+  for (auto key : {"inbox:model:agent-2", "file:src/x.cpp", "event:0000000001:0"}) EXPECT_TRUE(rings(key, all.slot())) << key;
+  // A prefix's slot is rung by every key under it, however long the prefix.
+  const std::string long_prefix = "file:" + std::string(100, 'd') + "/";
+  EXPECT_TRUE(rings(long_prefix + "leaf.txt", KeyClass::watch_slot(long_prefix)));
+  EXPECT_TRUE(rings(long_prefix + "leaf.txt", KeyClass::watch_slot("file:")));
+  EXPECT_TRUE(rings(long_prefix + "leaf.txt", KeyClass::watch_slot(long_prefix + "le")));
 }
 
 TEST_F(WatcherTest, EveryChangeExactlyOnceAcrossManyCommits) {
