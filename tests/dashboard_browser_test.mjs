@@ -151,6 +151,13 @@ try {
   process.exitCode = 1;
 } finally {
   if (browser) await browser.close();
-  for (const c of children) c.kill("SIGTERM");
-  rmSync(dir, { recursive: true, force: true });
+  // Each run stopped and gone (30 s each at most, then killed) before its directory is removed: a
+  // supervisor still ending its workers writes their logs meanwhile.
+  await Promise.all(children.map((c) => new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    const force = setTimeout(() => c.kill("SIGKILL"), 30000);
+    c.on("exit", () => { clearTimeout(force); resolve(); });
+    c.kill("SIGTERM");
+  })));
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 }
