@@ -366,50 +366,46 @@ std::optional<Entry> Reader::get(const Namespace& ns, std::string_view key) cons
 }
 
 void Reader::scan(const Namespace& ns, std::string_view prefix,
-                  const std::function<bool(std::string_view, const Entry&)>& fn) const {
+                  const std::function<bool(std::string_view, const EntryView&)>& fn) const {
   // Its own cursor: a write transaction's callback may write while it scans.
   Cursor cur(txn_, ws_.impl_->kv, "opening a cursor");
   MDB_val mk = val(prefix), mv;
   int rc = prefix.empty() ? mdb_cursor_get(cur, &mk, &mv, MDB_FIRST) : mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
-  std::string current;
-  std::optional<Entry> best;
+  // The key being gathered and the layer that decides it so far: views into the transaction.
+  std::string_view current;
+  std::optional<EntryView> best;
   std::uint8_t best_kind = 0;
   bool have = false;
-  auto flush = [&]() -> bool {
-    if (have && best && best_kind == kValue) return fn(current, *best);
-    return true;
-  };
   while (rc == MDB_SUCCESS) {
     auto ek = view(mk);
     if (ek.size() < kNsSuffix) break;
     auto user = ek.substr(0, ek.size() - kNsSuffix);
     if (user.substr(0, prefix.size()) != prefix) break;
-    std::uint32_t id = read_be32(ek.data() + ek.size() - 4);
-    // Copy this entry out before fn runs: fn may write, and a write may move the page under mk/mv.
-    std::optional<Entry> candidate;
-    std::uint8_t kind = 0;
-    auto v = view(mv);
-    if (in_chain(ns.chain, id) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
-      kind = static_cast<std::uint8_t>(v[0]);
-      candidate = Entry{std::string(v.substr(kHeader)), 0, id};
-      std::memcpy(&candidate->mod_rev, v.data() + 1, 8);
-    }
     if (!have || user != current) {
-      std::string next(user);
-      if (!flush()) return;
-      current = std::move(next);
+      if (have && best && best_kind == kValue) {
+        if (!fn(current, *best)) return;
+        if (writes_) {  // fn may have written, moving the pages under mk/mv and current: look again
+          have = false;
+          if ((rc = mdb_cursor_get(cur, &mk, &mv, MDB_GET_CURRENT)) != MDB_SUCCESS) break;
+          continue;
+        }
+      }
+      current = user;
       best.reset();
       best_kind = 0;
       have = true;
     }
-    if (candidate) {
-      best_kind = kind;
-      best = std::move(candidate);
+    std::uint32_t id = read_be32(ek.data() + ek.size() - 4);
+    auto v = view(mv);
+    if (in_chain(ns.chain, id) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
+      best_kind = static_cast<std::uint8_t>(v[0]);
+      best = EntryView{v.substr(kHeader), 0, id};  // ascending ids: a later chain member is nearer the top
+      std::memcpy(&best->mod_rev, v.data() + 1, 8);
     }
     rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
   }
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "listing prefix '" + std::string(prefix) + "'");
-  flush();
+  if (have && best && best_kind == kValue) fn(current, *best);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,8 +724,8 @@ std::vector<std::pair<std::string, Entry>> Workspace::list(const Namespace& ns, 
   std::vector<std::pair<std::string, Entry>> out;
   Impl::Lease lease(*this);
   Reader r(*this, lease.txn(), lease.cursor(), 0);
-  r.scan(ns, prefix, [&](std::string_view k, const Entry& e) {
-    out.emplace_back(std::string(k), e);
+  r.scan(ns, prefix, [&](std::string_view k, const EntryView& e) {
+    out.emplace_back(std::string(k), Entry(e));
     return limit == 0 || out.size() < limit;
   });
   return out;

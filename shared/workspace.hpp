@@ -78,6 +78,16 @@ struct Entry {
   std::uint32_t ns = 0;
 };
 
+// A value as Reader::scan hands it out: views into the read transaction, no copy. Valid until the
+// scan's callback returns (in a WriteTxn, until the callback's first write); convert to an Entry
+// (a copy) to keep it longer.
+struct EntryView {
+  std::string_view value;
+  std::uint64_t mod_rev = 0;
+  std::uint32_t ns = 0;
+  operator Entry() const { return Entry{std::string(value), mod_rev, ns}; }
+};
+
 struct Change {
   std::uint64_t revision = 0;
   std::uint32_t ns = 0;
@@ -137,9 +147,10 @@ class Reader {
  public:
   std::uint64_t revision() const { return revision_; }
   std::optional<Entry> get(const Namespace& ns, std::string_view key) const;
-  // Calls fn for every visible key under prefix, in key order; fn returns false to stop.
+  // Calls fn for every visible key under prefix, in key order; fn returns false to stop. Key and
+  // value are views into the transaction (see EntryView): a scan copies nothing.
   void scan(const Namespace& ns, std::string_view prefix,
-            const std::function<bool(std::string_view key, const Entry&)>& fn) const;
+            const std::function<bool(std::string_view key, const EntryView&)>& fn) const;
   // The keys under prefix that merging overlay into its parent with MergeStrategy::fail would
   // refuse, by the rule of Workspace::merge; empty when the merge would go through.
   std::vector<Conflict> conflicts(const Namespace& overlay, std::string_view prefix = "") const;
@@ -149,8 +160,8 @@ class Reader {
   struct MergeItem;
   // The overlay's own entries among keys, each with whether it conflicts with its parent.
   std::vector<MergeItem> merge_items(const Namespace& overlay, const std::vector<std::string>& keys) const;
-  Reader(const Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)
-      : ws_(ws), txn_(txn), kv_cursor_(kv_cursor), revision_(revision) {}
+  Reader(const Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision, bool writes = false)
+      : ws_(ws), txn_(txn), kv_cursor_(kv_cursor), revision_(revision), writes_(writes) {}
   struct Layers;
   // One seek: the chain top's own entry (any kind) and the winning value/tombstone below it.
   Layers layers(std::span<const std::uint32_t> chain, std::string_view key) const;
@@ -163,6 +174,7 @@ class Reader {
   MDB_txn* txn_;
   MDB_cursor* kv_cursor_;
   std::uint64_t revision_;
+  bool writes_;  // a WriteTxn: a scan's callback may write, moving the pages a scan has views into
 };
 
 // One write transaction. Its callback may run more than once (it is retried from the start after
@@ -186,7 +198,7 @@ class WriteTxn : public Reader {
 
  private:
   WriteTxn(Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision)
-      : Reader(ws, txn, kv_cursor, revision) {}
+      : Reader(ws, txn, kv_cursor, revision, true) {}
   void check_live(const Namespace& ns);
   void log(std::uint32_t ns, proto::ChangeOp op, std::string_view key);
   void write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t seen_rev,

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 
 #include "test_support.hpp"
@@ -208,7 +210,7 @@ TEST_F(WorkspaceTest, ScanningWhileWritingInOneTransaction) {
   for (int i = 0; i < 50; ++i) put(base_, "k" + std::to_string(100 + i), "v");
   int seen = 0;
   ws_->write([&](WriteTxn& t) {
-    t.scan(o, "k", [&](std::string_view k, const Entry&) {
+    t.scan(o, "k", [&](std::string_view k, const EntryView&) {
       t.put(o, std::string(k), "rewritten");
       ++seen;
       return true;
@@ -216,6 +218,39 @@ TEST_F(WorkspaceTest, ScanningWhileWritingInOneTransaction) {
   });
   EXPECT_EQ(seen, 50);
   for (auto& [k, e] : ws_->list(o, "k")) EXPECT_EQ(e.value, "rewritten") << k;
+}
+
+TEST_F(WorkspaceTest, AScanHandsOutViewsIntoTheMapAndCopiesNoValue) {
+  auto o = ws_->create_ns("o");
+  const std::string big(256 * 1024, 'c');  // overflow pages: a copy would be easy to miss by size
+  ws_->write([&](WriteTxn& t) {
+    t.put(base_, "file:a", big);
+    t.put(o, "file:b", big);
+    t.put(base_, "file:c", "small");
+  });
+  // The workspace's map, as /proc/self/maps lists it (mdb_env_info gives its address only for
+  // MDB_FIXEDMAP): a view must point inside it.
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> maps;
+  std::ifstream proc("/proc/self/maps");
+  for (std::string line; std::getline(proc, line);)
+    if (line.ends_with("/data.mdb") && line.find(dir_.path().string()) != std::string::npos)
+      maps.emplace_back(std::stoull(line.substr(0, line.find('-')), nullptr, 16),
+                        std::stoull(line.substr(line.find('-') + 1), nullptr, 16));
+  ASSERT_FALSE(maps.empty()) << "no mapping of the workspace's data.mdb in /proc/self/maps";
+  auto in_map = [&](std::string_view s) {
+    auto p = reinterpret_cast<std::uintptr_t>(s.data());
+    return std::ranges::any_of(maps, [&](const auto& m) { return p >= m.first && p + s.size() <= m.second; });
+  };
+  std::vector<std::string> seen;
+  ws_->read([&](const Reader& r) {
+    r.scan(o, "file:", [&](std::string_view k, const EntryView& e) {
+      EXPECT_TRUE(in_map(k)) << k << ": the key was copied";
+      EXPECT_TRUE(in_map(e.value)) << k << ": the value was copied";
+      seen.push_back(std::string(k) + "=" + std::to_string(e.value.size()));
+      return true;
+    });
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"file:a=262144", "file:b=262144", "file:c=5"}));
 }
 
 TEST_F(WorkspaceTest, MergeIntoAnOverlayParentKeepsHidingTheGrandparent) {

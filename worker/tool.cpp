@@ -41,7 +41,7 @@ std::vector<std::pair<std::string, std::string>> ToolContext::list(const std::st
 std::vector<std::string> ToolContext::keys(const std::string& prefix) {
   std::set<std::string> out;
   ws_.read([&](const Reader& r) {
-    r.scan(ns_, prefix, [&](std::string_view k, const Entry&) {
+    r.scan(ns_, prefix, [&](std::string_view k, const EntryView&) {  // keys only: no value is copied
       out.emplace(k);
       return true;
     });
