@@ -83,6 +83,14 @@ std::string with_suffix(std::string id, const CodeNode& n) {
   return id + "." + n.id.substr(0, 8);
 }
 
+// The bundles' names, for messages ("a, b, c"). A loop rather than std::views::keys, which clang 14
+// cannot compile against libstdc++ 12 (the fuzz build).
+std::string bundle_names(const std::map<std::string, Bundle>& bundles) {
+  std::string out;
+  for (const auto& [name, bundle] : bundles) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
 // The orderings' transitive closure over the bundles: before[a] holds every bundle a precedes.
 std::map<std::string, std::set<std::string>> closure(const std::map<std::string, Bundle>& bundles,
                                                     const std::vector<BundleOrder>& after) {
@@ -92,7 +100,7 @@ std::map<std::string, std::set<std::string>> closure(const std::map<std::string,
       if (!bundles.contains(*name))
         throw Error(Errc::invalid_argument,
                     fmt::format("--after {}:{}: bundle '{}' is not one of the bundles run ({})", o.first, o.then, *name,
-                                fmt::join(std::views::keys(bundles), ", ")));
+                                bundle_names(bundles)));
     before[o.first].insert(o.then);
   }
   for (bool grew = true; grew;) {
@@ -159,7 +167,7 @@ std::vector<AgentSpec> agents_for_nodes(const std::vector<CodeNode>& nodes, cons
   if (made.empty())
     throw Error(Errc::invalid_argument,
                 fmt::format("nothing to run: no discovered node matches the node types of bundles {}",
-                            fmt::join(std::views::keys(bundles), ", ")));
+                            bundle_names(bundles)));
 
   for (Made& m : made)
     if (m.lossy || uses[m.spec.id] > 1 || m.spec.id.size() > 200) m.spec.id = with_suffix(m.spec.id, *m.node);
