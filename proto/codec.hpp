@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "proto/bounded_input_archive.hpp"
 #include "proto/records.hpp"
 
 namespace remora::proto {
@@ -69,18 +70,19 @@ R decode(std::string_view bytes, std::string_view key) {
                      std::to_string(R::kVersion));
   }
   R out;
-  std::istringstream is(std::string(bytes.substr(kFrameHeader)), std::ios::binary);
+  std::size_t left = 0;
   try {
-    cereal::PortableBinaryInputArchive ar(is);
+    BoundedInputArchive ar(bytes.substr(kFrameHeader));
     if constexpr (requires { out.serialize_version(ar, h.version); })
       out.serialize_version(ar, h.version);  // a record of several versions reads the frame's
     else
       ar(out);
+    left = ar.remaining();
   } catch (const std::exception& e) {
     throw CodecError("record at key '" + std::string(key) + "' is truncated or corrupt (" +
                      std::string(name_of(R::kType)) + "): " + e.what());
   }
-  if (is.peek() != std::char_traits<char>::eof()) {
+  if (left != 0) {
     throw CodecError("record at key '" + std::string(key) + "' has trailing bytes after its " +
                      std::string(name_of(R::kType)) + " body");
   }

@@ -79,7 +79,12 @@ nlohmann::json record_to_json(std::string_view bytes, std::string_view key) {
   nlohmann::json out;
   out["type"] = std::string(proto::name_of(h.type));
   out["version"] = h.version;
-  out["record"] = proto::visit(bytes, key, [](const auto& r) { return to_json(r); });
+  try {
+    out["record"] = proto::visit(bytes, key, [](const auto& r) { return to_json(r); });
+  } catch (const nlohmann::json::exception& e) {  // e.g. a string of bytes that are not UTF-8 (found by fuzzing)
+    throw proto::CodecError("record at key '" + std::string(key) + "' (" + std::string(proto::name_of(h.type)) +
+                            ") cannot be shown as JSON: " + e.what());
+  }
   return out;
 }
 

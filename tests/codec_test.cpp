@@ -2,6 +2,9 @@
 // record of the expected type and version.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/error.hpp"
@@ -87,6 +90,24 @@ TEST(Codec, TruncatedForeignWrongTypeAndNewerRecordsNameTheKey) {
   unknown[1] = 99;
   expect_error([&] { decode<Question>(unknown, key); }, "unknown type tag");
   expect_error([&] { decode<Question>(bytes + "xx", key); }, "trailing bytes");
+}
+
+// Found by the record fuzz target: a length tag of 2^40 in 16 bytes made the decoder allocate 1 TiB.
+TEST(Codec, ALengthLargerThanTheBytesLeftIsRefusedBeforeAnyAllocation) {
+  JsonValue v;
+  v.json = "abc";
+  auto bytes = encode(v);
+  // The body: the writer's endianness byte, then the string's 8-byte length (little-endian).
+  ASSERT_GE(bytes.size(), kFrameHeader + 9);
+  const std::uint64_t huge = std::uint64_t{1} << 40;
+  std::memcpy(bytes.data() + kFrameHeader + 1, &huge, sizeof huge);
+  try {
+    (void)decode<JsonValue>(bytes, "w/agent/x");
+    ADD_FAILURE() << "no error";
+  } catch (const CodecError& e) {
+    EXPECT_NE(std::string(e.what()).find("w/agent/x"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("a length of 1099511627776"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Codec, JsonViewsUseTheSameSchema) {
