@@ -428,8 +428,10 @@ TEST(Checkpoint, RestoreStopsARunningGraphAndContinuesItFromTheCheckpoint) {
 TEST(Checkpoint, TakenWhileEightWorkersWriteRestoresAndItsRunCompletes) {
   GraphProject p;
   std::string steps = "name: busy\nkind: steps\nsteps:\n";
+  // 6 s of work per agent: the run must outlast the checkpoint and the restore that stops it, which
+  // took over 5 s in the sanitizer build on a loaded machine (with 1.5 s it had completed first).
   for (int i = 0; i < 10; ++i)
-    steps += fmt::format("  - write: {{path: \"out/{{agent}}-{}.txt\", content: \"{} by {{agent}}\"}}\n  - work: {{ms: 150}}\n", i, i);
+    steps += fmt::format("  - write: {{path: \"out/{{agent}}-{}.txt\", content: \"{} by {{agent}}\"}}\n  - work: {{ms: 600}}\n", i, i);
   write_text(p.dir / "bundles/busy/bundle.yaml", steps + "  - result: {summary: busy done}\n");
   std::vector<std::string> ids;
   for (int i = 0; i < 8; ++i) ids.push_back("w" + std::to_string(i));
