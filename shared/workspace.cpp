@@ -308,8 +308,13 @@ std::optional<Reader::Found> Reader::exact(std::uint32_t ns, std::string_view ke
   int rc = mdb_get(txn_, ws_.impl_->kv, &mk, &mv);
   if (rc == MDB_NOTFOUND) return std::nullopt;
   check(rc, "reading key '" + std::string(key) + "'");
-  auto v = view(mv);
-  if (v.size() < kHeader) throw Error(Errc::corrupt, "entry for key '" + std::string(key) + "' is truncated");
+  auto f = entry_at(ns, view(mv));
+  if (!f) throw Error(Errc::corrupt, "entry for key '" + std::string(key) + "' is truncated");
+  return f;
+}
+
+std::optional<Reader::Found> Reader::entry_at(std::uint32_t ns, std::string_view v) {
+  if (v.size() < kHeader) return std::nullopt;
   Found f{static_cast<std::uint8_t>(v[0]), 0, 0, ns, v.substr(kHeader)};
   std::memcpy(&f.mod_rev, v.data() + 1, 8);
   std::memcpy(&f.seen_rev, v.data() + 9, 8);
@@ -321,6 +326,61 @@ struct Reader::Layers {
   std::optional<Found> below;  // the value or tombstone that decides the key beneath the top
 };
 
+namespace {
+
+// How many of one key's entries (one per namespace holding it) a read steps over with MDB_NEXT
+// before it seeks instead: past this, sibling overlays hold the key, and a read costs the same
+// whether 10 or 10,000 of them do.
+constexpr int kStepsBeforeSeek = 4;
+
+}  // namespace
+
+template <class Fn>
+int Reader::visit_key(MDB_cursor* cur, MDB_val& mk, MDB_val& mv, std::span<const std::uint32_t> chain,
+                      std::string_view key, bool move_past, Fn&& fn) const {
+  const std::size_t want = key.size() + kNsSuffix;
+  auto on_key = [&] {
+    auto ek = view(mk);
+    return ek.size() == want && ek.compare(0, key.size(), key) == 0 && ek[key.size()] == '\0';
+  };
+  // Entries are in ascending namespace id and the chain's highest is its top (chain[0]): once
+  // an entry at or past it is seen, no later entry of the key is the chain's.
+  bool complete = false;
+  std::uint32_t passed = 0;
+  int rc = MDB_SUCCESS;
+  for (int steps = 0; rc == MDB_SUCCESS && on_key(); ++steps) {
+    if (steps == kStepsBeforeSeek) {
+      // Many namespaces hold this key: a seek to each chain member not yet passed (ascending
+      // ids, so the chain from its end), then one past the key's last entry.
+      for (auto it = chain.rbegin(); !complete && it != chain.rend(); ++it) {
+        if (*it <= passed) continue;
+        auto k = kv_key(key, *it);
+        MDB_val sk = val(k), sv;
+        int r = mdb_cursor_get(cur, &sk, &sv, MDB_SET_KEY);
+        if (r == MDB_SUCCESS) {
+          if (auto f = entry_at(*it, view(sv))) fn(*f);
+        } else if (r != MDB_NOTFOUND) {
+          check(r, "reading key '" + std::string(key) + "'");
+        }
+      }
+      if (!move_past) return MDB_SUCCESS;
+      std::string past(key);
+      past.push_back('\x01');  // after every "key\0<ns>", before any longer key
+      mk = val(past);
+      return mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+    }
+    if (!complete) {
+      passed = read_be32(view(mk).data() + key.size() + 1);
+      if (in_chain(chain, passed))
+        if (auto f = entry_at(passed, view(mv))) fn(*f);
+      complete = passed >= chain.front();
+      if (complete && !move_past) return MDB_SUCCESS;
+    }
+    rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
+  }
+  return rc;
+}
+
 Reader::Layers Reader::layers(std::span<const std::uint32_t> chain, std::string_view key) const {
   Layers out;
   if (chain.size() == 1) {  // a single layer needs no scan
@@ -330,23 +390,14 @@ Reader::Layers Reader::layers(std::span<const std::uint32_t> chain, std::string_
   auto k = kv_key(key, 0);
   MDB_val mk = val(k), mv;
   int rc = mdb_cursor_get(kv_cursor_, &mk, &mv, MDB_SET_RANGE);
-  const std::size_t want = key.size() + kNsSuffix;
-  while (rc == MDB_SUCCESS) {
-    auto ek = view(mk);
-    if (ek.size() != want || ek.compare(0, key.size() + 1, k, 0, key.size() + 1) != 0) break;
-    std::uint32_t ns = read_be32(ek.data() + key.size() + 1);
-    auto v = view(mv);
-    if (in_chain(chain, ns) && v.size() >= kHeader) {
-      Found f{static_cast<std::uint8_t>(v[0]), 0, 0, ns, v.substr(kHeader)};
-      std::memcpy(&f.mod_rev, v.data() + 1, 8);
-      std::memcpy(&f.seen_rev, v.data() + 9, 8);
-      if (ns == chain[0]) {
+  if (rc == MDB_SUCCESS) {
+    rc = visit_key(kv_cursor_, mk, mv, chain, key, false, [&](const Found& f) {
+      if (f.ns == chain[0]) {
         out.top = f;
       } else if (f.kind != kReadMark) {
         out.below = f;  // ascending ids: a later chain member is nearer the top
       }
-    }
-    rc = mdb_cursor_get(kv_cursor_, &mk, &mv, MDB_NEXT);
+    });
   }
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading key '" + std::string(key) + "'");
   return out;
@@ -371,41 +422,28 @@ void Reader::scan(const Namespace& ns, std::string_view prefix,
   Cursor cur(txn_, ws_.impl_->kv, "opening a cursor");
   MDB_val mk = val(prefix), mv;
   int rc = prefix.empty() ? mdb_cursor_get(cur, &mk, &mv, MDB_FIRST) : mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
-  // The key being gathered and the layer that decides it so far: views into the transaction.
-  std::string_view current;
-  std::optional<EntryView> best;
-  std::uint8_t best_kind = 0;
-  bool have = false;
+  std::string held;  // in a WriteTxn, the key handed to fn, whose pages fn's writes may move
   while (rc == MDB_SUCCESS) {
     auto ek = view(mk);
     if (ek.size() < kNsSuffix) break;
-    auto user = ek.substr(0, ek.size() - kNsSuffix);
+    const auto user = ek.substr(0, ek.size() - kNsSuffix);
     if (user.substr(0, prefix.size()) != prefix) break;
-    if (!have || user != current) {
-      if (have && best && best_kind == kValue) {
-        if (!fn(current, *best)) return;
-        if (writes_) {  // fn may have written, moving the pages under mk/mv and current: look again
-          have = false;
-          if ((rc = mdb_cursor_get(cur, &mk, &mv, MDB_GET_CURRENT)) != MDB_SUCCESS) break;
-          continue;
-        }
-      }
-      current = user;
-      best.reset();
-      best_kind = 0;
-      have = true;
+    std::optional<Found> best;  // ascending ids: the last value or tombstone seen is nearest the top
+    rc = visit_key(cur, mk, mv, ns.chain, user, true, [&](const Found& f) {
+      if (f.kind != kReadMark) best = f;
+    });
+    if (!best || best->kind != kValue) continue;
+    if (!writes_) {
+      if (!fn(user, EntryView{best->value, best->mod_rev, best->ns})) return;
+      continue;
     }
-    std::uint32_t id = read_be32(ek.data() + ek.size() - 4);
-    auto v = view(mv);
-    if (in_chain(ns.chain, id) && v.size() >= kHeader && static_cast<std::uint8_t>(v[0]) != kReadMark) {
-      best_kind = static_cast<std::uint8_t>(v[0]);
-      best = EntryView{v.substr(kHeader), 0, id};  // ascending ids: a later chain member is nearer the top
-      std::memcpy(&best->mod_rev, v.data() + 1, 8);
-    }
-    rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
+    held.assign(user);
+    if (!fn(held, EntryView{best->value, best->mod_rev, best->ns})) return;
+    held.push_back('\x01');  // fn may have written, moving the pages under the cursor: seek again
+    mk = val(held);
+    rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
   }
   if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "listing prefix '" + std::string(prefix) + "'");
-  if (have && best && best_kind == kValue) fn(current, *best);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@
 typedef struct MDB_env MDB_env;
 typedef struct MDB_txn MDB_txn;
 typedef struct MDB_cursor MDB_cursor;
+typedef struct MDB_val MDB_val;
 
 namespace remora {
 
@@ -168,6 +169,15 @@ class Reader {
   // The value or tombstone that decides key for this chain.
   std::optional<Found> lookup(std::span<const std::uint32_t> chain, std::string_view key) const;
   std::optional<Found> exact(std::uint32_t ns, std::string_view key) const;
+  // The entry of namespace ns whose stored bytes are v; none when v is too short to hold one.
+  static std::optional<Found> entry_at(std::uint32_t ns, std::string_view v);
+  // With cur on the first entry at or after key's first: calls fn(Found) for each of key's
+  // entries in chain, in ascending namespace id; with move_past, leaves cur on the first entry
+  // past key's (returning the cursor's rc there). Steps over a few other namespaces' entries,
+  // seeks past many.
+  template <class Fn>
+  int visit_key(MDB_cursor* cur, MDB_val& mk, MDB_val& mv, std::span<const std::uint32_t> chain,
+                std::string_view key, bool move_past, Fn&& fn) const;
   friend class Workspace;
 
   const Workspace& ws_;
