@@ -32,4 +32,15 @@ std::vector<Change> Watcher::next(std::optional<Clock::time_point> deadline) {
   }
 }
 
+std::optional<Entry> await_key(Workspace& ws, const Namespace& ns, std::string_view key,
+                               std::optional<Doorbell::Clock::time_point> deadline) {
+  const auto slot = KeyClass::watch_slot(key);
+  auto& bell = ws.doorbell();
+  for (;;) {
+    const auto ticket = bell.ticket(slot);  // before the look: a commit after it still wakes us
+    if (auto e = ws.get(ns, key)) return e;
+    if (!bell.wait(slot, ticket, deadline)) return std::nullopt;
+  }
+}
+
 }  // namespace remora

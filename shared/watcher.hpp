@@ -42,4 +42,11 @@ class Watcher {
   std::atomic<bool> cancelled_{false};
 };
 
+// Waits until key is visible through ns and returns it; nothing once the deadline passes. For a
+// waiter that needs the value, not the changes: after each ring of the key's doorbell slot it
+// reads the key again, never the change log, so a wake costs the same however much other agents
+// committed meanwhile (a Watcher would decode every change since its last look).
+std::optional<Entry> await_key(Workspace& ws, const Namespace& ns, std::string_view key,
+                               std::optional<Doorbell::Clock::time_point> deadline = std::nullopt);
+
 }  // namespace remora

@@ -9,11 +9,7 @@
 namespace remora::worker {
 
 std::string await_key(Workspace& ws, const Namespace& ns, const std::string& key) {
-  Watcher w(ws, key);  // taken before looking, so that no commit in between is missed
-  for (;;) {
-    if (auto e = ws.get(ns, key)) return std::move(e->value);
-    w.next();
-  }
+  return std::move(remora::await_key(ws, ns, key)->value);  // no deadline: it comes, or the worker is ended
 }
 
 std::string ask_and_wait(Workspace& ws, const Namespace& ns, const proto::Question& q) {
