@@ -54,10 +54,16 @@ GraphSpec ClusterHost::claim(const GraphSpec& full) {
   auto p = etcd_.get(ckeys::plan(graph_));
   if (!p) throw Error(Errc::corrupt, "graph '" + graph_ + "' in etcd has no plan");
   plan_ = ShardPlan::from_json(json::parse(p->value));
-  lease_ = etcd_.lease_grant(opts_.lease_ttl_s);
   const std::string mine = ckeys::graph_prefix(graph_) + "slot-of/" + opts_.host;
   const auto deadline = Clock::now() + std::chrono::seconds(3 * opts_.lease_ttl_s);
   for (;;) {
+    // A lease for each attempt: one granted before a wait longer than its TTL has expired
+    // (nothing keeps it alive until a slot is held; an unused one holds no key and just lapses).
+    lease_ = etcd_.lease_grant(opts_.lease_ttl_s);
+    // The slots' revision before this attempt: a slot freed after it (a host's lease expiring
+    // deletes its slot key) shows in the watch below, which this host waits on, not a timer.
+    std::int64_t seen = 0;
+    etcd_.range_prefix(ckeys::host_prefix(graph_), &seen);
     if (auto held = etcd_.get(mine)) {  // this host ran here before: the same slot, its workspace holds its agents
       const int s = std::stoi(held->value);
       auto holder = etcd_.get(ckeys::host_slot(graph_, s));
@@ -77,7 +83,9 @@ GraphSpec ClusterHost::claim(const GraphSpec& full) {
     if (Clock::now() > deadline)
       throw Error(Errc::busy, "no host slot of graph '" + graph_ + "' is free for host '" + opts_.host + "' (" +
                                   std::to_string(plan_.hosts) + " slots, each held by a live host)");
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    watch_etcd_.watch_prefix(
+        ckeys::host_prefix(graph_), seen + 1, [](const std::vector<WatchEvent>&) { return false; },
+        [&] { return Clock::now() > deadline; });
   }
   spdlog::info("cluster: host '{}' holds slot {} of {} for graph '{}'", opts_.host, slot_, plan_.hosts, graph_);
   keep_alive_ = std::thread([this] { keep_alive_loop(); });

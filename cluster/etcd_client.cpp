@@ -219,6 +219,9 @@ std::int64_t EtcdClient::watch_prefix(const std::string& prefix, std::int64_t fr
     req.path = "/v3/watch";
     req.body = json{{"create_request", create}}.dump();
     req.set_header("Content-Type", "application/json");
+    // The stream is cut short (a read timeout, or the handler done): its connection must not be
+    // kept for the next request, which would read the rest of the stream as its answer.
+    req.set_header("Connection", "close");
     req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
       buf.append(data, n);
       std::size_t nl;

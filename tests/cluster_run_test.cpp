@@ -79,6 +79,21 @@ class ClusterRun : public ::testing::Test {
     return n;
   }
   std::string out(const std::string& name) { return read_text(p_.path(name + ".out")); }
+  // Runs the graph over 2 hosts, h0 first (it takes slot 0) and h1 once h0 holds it; kills h0
+  // (SIGKILL) once agent `id` is `state` in etcd. Returns h1, still running.
+  std::unique_ptr<Child> two_hosts_then_kill_h0(const std::string& graph, const std::string& id,
+                                                const std::string& state) {
+    auto h0 = run_host("h0", 2);
+    auto slot = wait_etcd(ckeys::graph_prefix(graph) + "slot-of/", [](const KeyValue&) { return true; });
+    EXPECT_EQ(slot.value, "0");
+    auto h1 = run_host("h1", 2);
+    wait_etcd(ckeys::agent_prefix(graph), [&](const KeyValue& kv) {
+      return kv.key.ends_with("/" + id) && kv.value.find(state) != std::string::npos;
+    });
+    h0->kill9();
+    EXPECT_EQ(h0->wait(), 137);
+    return h1;
+  }
 
   GraphProject p_;
   std::unique_ptr<EtcdCluster> etcd_;
@@ -160,16 +175,7 @@ TEST_F(ClusterRun, KilledHostResumesWithNothingRunTwice) {
   // Dealt in dependency order over 2 slots: a, b, c, d -> 0, 1, 0, 1.
   p_.graph("name: resumed\nagents:\n  - {id: a, bundle: scan}\n  - {id: b, bundle: scan, after: [a]}\n"
            "  - {id: c, bundle: slow}\n  - {id: d, bundle: scan, after: [c]}\n");
-  auto h0 = run_host("h0", 2);
-  // Slot 0 (a and c) to h0: h1 starts once h0 holds it.
-  auto slot = wait_etcd(ckeys::graph_prefix("resumed") + "slot-of/", [](const KeyValue&) { return true; });
-  ASSERT_EQ(slot.value, "0");
-  auto h1 = run_host("h1", 2);
-  wait_etcd(ckeys::agent_prefix("resumed"), [](const KeyValue& kv) {
-    return kv.key.ends_with("/a") && kv.value.find("completed") != std::string::npos;
-  });
-  h0->kill9();
-  EXPECT_EQ(h0->wait(), 137);
+  auto h1 = two_hosts_then_kill_h0("resumed", "a", "completed");  // slot 0 (a and c) was h0's
   EXPECT_NE(agent_state("resumed", "c"), "completed");
 
   auto resumed = host("h0", {"resume", "--json"});
@@ -180,6 +186,23 @@ TEST_F(ClusterRun, KilledHostResumesWithNothingRunTwice) {
   EXPECT_EQ(count("h0", "agent:completed", "a"), 1);
   EXPECT_EQ(count("h0", "agent:completed", "c"), 1);
   EXPECT_EQ(count("h1", "agent:started", "d"), 1);
+}
+
+// A host that arrives while every slot is held waits on the slot keys (an etcd watch) and takes
+// the slot whose host was killed once that host's lease expires; it runs the slot's agents, which
+// had not completed, and the other host's dependent agent goes on after them.
+TEST_F(ClusterRun, ANewHostTakesTheSlotOfAKilledHostWhenItsLeaseExpires) {
+  p_.bundle("slow", "steps:\n  - work: {ms: 3000}\n  - result: {summary: slow}\n");
+  p_.graph("name: takeover\nagents:\n  - {id: a, bundle: slow}\n  - {id: b, bundle: scan, after: [a]}\n");
+  auto h1 = two_hosts_then_kill_h0("takeover", "a", "running");  // slot 0 (a) was h0's
+  auto h2 = run_host("h2", 2);  // both slots held (h0's until its lease expires): it waits
+  EXPECT_EQ(h2->wait(), 0) << out("h2");
+  EXPECT_EQ(h1->wait(), 0) << out("h1");
+  EXPECT_EQ(client_->get(ckeys::graph_prefix("takeover") + "slot-of/h2")->value, "0");
+  for (const char* id : {"a", "b"}) EXPECT_EQ(agent_state("takeover", id), "completed") << id;
+  EXPECT_EQ(count("h2", "agent:started", "a"), 1);
+  EXPECT_EQ(count("h2", "agent:completed", "a"), 1);
+  EXPECT_EQ(count("h1", "agent:completed", "b"), 1);
 }
 
 }  // namespace
