@@ -124,18 +124,32 @@ json EtcdClient::call(const std::string& path, const json& body) {
     auto& c = clients_[current_];
     if (!c) c = client_for(url, opts_.request_timeout);  // kept: one connection per member, kept alive
     ++requests_;
-    auto r = c->Post(path, body.dump(), "application/json");
-    if (!r) c.reset();  // a connection that failed is not used again
-    if (r) {
-      json reply = json::parse(r->body, nullptr, false);
-      if (r->status == 200 && reply.is_object()) return reply;
-      if (!retryable(r->status, reply)) {
-        std::string msg = reply.is_object() ? reply.value("message", r->body) : r->body;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = path;
+    req.body = body.dump();
+    req.set_header("Content-Type", "application/json");
+    std::string text;
+    req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+      text.append(data, n);
+      return true;
+    };
+    httplib::Response res;
+    httplib::Error err = httplib::Error::Success;
+    const bool sent = c->send(req, res, err);
+    if (!sent) c.reset();  // a connection that failed is not used again
+    // The gateway ends an error reply with an HTTP trailer, which this cpp-httplib cannot read
+    // (Error::Read): the status and the body came before it, so the reply still counts.
+    json reply = json::parse(text, nullptr, false);
+    if (sent || (err == httplib::Error::Read && res.status > 0 && reply.is_object())) {
+      if (res.status == 200 && reply.is_object()) return reply;
+      if (!retryable(res.status, reply)) {
+        std::string msg = reply.is_object() ? reply.value("message", text) : text;
         throw Error(Errc::invalid_argument, "etcd refused " + path + ": " + msg);
       }
-      last_error = url + ": " + (reply.is_object() ? reply.value("message", r->body) : r->body);
+      last_error = url + ": " + (reply.is_object() ? reply.value("message", text) : text);
     } else {
-      last_error = url + ": " + httplib::to_string(r.error());
+      last_error = url + ": " + httplib::to_string(err);
     }
     spdlog::debug("etcd {} failed on {}; trying the next member", path, last_error);
     current_ = (current_ + 1) % urls_.size();

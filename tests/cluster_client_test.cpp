@@ -58,6 +58,23 @@ TEST_F(EtcdClientTest, RevokedLeaseTakesItsKeys) {
   EXPECT_THROW(c.lease_keep_alive(lease), Error);
 }
 
+// etcd's gateway ends an error reply with an HTTP trailer; the reply still counts: a put under a
+// lease that is gone is refused at once, naming the cause, not retried as an outage for 30 s.
+TEST_F(EtcdClientTest, APutUnderARevokedLeaseIsRefusedNamingTheLease) {
+  EtcdClient c(EtcdClient::split_urls(etcd_->urls()));
+  auto lease = c.lease_grant(30);
+  c.lease_revoke(lease);
+  try {
+    c.put("/host/h2", "alive", lease);
+    ADD_FAILURE() << "a put under a revoked lease went through";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_argument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lease not found"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(c.create("/host/h2", "alive", lease), Error);  // the txn the slot claim uses
+  EXPECT_FALSE(c.get("/host/h2"));  // and the client goes on
+}
+
 TEST_F(EtcdClientTest, WatchDeliversInOrderFromARevision) {
   EtcdClient c(EtcdClient::split_urls(etcd_->urls()));
   std::int64_t first = c.put("/w/1", "a");
