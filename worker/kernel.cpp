@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
@@ -61,9 +62,7 @@ const std::vector<ToolCall>& Kernel::calls_of(std::size_t message_index) {
   return calls_;
 }
 
-void Kernel::put_message(WriteTxn& t, std::uint32_t seq, const json& message) {
-  t.put(ns_, keys::chat_message(agent_.id, seq), proto::encode(proto::JsonValue{dump_text(message)}));
-}
+std::string Kernel::message_record(const json& message) { return proto::encode(proto::JsonValue{dump_text(message)}); }
 
 int Kernel::run() {
   const auto rkey = keys::result(agent_.id);
@@ -104,7 +103,7 @@ int Kernel::run() {
       return finish(ok ? "completed" : "failed", args.value("summary", ""), ok ? "" : args.value("summary", "failed"));
     }
     if (st_.next_call < calls.size()) {
-      run_call(calls[st_.next_call], st_.next_call);
+      run_call(calls[st_.next_call], st_.next_call, st_.next_call + 1 == calls.size());
       continue;
     }
     if (st_.turn >= bundle_.max_turns)
@@ -121,20 +120,21 @@ void Kernel::start() {
   messages_ = {{{"role", "system"}, {"content", render(bundle_.system_prompt, vars)}},
                {{"role", "user"}, {"content", render(bundle_.user_prompt, vars)}}};
   ws_.write([&](WriteTxn& t) {
-    put_message(t, 0, messages_[0]);
-    put_message(t, 1, messages_[1]);
+    t.put(ns_, keys::chat_message(agent_.id, 0), message_record(messages_[0]));
+    t.put(ns_, keys::chat_message(agent_.id, 1), message_record(messages_[1]));
     t.put(ns_, keys::kernel_state(agent_.id), proto::encode(st_));
   });
 }
 
-void Kernel::request_turn() {
-  proto::KernelState next = st_;
+// The request of the turn after `next`'s position, with `next` moved to it (turn counted, the
+// request pending, no call made yet).
+std::pair<std::string, std::string> Kernel::next_request(proto::KernelState& next) const {
   ++next.turn;
   proto::ModelRequest req;
   req.id = fmt::format("{}.t{}", agent_.id, next.turn);
   req.agent_id = agent_.id;
   req.turn = next.turn;
-  req.messages = st_.messages;  // the supervisor reads them where they are: the record stays small
+  req.messages = next.messages;  // the supervisor reads them where they are: the record stays small
   json tools = json::array();
   for (const auto& t : tools_) tools.push_back(t->spec().to_openai());
   req.tools_json = tools.dump();
@@ -145,13 +145,26 @@ void Kernel::request_turn() {
   req.created_at_ms = now_ms();
   next.pending_request = req.id;
   next.next_call = 0;
-  auto bytes = proto::encode(req);
-  ws_.write([&](WriteTxn& t) {
-    t.put(ns_, keys::model_request(req.id), bytes);
+  return {keys::model_request(req.id), proto::encode(req)};
+}
+
+void Kernel::request_turn() {
+  proto::KernelState next = st_;
+  auto request = next_request(next);
+  commit([&](WriteTxn& t) {
+    t.put(ns_, request.first, request.second);
     t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
   });
   st_ = next;
-  spdlog::debug("turn {}: requested {}", st_.turn, req.id);
+  spdlog::debug("turn {}: requested {}", st_.turn, st_.pending_request);
+}
+
+void Kernel::commit(const std::function<void(WriteTxn&)>& fn) {
+  ws_.write([&](WriteTxn& t) {
+    for (const auto& [k, v] : held_) t.put(ns_, k, v);
+    fn(t);
+  });
+  held_.clear();
 }
 
 void Kernel::take_response() {
@@ -177,10 +190,10 @@ void Kernel::take_response() {
   next.prompt_tokens += resp.prompt_tokens;
   next.completion_tokens += resp.completion_tokens;
   next.messages = st_.messages + 1;
-  ws_.write([&](WriteTxn& t) {
-    put_message(t, st_.messages, parsed.message);
-    t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
-  });
+  // Held for the commit of what follows (the first tool call's, or the result's): the response is
+  // durable already, so a worker killed before then takes it again and does the same.
+  held_.emplace_back(keys::chat_message(agent_.id, st_.messages), message_record(parsed.message));
+  held_.emplace_back(keys::kernel_state(agent_.id), proto::encode(next));
   messages_.push_back(std::move(parsed.message));
   calls_ = std::move(parsed.calls);
   calls_for_ = messages_.size() - 1;
@@ -188,7 +201,7 @@ void Kernel::take_response() {
   spdlog::debug("turn {}: {} tool call(s)", st_.turn, calls_.size());
 }
 
-void Kernel::run_call(const ToolCall& call, std::size_t index) {
+void Kernel::run_call(const ToolCall& call, std::size_t index, bool last) {
   const std::string call_id = fmt::format("{}.t{}.c{}", agent_.id, st_.turn, index);
   ToolContext ctx(ws_, ns_, agent_.id, call_id, scratch_, [this](const proto::Question& q) {
     proto::Question full = q;
@@ -224,14 +237,21 @@ void Kernel::run_call(const ToolCall& call, std::size_t index) {
     if (std::ranges::count(next.changed_files, path) == 0) next.changed_files.push_back(path);
   }
   next.messages = st_.messages + 1;
-  ws_.write([&](WriteTxn& t) {
+  // After the reply's last call the next turn's request goes in the same commit (what run() would
+  // do next, and it reads nothing the call wrote): one commit fewer a turn.
+  std::optional<std::pair<std::string, std::string>> request;
+  if (last && !r.terminate && next.turn < bundle_.max_turns) request = next_request(next);
+  const auto record = message_record(message);
+  commit([&](WriteTxn& t) {
     ctx.apply(t);
-    put_message(t, st_.messages, message);
+    t.put(ns_, keys::chat_message(agent_.id, st_.messages), record);
+    if (request) t.put(ns_, request->first, request->second);
     t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
   });
   messages_.push_back(std::move(message));
   st_ = next;
   spdlog::debug("call {} {} -> {}", call_id, call.name, r.ok ? "ok" : "error");
+  if (request) spdlog::debug("turn {}: requested {}", st_.turn, st_.pending_request);
 }
 
 int Kernel::finish(const std::string& status, const std::string& summary, const std::string& error) {
@@ -246,7 +266,7 @@ int Kernel::finish(const std::string& status, const std::string& summary, const 
   r.duration_ms = static_cast<double>(now_ms() - st_.started_at_ms);
   for (auto& d : ws_.diff(ns_, keys::kFile)) r.changed_files.push_back(d.key.substr(keys::kFile.size()));
   auto bytes = proto::encode(r);
-  ws_.write([&](WriteTxn& t) { t.put(ns_, keys::result(agent_.id), bytes); });
+  commit([&](WriteTxn& t) { t.put(ns_, keys::result(agent_.id), bytes); });
   if (status == "completed")
     spdlog::info("completed in {} turn(s): {}", r.turns, summary);
   else
