@@ -207,6 +207,8 @@ void Kernel::run_call(const ToolCall& call, std::size_t index, bool last) {
     proto::Question full = q;
     if (full.agent_id.empty()) full.agent_id = agent_.id;
     if (full.created_at_ms == 0) full.created_at_ms = now_ms();
+    // Before it waits for a human: the assistant message held back shows beside its question.
+    if (!held_.empty()) commit([](WriteTxn&) {});
     return ask_and_wait(ws_, ns_, full);
   });
   const auto t0 = std::chrono::steady_clock::now();
