@@ -5,7 +5,8 @@
 //
 // 1. Overhead per turn, for 10 agents of N (default 20) turns run one at a time, and for one agent
 //    of 200 turns: from the worker's commit of outbox:model:<id> (the request) to its commit of the
-//    assistant message (the response consumed), split at the supervisor's commit of
+//    assistant message (the response consumed; the same commit holds the first tool call's
+//    result, and after the last call the next request), split at the supervisor's commit of
 //    inbox:model:<id>. Every commit is observed by this process through one change feed (a
 //    Watcher), so the figures include one doorbell wake-up per hop, as a real consumer sees them.
 //    Run with the default durability (sync: two fsyncs a commit) and with meta_nosync (one),
