@@ -8,10 +8,6 @@
 
 namespace remora::worker {
 
-std::string await_key(Workspace& ws, const Namespace& ns, const std::string& key) {
-  return std::move(remora::await_key(ws, ns, key)->value);  // no deadline: it comes, or the worker is ended
-}
-
 std::string ask_and_wait(Workspace& ws, const Namespace& ns, const proto::Question& q) {
   const auto qkey = keys::question(q.id), rkey = keys::response(q.id);
   if (!ws.get(ns, qkey)) {
@@ -19,7 +15,7 @@ std::string ask_and_wait(Workspace& ws, const Namespace& ns, const proto::Questi
     ws.write([&](WriteTxn& t) { t.put(ns, qkey, bytes); });
     spdlog::info("asked {}: {}", q.id, q.question);
   }
-  auto answer = proto::decode<proto::Response>(await_key(ws, ns, rkey), rkey).answer;
+  auto answer = proto::decode<proto::Response>(remora::await_key(ws, ns, rkey)->value, rkey).answer;
   // The question record says it is answered, not pending, once the answer has come.
   ws.write([&](WriteTxn& t) {
     auto e = t.get(ns, qkey);

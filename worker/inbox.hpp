@@ -1,5 +1,5 @@
-// Waiting on the workspace: a worker blocks until a record appears in its overlay (an answer, a
-// model response), woken by the commit that writes it — never by polling.
+// Asking the human from a worker: the question committed into its overlay, the answer awaited with
+// remora::await_key (shared/watcher.hpp), woken by the commit that writes it — never by polling.
 #pragma once
 
 #include <string>
@@ -8,9 +8,6 @@
 #include "shared/workspace.hpp"
 
 namespace remora::worker {
-
-// The value at key in ns, waiting for the commit that writes it if it is not there yet.
-std::string await_key(Workspace& ws, const Namespace& ns, const std::string& key);
 
 // Asks the human q (committing outbox:question:<q.id> unless already asked — a restarted worker
 // asks with the same id and gets an answer given while it was down) and returns the answer, once

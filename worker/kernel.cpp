@@ -11,6 +11,7 @@
 #include "proto/keyspace.hpp"
 #include "shared/bounded_json.hpp"
 #include "shared/chat_message.hpp"
+#include "shared/watcher.hpp"
 #include "shared/clock.hpp"
 #include "shared/error.hpp"
 #include "shared/node_vars.hpp"
@@ -169,7 +170,8 @@ void Kernel::commit(const std::function<void(WriteTxn&)>& fn) {
 
 void Kernel::take_response() {
   const auto key = keys::model_response(st_.pending_request);
-  auto resp = proto::decode<proto::ModelResponse>(await_key(ws_, ns_, key), key);
+  // No deadline: the response comes, or the supervisor ends this worker.
+  auto resp = proto::decode<proto::ModelResponse>(remora::await_key(ws_, ns_, key)->value, key);
   if (!resp.ok) {
     finish("failed", "", "model call failed: " + resp.error);
     return;
