@@ -547,6 +547,26 @@ void WriteTxn::note_read(const Namespace& ns, std::string_view key) {
   write_entry(ns.id, key, kReadMark, l.below ? l.below->mod_rev : 0, {}, true);
 }
 
+void WriteTxn::put_own(const Namespace& overlay, const OwnEntry& e) {
+  if (overlay.is_base()) throw Error(Errc::invalid_argument, "put_own writes an overlay's entry; base has none");
+  validate_key(e.key);
+  check_live(overlay);
+  const bool first = !exact(overlay.id, e.key);
+  switch (e.kind) {
+    case OwnEntry::Kind::value:
+      write_entry(overlay.id, e.key, kValue, e.seen_rev, e.value, first);
+      log(overlay.id, proto::ChangeOp::put, e.key);
+      break;
+    case OwnEntry::Kind::tombstone:
+      write_entry(overlay.id, e.key, kTombstone, e.seen_rev, {}, first);
+      log(overlay.id, proto::ChangeOp::del, e.key);
+      break;
+    case OwnEntry::Kind::read:
+      write_entry(overlay.id, e.key, kReadMark, e.seen_rev, {}, first);
+      break;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 Batch& Batch::put(const Namespace& ns, std::string key, std::string value) {
@@ -1094,6 +1114,26 @@ std::vector<Conflict> Reader::conflicts(const Namespace& overlay, std::string_vi
   std::vector<Conflict> out;
   for (auto& it : merge_items(overlay, own_keys(txn_, ws_.impl_->own, overlay.id, prefix)))
     if (it.conflicts) out.push_back(std::move(it.conflict));
+  return out;
+}
+
+std::uint64_t Reader::version(const Namespace& ns, std::string_view key) const {
+  validate_key(key);
+  auto f = lookup(ns.chain, key);
+  return f ? f->mod_rev : 0;
+}
+
+std::vector<OwnEntry> Reader::own_entries(const Namespace& overlay, std::string_view prefix) const {
+  if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no own entries over a parent");
+  std::vector<OwnEntry> out;
+  for (auto& key : own_keys(txn_, ws_.impl_->own, overlay.id, prefix)) {
+    auto mine = exact(overlay.id, key);
+    if (!mine) continue;
+    const auto kind = mine->kind == kValue ? OwnEntry::Kind::value
+                      : mine->kind == kTombstone ? OwnEntry::Kind::tombstone : OwnEntry::Kind::read;
+    out.push_back({std::move(key), kind, kind == OwnEntry::Kind::value ? std::string(mine->value) : std::string(),
+                   mine->seen_rev});
+  }
   return out;
 }
 

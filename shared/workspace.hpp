@@ -141,6 +141,17 @@ class MergeConflict : public Error {
   std::vector<Conflict> conflicts_;
 };
 
+// An overlay's own entry for a key as it is stored: what the overlay did with the key and the
+// version of its parent chain it saw then (the revision that wrote it; 0: there was none). For
+// carrying an overlay over to another workspace (WriteTxn::put_own).
+struct OwnEntry {
+  enum class Kind : std::uint8_t { value, tombstone, read };
+  std::string key;
+  Kind kind = Kind::value;
+  std::string value;  // a value's bytes; empty for a tombstone or a read
+  std::uint64_t seen_rev = 0;
+};
+
 class Workspace;
 
 // Reads inside one transaction: a consistent snapshot (or, in a WriteTxn, one's own writes).
@@ -155,6 +166,12 @@ class Reader {
   // The keys under prefix that merging overlay into its parent with MergeStrategy::fail would
   // refuse, by the rule of Workspace::merge; empty when the merge would go through.
   std::vector<Conflict> conflicts(const Namespace& overlay, std::string_view prefix = "") const;
+  // The overlay's own entries under prefix (values, tombstones and reads), in key order. In a
+  // WriteTxn, entries this transaction gave the overlay its first of are not among them.
+  std::vector<OwnEntry> own_entries(const Namespace& overlay, std::string_view prefix = "") const;
+  // The revision that wrote what decides key through ns's chain (a value, or an overlay's
+  // tombstone); 0 when nothing does. An overlay entry that saw this is not in conflict.
+  std::uint64_t version(const Namespace& ns, std::string_view key) const;
 
  protected:
   struct Found;
@@ -198,6 +215,11 @@ class WriteTxn : public Reader {
   bool del(const Namespace& ns, std::string_view key);
   // Records that the overlay's work depends on the parent's current version of key.
   void note_read(const Namespace& ns, std::string_view key);
+  // Writes an overlay's own entry as given, seen revision included, in place of what the overlay
+  // held for the key: an overlay carried over from another workspace, whose seen revisions the
+  // caller has mapped onto this workspace's (merge's conflict rule then judges it as it would have
+  // been judged there). Refused for base.
+  void put_own(const Namespace& overlay, const OwnEntry& e);
   // Namespaces, inside a larger transaction.
   Namespace create_ns(std::string_view name, std::string_view parent = "base");
   std::optional<Namespace> find_ns(std::string_view name) const;

@@ -507,6 +507,56 @@ TEST(WorkspaceOpen, MissingCorruptAndDoubleOpenAreClearErrors) {
 // made before, among and after 30 siblings holding the same keys (values, tombstones, read marks),
 // every get and listing sees its own chain only. Keys that share a prefix up to "\x01" check the
 // seek past a key's last entry.
+// An overlay carried to another workspace (own_entries there, put_own here, seen revisions mapped
+// onto this base by version()) is judged by merge's conflict rule as it would have been there.
+TEST_F(WorkspaceTest, AnOverlayCarriedToAnotherWorkspaceKeepsItsConflictRule) {
+  put(base_, "a", "1");
+  put(base_, "b", "1");
+  put(base_, "c", "1");
+  auto o = ws_->create_ns("o");
+  put(o, "a", "2");
+  del(o, "b");
+  ws_->write([&](WriteTxn& t) { t.note_read(o, "c"); });
+  std::vector<OwnEntry> carried;
+  ws_->read([&](const Reader& r) { carried = r.own_entries(o); });
+  ASSERT_EQ(carried.size(), 3u);
+  EXPECT_EQ(carried[0].kind, OwnEntry::Kind::value);
+  EXPECT_EQ(carried[0].value, "2");
+  EXPECT_EQ(carried[1].kind, OwnEntry::Kind::tombstone);
+  EXPECT_EQ(carried[2].kind, OwnEntry::Kind::read);
+
+  WorkspaceOptions opts;
+  opts.dir = dir_.path() / "there";
+  opts.durability = Durability::nosync;
+  auto there = Workspace::open(opts);
+  const auto tb = there->ns("base");
+  there->write([&](WriteTxn& t) {
+    t.put(tb, "x", "older writes: revisions differ between the two");
+    for (const char* k : {"a", "b", "c"}) t.put(tb, k, "1");
+  });
+  auto to = there->create_ns("o");
+  there->write([&](WriteTxn& t) {
+    for (auto e : carried) {
+      e.seen_rev = t.version(tb, e.key);  // base there holds what the overlay saw here
+      t.put_own(to, e);
+    }
+  });
+  EXPECT_EQ(there->get(to, "a")->value, "2");
+  EXPECT_FALSE(there->get(to, "b"));
+  EXPECT_EQ(there->get(to, "c")->value, "1");
+  there->read([&](const Reader& r) { EXPECT_TRUE(r.conflicts(to).empty()); });
+  there->write([&](WriteTxn& t) {
+    t.put(tb, "a", "3");
+    t.put(tb, "c", "3");
+  });
+  std::vector<std::string> conflicting;
+  there->read([&](const Reader& r) {
+    for (auto& c : r.conflicts(to)) conflicting.push_back(c.key + (c.read_only ? " (read)" : ""));
+  });
+  EXPECT_EQ(conflicting, (std::vector<std::string>{"a", "c (read)"}));
+  EXPECT_THROW(there->write([&](WriteTxn& t) { t.put_own(tb, carried[0]); }), Error);  // base has no own entries
+}
+
 TEST_F(WorkspaceTest, ReadsAmongManySiblingsSeeOnlyTheirChain) {
   const std::vector<std::string> names{"k", "k\x01", "k\x01z", "ka", "kb"};
   for (auto& k : names) put(base_, k, "base");
