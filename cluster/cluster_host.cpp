@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cluster/carried_review.hpp"
 #include "cluster/cluster_keys.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
@@ -123,6 +124,7 @@ std::function<std::string(const std::string&)> ClusterHost::remote_state() {
 
 void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
   sup_ = &sup;
+  ws_ = &ws;
   auto sub = sup.bus().subscribe("*");
   // A resumed host publishes again what its workspace holds as ended: a publish its predecessor
   // did not get to is made now (a put of the same state changes nothing for the others).
@@ -132,8 +134,7 @@ void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
     auto e = ws.get(base, keys::run_agent(id));
     if (!e) continue;
     auto st = proto::decode<proto::AgentState>(e->value, keys::run_agent(id));
-    if (kEnded.count(st.state))
-      publish([&] { etcd_.put(ckeys::agent(graph_, id), json{{"state", st.state}, {"host", opts_.host}}.dump()); });
+    if (kEnded.count(st.state)) publish_ended(st);
   }
   std::int64_t rev = 0;
   for (const auto& kv : etcd_.range_prefix(ckeys::graph_prefix(graph_), &rev)) on_etcd(kv);
@@ -158,6 +159,14 @@ bool ClusterHost::publish(const std::function<void()>& put) {
   }
 }
 
+// A completed agent's overlay goes to etcd before its state, so that a host that sees it completed
+// finds its changes for the review (carried_review.hpp).
+void ClusterHost::publish_ended(const proto::AgentState& st) {
+  if (st.state == "completed" && !publish([&] { publish_changes(etcd_, graph_, carry_out(*ws_, st, opts_.host)); }))
+    return;
+  publish([&] { etcd_.put(ckeys::agent(graph_, st.id), json{{"state", st.state}, {"host", opts_.host}}.dump()); });
+}
+
 void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
   while (auto e = sub->next()) {
     if (e->category != "agent" || e->agent_id.empty()) continue;
@@ -177,9 +186,11 @@ void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
       json q = {{"graph", graph_}, {"host", opts_.host}, {"agent", e->agent_id},
                 {"question", payload.value("question", "")}, {"options", payload.value("options", json::array())}};
       publish([&] { etcd_.put(ckeys::question(qid), q.dump()); });
-    } else if (kEnded.count(e->action) || e->action == "started") {
-      const std::string state = e->action == "started" ? "running" : e->action;
-      publish([&] { etcd_.put(ckeys::agent(graph_, e->agent_id), json{{"state", state}, {"host", opts_.host}}.dump()); });
+    } else if (e->action == "started") {
+      publish([&] { etcd_.put(ckeys::agent(graph_, e->agent_id), json{{"state", "running"}, {"host", opts_.host}}.dump()); });
+    } else if (kEnded.count(e->action)) {
+      const auto key = keys::run_agent(e->agent_id);
+      if (auto rec = ws_->get(ws_->ns(keys::kBase), key)) publish_ended(proto::decode<proto::AgentState>(rec->value, key));
     }
   }
 }

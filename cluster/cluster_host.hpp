@@ -61,6 +61,7 @@ class ClusterHost {
   void watch_loop(std::int64_t from);
   void on_etcd(const KeyValue& kv);
   bool publish(const std::function<void()>& put);
+  void publish_ended(const proto::AgentState& st);
 
   Options opts_;
   EtcdClient etcd_;       // requests of the joining and publishing threads
@@ -70,6 +71,7 @@ class ClusterHost {
   int slot_ = -1;
   std::atomic<std::int64_t> lease_{0};
   Supervisor* sup_ = nullptr;
+  Workspace* ws_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable cv_;

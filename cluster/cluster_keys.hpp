@@ -3,6 +3,7 @@
 // one by its id alone.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace remora::cluster::ckeys {
@@ -19,5 +20,11 @@ inline std::string agent(const std::string& graph, const std::string& id) { retu
 inline std::string answer_prefix(const std::string& graph) { return graph_prefix(graph) + "answer/"; }
 inline std::string answer(const std::string& graph, const std::string& qid) { return answer_prefix(graph) + qid; }
 inline std::string question(const std::string& qid) { return "/remora/question/" + qid; }
+// A completed agent's overlay for the review host: its part count, and the parts.
+inline std::string review_prefix(const std::string& graph) { return "/remora/review/" + graph + "/agent/"; }
+inline std::string review(const std::string& graph, const std::string& id) { return review_prefix(graph) + id; }
+inline std::string review_part(const std::string& graph, const std::string& id, std::size_t n) {
+  return "/remora/review/" + graph + "/part/" + id + "/" + std::to_string(n);
+}
 
 }  // namespace remora::cluster::ckeys

@@ -9,7 +9,11 @@ ShardPlan ShardPlan::deal(const GraphSpec& spec, int hosts) {
   ShardPlan p;
   p.hosts = hosts;
   int next = 0;
-  for (const auto& id : spec.topo_order()) p.slot_of[id] = next++ % hosts;
+  for (const auto& id : spec.topo_order()) {
+    // An agent that builds on another's edits reads through its overlay: it runs on that host.
+    if (auto on = spec.builds_on(*spec.agent(id))) p.slot_of[id] = p.slot_of.at(*on);
+    else p.slot_of[id] = next++ % hosts;
+  }
   return p;
 }
 

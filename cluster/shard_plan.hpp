@@ -1,6 +1,7 @@
 // ShardPlan: which host slot runs which agent of a graph spread over several hosts (Shards,
 // docs/scale-out.md), and the part of the graph one slot runs. Agents are dealt round-robin over the
-// slots in the graph's dependency order, so consecutive stages of a chain land on different hosts.
+// slots in the graph's dependency order, so consecutive stages of a chain land on different hosts,
+// except an agent that builds on another's edits (GraphSpec::builds_on): it goes with that agent.
 #pragma once
 
 #include <map>

@@ -113,6 +113,7 @@ decltype(auto) visit(std::string_view bytes, std::string_view key, F&& f) {
     case RecordType::kernel_state: return f(decode<KernelState>(bytes, key));
     case RecordType::project: return f(decode<Project>(bytes, key));
     case RecordType::undo_entry: return f(decode<UndoEntry>(bytes, key));
+    case RecordType::agent_changes: return f(decode<AgentChanges>(bytes, key));
   }
   throw CodecError("record at key '" + std::string(key) + "' has an unhandled type");
 }

@@ -29,9 +29,10 @@ enum class RecordType : std::uint8_t {
   kernel_state = 18,
   project = 19,
   undo_entry = 20,
+  agent_changes = 21,
 };
 
-inline constexpr RecordType kLastRecordType = RecordType::undo_entry;
+inline constexpr RecordType kLastRecordType = RecordType::agent_changes;
 
 inline constexpr std::string_view name_of(RecordType t) {
   switch (t) {
@@ -55,6 +56,7 @@ inline constexpr std::string_view name_of(RecordType t) {
     case RecordType::kernel_state: return "kernel_state";
     case RecordType::project: return "project";
     case RecordType::undo_entry: return "undo_entry";
+    case RecordType::agent_changes: return "agent_changes";
   }
   return "unknown";
 }

@@ -346,6 +346,37 @@ struct UndoEntry {
   }
 };
 
+// One file: entry of an agent's overlay, carried to another host's workspace for review (part of
+// AgentChanges). `kind` is OwnEntry::Kind (0 value, 1 tombstone, 2 read); `saw` says what version
+// of the file the agent's overlay saw below it when it first touched it.
+struct CarriedEntry {
+  enum Saw : std::uint8_t {
+    saw_nothing = 0,   // no file there
+    saw_overlay = 1,   // an overlay below (an agent it builds on, carried with it)
+    saw_base = 2,      // base's version, in `ancestor` (a FileEntry record)
+    saw_unknown = 3,   // a base version the host no longer holds
+  };
+  std::string key;
+  std::uint8_t kind = 0;
+  Bytes value;  // a value's FileEntry record
+  std::uint8_t saw = saw_nothing;
+  Bytes ancestor;
+  template <class A> void serialize(A& ar) {
+    ar(CEREAL_NVP(key), CEREAL_NVP(kind), CEREAL_NVP(value), CEREAL_NVP(saw), CEREAL_NVP(ancestor));
+  }
+  bool operator==(const CarriedEntry&) const = default;
+};
+
+// A completed agent of a cluster run and its overlay's file: entries and result, as its host publishes them
+// for the review host (docs/scale-out.md): etcd /remora/review/<graph>/, never in a workspace.
+struct AgentChanges {
+  REMORA_RECORD(AgentChanges, agent_changes, 1);
+  AgentState agent;
+  std::string host;
+  std::vector<CarriedEntry> entries;
+  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(agent), CEREAL_NVP(host), CEREAL_NVP(entries)); }
+};
+
 #undef REMORA_RECORD
 
 }  // namespace remora::proto

@@ -110,6 +110,7 @@ std::string record_from_json(std::string_view type_name, const nlohmann::json& f
     case proto::RecordType::kernel_state: return from_json<proto::KernelState>(fields);
     case proto::RecordType::project: return from_json<proto::Project>(fields);
     case proto::RecordType::undo_entry: return from_json<proto::UndoEntry>(fields);
+    case proto::RecordType::agent_changes: return from_json<proto::AgentChanges>(fields);
     case proto::RecordType::namespace_info:
     case proto::RecordType::change_set:
     case proto::RecordType::key_list: break;

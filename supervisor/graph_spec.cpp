@@ -316,6 +316,17 @@ std::vector<std::string> GraphSpec::topo_order() const {
   return order;
 }
 
+std::optional<std::string> GraphSpec::builds_on(const AgentSpec& a) const {
+  if (a.target.empty()) return std::nullopt;
+  std::optional<std::string> found;
+  for (const auto& dep : a.after)
+    if (const auto* d = agent(dep); d && d->target == a.target) {
+      if (found) return std::nullopt;
+      found = dep;
+    }
+  return found;
+}
+
 std::vector<std::string> GraphSpec::dependents(std::string_view id) const {
   std::map<std::string, std::vector<std::string>, std::less<>> dependents_of;
   for (const AgentSpec& a : agents)

@@ -121,6 +121,9 @@ struct GraphSpec {
   std::vector<std::string> topo_order() const;
   // Ids of the agents that depend on id, directly or transitively, sorted.
   std::vector<std::string> dependents(std::string_view id) const;
+  // The agent whose edits a builds on: the one agent it runs after on the same code node, if
+  // exactly one (its overlay then reads through that agent's overlay).
+  std::optional<std::string> builds_on(const AgentSpec& a) const;
 
   // The normalized spec, stored in the workspace so that a resumed run needs no files.
   nlohmann::json to_json() const;

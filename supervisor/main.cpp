@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
+#include "cluster/carried_review.hpp"
 #include "cluster/cluster_answer.hpp"
 #include "cluster/cluster_host.hpp"
 #include "dashboard/serve_command.hpp"
@@ -399,7 +401,7 @@ int cmd_diff(const Workspace& ws, const std::string& agent, bool stat, bool as_j
     auto changes = agent_changes(ws, a);
     if (agent.empty())
       std::cout << (colour ? "\033[1;33m" : "") << "agent " << inert_text(a.id) << " (" << inert_text(a.bundle)
-                << " on " << quoted_name(a.target) << "): "
+                << (a.target.empty() ? "" : " on " + quoted_name(a.target)) << "): "
                 << changes.size() << " file" << (changes.size() == 1 ? "" : "s") << (colour ? "\033[m" : "") << "\n";
     std::size_t added = 0, removed = 0;
     for (const auto& c : changes) {
@@ -610,6 +612,8 @@ int main(int argc, char** argv) {
 
   auto* status = app.add_subcommand("status", "show each agent's state, restarts, duration, turns, tokens, review and summary or reason");
   status->add_flag("--json", as_json, "one JSON object");
+  status->add_option("--cluster", cluster_flags.urls,
+                     "a cluster run: first pull the other hosts' completed agents from these etcd members");
 
   auto* events = app.add_subcommand("events", "print the run's event log");
   events->add_flag("--follow", follow, "keep printing new events as they are committed");
@@ -648,7 +652,13 @@ int main(int argc, char** argv) {
   diff->add_flag("--stat", stat, "one line per file: lines added and removed");
   diff->add_flag("--json", as_json, "a JSON line per agent");
 
+  const auto add_review_cluster = [&](CLI::App* cmd) {
+    cmd->add_option("--cluster", cluster_flags.urls,
+                    "a cluster run: first pull the other hosts' completed agents from these etcd members");
+  };
+  add_review_cluster(diff);
   auto* accept = app.add_subcommand("accept", "take an agent's changes into the project directory");
+  add_review_cluster(accept);
   accept->add_option("agent", agent, "agent id");
   accept->add_flag("--all", all, "every agent awaiting review, in dependency order");
   accept->add_flag("--force", force, "accept even when files changed on disk or in the base since the agent started");
@@ -661,6 +671,7 @@ int main(int argc, char** argv) {
                                          "$REMORA_COMMIT_AUTHOR, else git's user.name and user.email)");
 
   auto* reject = app.add_subcommand("reject", "discard an agent's changes");
+  add_review_cluster(reject);
   reject->add_option("agent", agent, "agent id");
   reject->add_flag("--all", all, "every agent awaiting review");
   reject->add_flag("--json", as_json, "a JSON line per agent");
@@ -711,6 +722,14 @@ int main(int argc, char** argv) {
     if (!author.empty() && !commit) throw Error(Errc::invalid_argument, "--author goes with --commit");
     auto ws = open_workspace(dir, false);
     auto base = ws->ns("base");
+    if (cluster_flags.named() && (diff->parsed() || accept->parsed() || reject->parsed() || status->parsed())) {
+      // Review from one place: the other hosts' completed agents come into this workspace first.
+      cluster::EtcdClient etcd(cluster::EtcdClient::split_urls(cluster_flags.urls));
+      auto pulled = cluster::pull_changes(etcd, *ws);
+      if (!pulled.agents.empty())
+        std::cerr << "pulled " << pulled.agents.size() << " agent" << (pulled.agents.size() == 1 ? "" : "s")
+                  << " from the cluster: " << inert_text(fmt::format("{}", fmt::join(pulled.agents, ", "))) << "\n";
+    }
     for (auto* review : {accept, reject, undo})
       if (review->parsed())
         return cmd_review(*ws, review->get_name(), agent, all, force, as_json,

@@ -109,12 +109,9 @@ Supervisor::Supervisor(Workspace& ws, GraphSpec spec, SupervisorOptions options)
         remote_dependents_[dep].push_back(ag->index);
       }
   // An agent that runs after exactly one agent on the same node builds on that agent's edits.
+  // (A cluster deals such an agent to the same host: ShardPlan::deal.)
   for (auto& [id, ag] : agents_) {
-    std::vector<std::string> same;
-    for (const auto& dep : ag.spec->after)
-      if (auto it = agents_.find(dep); !ag.st.target.empty() && it != agents_.end() && it->second.st.target == ag.st.target)
-        same.push_back(dep);
-    if (same.size() == 1) ag.st.parent_ns = keys::agent_ns(same.front());
+    if (auto on = spec_.builds_on(*ag.spec)) ag.st.parent_ns = keys::agent_ns(*on);
     ag.st.node_json = ag.spec->node.dump();
   }
 }

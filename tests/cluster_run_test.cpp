@@ -205,5 +205,62 @@ TEST_F(ClusterRun, ANewHostTakesTheSlotOfAKilledHostWhenItsLeaseExpires) {
   EXPECT_EQ(count("h1", "agent:completed", "b"), 1);
 }
 
+// Review from one place: after a run over 3 hosts, any one host's workspace pulls the other hosts'
+// completed agents (their overlays, through etcd) and accepts them all into its project directory:
+// an agent that builds on another's edits (same node, so the same host) is accepted with it, and a
+// remote agent's edit of a file a human changed since is merged three-way, as on one host.
+TEST_F(ClusterRun, EveryAgentsChangesAreReviewedAndAcceptedFromOnePlace) {
+  write_text(p_.path("src/notes.txt"), "l1\nl2\nl3\nl4\nl5\n");
+  p_.bundle("touch", "steps:\n  - write: {path: notes.txt, content: \"l1 edited\\nl2\\nl3\\nl4\\nl5\\n\"}\n"
+                     "  - result: {summary: touched}\n");
+  p_.graph("name: reviewed\nproject: src\nagents:\n  - {id: edit-1, bundle: touch, target: notes.txt}\n"
+           "  - {id: edit-2, bundle: scan, target: notes.txt, after: [edit-1]}\n"
+           "  - {id: scan-a, bundle: scan}\n  - {id: scan-b, bundle: scan}\n");
+  std::map<std::string, std::unique_ptr<Child>> hosts;
+  for (const char* h : {"h0", "h1", "h2"}) hosts[h] = run_host(h, 3);
+  for (auto& [name, child] : hosts) ASSERT_EQ(child->wait(), 0) << name << ": " << out(name);
+
+  auto host_of = [&](const std::string& id) {
+    return nlohmann::json::parse(client_->get(ckeys::agent("reviewed", id))->value).value("host", "");
+  };
+  const std::string editor = host_of("edit-1");
+  EXPECT_EQ(host_of("edit-2"), editor);  // it builds on edit-1's edits: dealt to the same host
+  const std::string here = editor == "h0" ? "h1" : "h0";  // review from a host that did not edit
+  const std::string remora_here = kRemoraBin + " -w " + ws(here);
+  const std::string cluster = " --cluster " + etcd_->urls();
+  write_text(p_.path("src/notes.txt"), "l1\nl2\nl3\nl4\nl5 by a human\n");  // changed on disk since
+
+  auto diff = shell(remora_here + " diff --stat" + cluster + " 2>&1");
+  EXPECT_EQ(diff.code, 0) << diff.out;
+  EXPECT_NE(diff.out.find("pulled 3 agents from the cluster"), std::string::npos) << diff.out;  // all but its own
+  for (const char* f : {"notes.txt", "out/edit-2.txt", "out/scan-a.txt", "out/scan-b.txt"})
+    EXPECT_NE(diff.out.find(f), std::string::npos) << f << " in\n" << diff.out;
+
+  auto accept = shell(remora_here + " accept --all --json" + cluster + " 2>&1");
+  EXPECT_EQ(accept.code, 0) << accept.out;
+  EXPECT_EQ(accept.out.find("pulled"), std::string::npos) << "pulled twice:\n" << accept.out;
+  EXPECT_EQ(read_text(p_.path("src/notes.txt")), "l1 edited\nl2\nl3\nl4\nl5 by a human\n");  // merged
+  for (const char* id : {"edit-2", "scan-a", "scan-b"})
+    EXPECT_EQ(read_text(p_.path(std::string("src/out/") + id + ".txt")), "scanned") << id;
+
+  auto status = shell(remora_here + " status --json");
+  ASSERT_EQ(status.code, 0) << status.out;
+  std::map<std::string, std::string> review;
+  const auto st = nlohmann::json::parse(status.out);
+  for (auto& a : st.at("agents")) {
+    review[a.value("id", "")] = a.value("review", "");
+    EXPECT_FALSE(a.at("result").is_null()) << a;  // a remote agent's summary came with it
+  }
+  EXPECT_EQ(review, (std::map<std::string, std::string>{
+                        {"edit-1", "accepted"}, {"edit-2", "accepted"}, {"scan-a", "accepted"}, {"scan-b", "accepted"}}));
+
+  // A record in etcd that does not decode is refused, naming its key; nothing is pulled.
+  client_->put(ckeys::review("reviewed", "ghost"), R"({"parts": 1, "bytes": 3})");
+  client_->put("/remora/review/reviewed/part/ghost/0", "bad");
+  auto bad = shell(kRemoraBin + " -w " + ws(editor) + " status" + cluster + " 2>&1");
+  EXPECT_NE(bad.code, 0) << bad.out;
+  EXPECT_NE(bad.out.find("/remora/review/reviewed/agent/ghost"), std::string::npos) << bad.out;
+}
+
 }  // namespace
 }  // namespace remora::test

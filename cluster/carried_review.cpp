@@ -1,0 +1,167 @@
+#include "cluster/carried_review.hpp"
+
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/cluster_keys.hpp"
+#include "proto/codec.hpp"
+#include "proto/keyspace.hpp"
+#include "shared/error.hpp"
+
+namespace remora::cluster {
+
+namespace {
+
+using json = nlohmann::json;
+using proto::CarriedEntry;
+
+std::string path_of(const std::string& key) { return key.substr(keys::kFile.size()); }
+
+// run:base_file:<rev>:<path>, or "" when the path is too long to have been kept (review.cpp).
+std::string kept_key(std::uint64_t rev, const std::string& key) {
+  auto k = keys::run_base_file(rev, path_of(key));
+  return k.size() <= keys::kMaxKeyBytes ? k : std::string();
+}
+
+}  // namespace
+
+proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agent, const std::string& host) {
+  proto::AgentChanges out;
+  out.agent = agent;
+  out.host = host;
+  const auto overlay = ws.find_ns(agent.ns);
+  if (!overlay) return out;
+  const auto base = ws.ns(keys::kBase);
+  std::vector<Namespace> below;  // the overlays it reads through
+  for (const auto& info : ws.namespaces())
+    if (info.id != 0 && info.id != overlay->id &&
+        std::find(overlay->chain.begin(), overlay->chain.end(), info.id) != overlay->chain.end())
+      below.push_back(ws.ns(info.name));
+  ws.read([&](const Reader& r) {
+    std::set<std::string> decided_below;  // keys an overlay below holds a value or tombstone for
+    for (const auto& ns : below)
+      for (auto& e : r.own_entries(ns, keys::kFile))
+        if (e.kind != OwnEntry::Kind::read) decided_below.insert(std::move(e.key));
+    auto entries = r.own_entries(*overlay, keys::kFile);
+    for (auto& e : r.own_entries(*overlay, keys::result(agent.id)))  // its summary and counts, for status
+      if (e.key == keys::result(agent.id) && e.kind == OwnEntry::Kind::value) entries.push_back(std::move(e));
+    for (auto& e : entries) {
+      CarriedEntry c;
+      c.key = e.key;
+      c.kind = static_cast<std::uint8_t>(e.kind);
+      c.value.data = std::move(e.value);
+      if (e.seen_rev == 0) {
+        c.saw = CarriedEntry::saw_nothing;
+      } else if (decided_below.count(e.key)) {
+        c.saw = CarriedEntry::saw_overlay;
+      } else if (auto now = r.get(base, e.key); now && now->mod_rev == e.seen_rev) {
+        c.saw = CarriedEntry::saw_base;
+        c.ancestor.data = std::move(now->value);
+      } else if (auto kept = kept_key(e.seen_rev, e.key).empty() ? std::nullopt : r.get(base, kept_key(e.seen_rev, e.key))) {
+        c.saw = CarriedEntry::saw_base;  // base moved since; the version it started from was kept
+        c.ancestor.data = std::move(kept->value);
+      } else {
+        c.saw = CarriedEntry::saw_unknown;
+      }
+      out.entries.push_back(std::move(c));
+    }
+  });
+  return out;
+}
+
+bool carry_in(WriteTxn& t, const proto::AgentChanges& c) {
+  const auto base = *t.find_ns(keys::kBase);
+  const auto& a = c.agent;
+  if (t.get(base, keys::run_agent(a.id))) return false;
+  if (a.parent_ns != keys::kBase && !t.find_ns(a.parent_ns))
+    throw Error(Errc::not_found, "agent " + a.id + " builds on the overlay " + a.parent_ns + ", which is not here");
+  const auto ns = t.create_ns(a.ns, a.parent_ns);
+  const auto parent = *t.find_ns(a.parent_ns);
+  for (const auto& e : c.entries) {
+    if ((!e.key.starts_with(keys::kFile) && e.key != keys::result(a.id)) || e.kind > 2)
+      throw Error(Errc::corrupt, "agent " + a.id + " from host " + c.host + " carries an entry that is neither a file "
+                                 "nor its result: " + e.key);
+    OwnEntry o{e.key, static_cast<OwnEntry::Kind>(e.kind), e.value.data, 0};
+    switch (e.saw) {
+      case CarriedEntry::saw_nothing: o.seen_rev = 0; break;
+      case CarriedEntry::saw_overlay: o.seen_rev = t.version(parent, e.key); break;
+      case CarriedEntry::saw_base: {
+        // Base here holds what the agent started from: it saw that. Otherwise base here moved
+        // since (an accept), and the version it started from is kept as of this revision, for a
+        // three-way merge.
+        auto now = t.get(base, e.key);
+        if (now && now->value == e.ancestor.data) {
+          o.seen_rev = now->mod_rev;
+        } else {
+          o.seen_rev = t.revision();
+          if (auto k = kept_key(o.seen_rev, e.key); !k.empty()) t.put(base, k, e.ancestor.data);
+        }
+        break;
+      }
+      default: o.seen_rev = t.revision(); break;  // unknown: nothing kept, so a stale base if base differs
+    }
+    t.put_own(ns, o);
+  }
+  t.put(base, keys::run_agent(a.id), proto::encode(a));
+  return true;
+}
+
+void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::AgentChanges& c) {
+  const std::string bytes = proto::encode(c);
+  std::size_t parts = 0;
+  for (std::size_t at = 0; at < bytes.size() || parts == 0; at += kPartBytes)
+    etcd.put(ckeys::review_part(graph, c.agent.id, parts++), bytes.substr(at, kPartBytes));
+  etcd.put(ckeys::review(graph, c.agent.id), json{{"parts", parts}, {"bytes", bytes.size()}, {"host", c.host}}.dump());
+}
+
+Pulled pull_changes(EtcdClient& etcd, Workspace& ws) {
+  const auto base = ws.ns(keys::kBase);
+  auto run = ws.get(base, keys::kRunGraph);
+  if (!run) throw Error(Errc::not_found, "workspace " + ws.dir().string() + " holds no run to pull a cluster's agents into");
+  const std::string graph = proto::decode<proto::Run>(run->value, keys::kRunGraph).graph_name;
+  std::map<std::string, proto::AgentChanges> todo;
+  for (const auto& m : etcd.range_prefix(ckeys::review_prefix(graph))) {
+    const std::string id = m.key.substr(ckeys::review_prefix(graph).size());
+    if (ws.get(base, keys::run_agent(id))) continue;
+    auto j = json::parse(m.value, nullptr, false);
+    if (!j.is_object() || !j.contains("parts") || !j["parts"].is_number_unsigned() || !j.contains("bytes") ||
+        !j["bytes"].is_number_unsigned())
+      throw Error(Errc::corrupt, "etcd key " + m.key + " does not say how many parts agent " + id + "'s changes are");
+    std::string bytes;
+    const auto parts = j["parts"].get<std::size_t>();
+    for (std::size_t n = 0; n < parts; ++n) {
+      auto part = etcd.get(ckeys::review_part(graph, id, n));
+      if (!part) throw Error(Errc::corrupt, "etcd has no part " + std::to_string(n) + " of agent " + id + "'s changes");
+      bytes += part->value;
+    }
+    if (bytes.size() != j["bytes"].get<std::size_t>())
+      throw Error(Errc::corrupt, "agent " + id + "'s changes in etcd are " + std::to_string(bytes.size()) +
+                                     " bytes, not the " + j["bytes"].dump() + " its key " + m.key + " says");
+    auto c = proto::decode<proto::AgentChanges>(bytes, m.key);
+    if (c.agent.id != id || c.agent.ns != keys::agent_ns(id))
+      throw Error(Errc::corrupt, "etcd key " + m.key + " holds the changes of another agent (" + c.agent.id + ")");
+    todo.emplace(id, std::move(c));
+  }
+  Pulled out;
+  ws.write([&](WriteTxn& t) {
+    out.agents.clear();  // the callback may run again
+    std::set<std::string> done;
+    // An agent goes in after the one it builds on (same host, so published with it or before).
+    for (bool progress = true; progress && done.size() < todo.size();) {
+      progress = false;
+      for (const auto& [id, c] : todo) {
+        if (done.count(id) || (c.agent.parent_ns != keys::kBase && !t.find_ns(c.agent.parent_ns))) continue;
+        if (carry_in(t, c)) out.agents.push_back(id);
+        done.insert(id);
+        progress = true;
+      }
+    }
+    for (const auto& [id, c] : todo)
+      if (!done.count(id)) carry_in(t, c);  // throws, naming the overlay it lacks
+  });
+  return out;
+}
+
+}  // namespace remora::cluster

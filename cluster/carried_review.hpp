@@ -1,0 +1,37 @@
+// Carrying a cluster run's completed agents to one review host (docs/scale-out.md): the host that
+// ran an agent publishes its overlay's file: entries to etcd, with the version of each file the
+// agent started from; `remora diff|accept|reject --cluster` on any host's workspace pulls them in
+// as overlays of that workspace, whose seen revisions are mapped onto its own base, so that accept
+// there is the same atomic, stale-base-safe merge as for its own agents.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cluster/etcd_client.hpp"
+#include "proto/records.hpp"
+#include "shared/workspace.hpp"
+
+namespace remora::cluster {
+
+// The agent's overlay file: entries and what each saw below it, and its result (agent:<id>:result),
+// read on the host that ran it.
+proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agent, const std::string& host);
+
+// Puts them in as agent's overlay and its run:agent record, in t. False when the workspace holds
+// that agent already (its own, or carried before). Error(not_found) when the overlay it builds on is
+// not here (carry that agent first).
+bool carry_in(WriteTxn& t, const proto::AgentChanges& changes);
+
+// Publishes them under /remora/review/<graph>/ (in parts of at most kPartBytes, then the part count).
+inline constexpr std::size_t kPartBytes = std::size_t{768} << 10;
+void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::AgentChanges& changes);
+
+struct Pulled {
+  std::vector<std::string> agents;  // carried in now, in the order they were
+};
+// Carries in every agent of ws's cluster run that etcd holds and ws does not, in one transaction.
+// Error(not_found) when ws holds no run; Error(corrupt) naming the key of a record that does not decode.
+Pulled pull_changes(EtcdClient& etcd, Workspace& ws);
+
+}  // namespace remora::cluster
