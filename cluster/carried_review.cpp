@@ -113,7 +113,7 @@ void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::Ag
   std::size_t parts = 0;
   for (std::size_t at = 0; at < bytes.size() || parts == 0; at += kPartBytes)
     etcd.put(ckeys::review_part(graph, c.agent.id, parts++), bytes.substr(at, kPartBytes));
-  etcd.put(ckeys::review(graph, c.agent.id), json{{"parts", parts}, {"bytes", bytes.size()}, {"host", c.host}}.dump());
+  etcd.put(ckeys::review(graph, c.agent.id), json{{"parts", parts}, {"bytes", bytes.size()}, {"host", c.host}, {"at_ms", c.agent.ended_at_ms}}.dump());
 }
 
 Pulled pull_changes(EtcdClient& etcd, Workspace& ws) {

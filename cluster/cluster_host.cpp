@@ -6,6 +6,7 @@
 #include "cluster/cluster_keys.hpp"
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
+#include "shared/clock.hpp"
 #include "shared/error.hpp"
 
 namespace remora::cluster {
@@ -32,9 +33,10 @@ ClusterHost::~ClusterHost() {
 
 GraphSpec ClusterHost::join(const GraphSpec& spec) {
   graph_ = spec.name;
-  auto plan = ShardPlan::deal(spec, opts_.hosts);
+  auto plan = ShardPlan::deal(spec, opts_.hosts).to_json();
+  plan["at_ms"] = now_ms();  // when the run began, for its event stream (cluster_events.hpp)
   if (etcd_.create(ckeys::spec(graph_), {{ckeys::spec(graph_), spec.to_json().dump()},
-                                         {ckeys::plan(graph_), plan.to_json().dump()}})) {
+                                         {ckeys::plan(graph_), plan.dump()}})) {
     spdlog::info("cluster: graph '{}' dealt over {} hosts", graph_, opts_.hosts);
     return claim(spec);
   }
@@ -164,7 +166,7 @@ bool ClusterHost::publish(const std::function<void()>& put) {
 void ClusterHost::publish_ended(const proto::AgentState& st) {
   if (st.state == "completed" && !publish([&] { publish_changes(etcd_, graph_, carry_out(*ws_, st, opts_.host)); }))
     return;
-  publish([&] { etcd_.put(ckeys::agent(graph_, st.id), json{{"state", st.state}, {"host", opts_.host}}.dump()); });
+  publish([&] { etcd_.put(ckeys::agent(graph_, st.id), json{{"state", st.state}, {"host", opts_.host}, {"at_ms", st.ended_at_ms}}.dump()); });
 }
 
 void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
@@ -183,11 +185,11 @@ void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
         sup_->answer(qid, *answer);
         continue;
       }
-      json q = {{"graph", graph_}, {"host", opts_.host}, {"agent", e->agent_id},
+      json q = {{"graph", graph_}, {"host", opts_.host}, {"agent", e->agent_id}, {"at_ms", e->timestamp_ms},
                 {"question", payload.value("question", "")}, {"options", payload.value("options", json::array())}};
       publish([&] { etcd_.put(ckeys::question(qid), q.dump()); });
     } else if (e->action == "started") {
-      publish([&] { etcd_.put(ckeys::agent(graph_, e->agent_id), json{{"state", "running"}, {"host", opts_.host}}.dump()); });
+      publish([&] { etcd_.put(ckeys::agent(graph_, e->agent_id), json{{"state", "running"}, {"host", opts_.host}, {"at_ms", e->timestamp_ms}}.dump()); });
     } else if (kEnded.count(e->action)) {
       const auto key = keys::run_agent(e->agent_id);
       if (auto rec = ws_->get(ws_->ns(keys::kBase), key)) publish_ended(proto::decode<proto::AgentState>(rec->value, key));

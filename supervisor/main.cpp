@@ -20,6 +20,7 @@
 
 #include "cluster/carried_review.hpp"
 #include "cluster/cluster_answer.hpp"
+#include "cluster/cluster_events.hpp"
 #include "cluster/cluster_host.hpp"
 #include "dashboard/serve_command.hpp"
 #include "discovery/discovery.hpp"
@@ -621,6 +622,10 @@ int main(int argc, char** argv) {
   events->add_option("--from", from, "first revision")->capture_default_str();
   events->add_option("--pattern", pattern, "agent:*, *:failed, agent:started, *")->capture_default_str();
   events->add_flag("--json", as_json, "JSON lines");
+  std::string events_graph;
+  events->add_option("--cluster", cluster_flags.urls,
+                     "a cluster run's one ordered stream, every host's, from these etcd members (--from: etcd revision)");
+  events->add_option("--graph", events_graph, "with --cluster: the graph (default: the workspace's run)");
 
   auto* answer = app.add_subcommand("answer", "answer a pending question of an agent");
   answer->add_option("id", qid, "question id")->required();
@@ -717,6 +722,22 @@ int main(int argc, char** argv) {
     if (answer->parsed() && cluster_flags.named()) {
       cluster::EtcdClient etcd(cluster::EtcdClient::split_urls(cluster_flags.urls));
       print_answered(cluster::answer_in_cluster(etcd, qid, text), as_json);
+      return 0;
+    }
+    if (events->parsed() && cluster_flags.named()) {
+      check_event_pattern(pattern);
+      if (events_graph.empty()) {
+        auto ws = open_workspace(dir, false);
+        auto r = read_run(*ws);
+        if (!r) throw Error(Errc::invalid_argument, "--graph NAME: which cluster run (workspace " + dir + " holds none)");
+        events_graph = r->graph_name;
+      }
+      cluster::EtcdClient etcd(cluster::EtcdClient::split_urls(cluster_flags.urls));
+      cluster::cluster_events(etcd, events_graph, {static_cast<std::int64_t>(std::max<std::uint64_t>(from, 1)), follow, until_end},
+                              [&](const proto::Event& e) {
+                                if (!event_matches(pattern, e.category, e.action)) return;
+                                std::cout << (as_json ? event_json_line(e) : event_line(e)) << "\n" << std::flush;
+                              });
       return 0;
     }
     if (!author.empty() && !commit) throw Error(Errc::invalid_argument, "--author goes with --commit");

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "cluster/cluster_keys.hpp"
@@ -131,6 +132,38 @@ TEST_F(ClusterRun, DemoGraphOverThreeHostsWithAQuestionAnsweredOnce) {
     for (auto& e : events(h))
       if (e.value("event", "") == "agent:started") ++started[e.value("agent_id", "")];
   EXPECT_EQ(started, (std::map<std::string, int>{{"review", 1}, {"scan-a", 1}, {"scan-b", 1}, {"scan-c", 1}}));
+
+  // One ordered event stream, every host's, read from a place that holds no workspace; with
+  // --follow --until-end it stops by itself once every agent has ended.
+  for (const char* follow : {"", " --follow --until-end"}) {
+    auto ev = shell(kRemoraBin + " -w " + p_.path("nowhere").string() + " events --json --graph demo --cluster " +
+                    etcd_->urls() + follow);
+    ASSERT_EQ(ev.code, 0) << ev.out;
+    std::vector<std::string> seen;  // category:action agent
+    std::set<std::string> hosts_joined;
+    std::uint64_t last = 0;
+    std::istringstream lines(ev.out);
+    for (std::string line; std::getline(lines, line);) {
+      auto e = nlohmann::json::parse(line);
+      EXPECT_GT(e.at("revision").get<std::uint64_t>(), last) << line;  // in etcd's order
+      last = e.at("revision").get<std::uint64_t>();
+      const std::string name = e.value("event", "");
+      seen.push_back(name + " " + e.value("agent_id", ""));
+      if (name == "host:joined") hosts_joined.insert(e.at("payload").value("host", ""));
+    }
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.front(), "graph:dealt ");
+    EXPECT_EQ(hosts_joined, (std::set<std::string>{"h0", "h1", "h2"}));
+    auto at = [&](const std::string& s) { return std::find(seen.begin(), seen.end(), s) - seen.begin(); };
+    for (const char* id : {"scan-a", "scan-b", "scan-c", "review"}) {
+      EXPECT_LT(at(std::string("agent:running ") + id), at(std::string("agent:completed ") + id)) << id;
+      EXPECT_LT(at(std::string("review:published ") + id), at(std::string("agent:completed ") + id)) << id;
+    }
+    EXPECT_LT(at("agent:completed scan-a"), at("question:asked review"));
+    EXPECT_LT(at("question:asked review"), at("question:answered "));
+    EXPECT_LT(at("question:answered "), at("agent:completed review"));
+    EXPECT_LT(at("agent:completed review"), static_cast<long>(seen.size()));
+  }
 }
 
 TEST_F(ClusterRun, CompletesWithAnEtcdMemberKilledMidRun) {
