@@ -7,6 +7,7 @@
 
 #include "cluster/cluster_keys.hpp"
 #include "cluster/shard_plan.hpp"
+#include "proto/codec.hpp"
 #include "shared/error.hpp"
 
 namespace remora::cluster {
@@ -65,6 +66,18 @@ void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEve
       payload["question_id"] = kv.key.substr(ckeys::question("").size());
       payload["host"] = v.value("host", "");
       payload["question"] = v.value("question", "");
+    } else if (kv.key.starts_with(ckeys::message_prefix(graph)) && !w.deleted) {
+      proto::Message m;
+      try {
+        m = proto::decode<proto::Message>(kv.value, kv.key);
+      } catch (const std::exception&) {
+        return std::nullopt;  // not one remora wrote
+      }
+      e.category = "agent", e.action = "message";
+      e.agent_id = m.from_agent;
+      payload["to"] = m.to_agent;
+      payload["message_id"] = m.id;
+      last_ms = m.sent_at_ms;
     } else if (kv.key.starts_with(review) && !w.deleted) {
       e.category = "review", e.action = "published";
       e.agent_id = kv.key.substr(review.size());

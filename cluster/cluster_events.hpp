@@ -1,6 +1,6 @@
 // The one ordered event stream of a cluster run: etcd's own history of the run's keys, in etcd
-// revision order (every host's agent states, questions, answers, hosts joining and leaving,
-// changes published for review), read as remora events. Nothing is written for it: etcd's MVCC
+// revision order (every host's agent states, messages between hosts, questions, answers, hosts
+// joining and leaving, changes published for review), read as remora events. Nothing is written for it: etcd's MVCC
 // history is the log, and a watch from revision 1 replays it (until etcd compacts it).
 #pragma once
 
@@ -20,7 +20,8 @@ struct ClusterEventsOptions {
 };
 
 // Calls fn with the graph's events in revision order (category:action as a host's own log has
-// them: graph:dealt, host:joined|left, agent:<state>, question:asked|answered, review:published;
+// them: graph:dealt, host:joined|left, agent:<state>, agent:message (between hosts),
+// question:asked|answered, review:published;
 // the host in the payload). Without follow, ends at the store's current revision. Error(not_found)
 // when etcd holds no such graph; Error(compacted) when its history before `from` is gone.
 void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEventsOptions& opts,

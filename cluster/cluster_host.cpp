@@ -124,6 +124,13 @@ std::function<std::string(const std::string&)> ClusterHost::remote_state() {
   };
 }
 
+std::set<std::string> ClusterHost::peers() const {
+  std::set<std::string> out;
+  for (const auto& [id, slot] : plan_.slot_of)
+    if (slot != slot_) out.insert(id);
+  return out;
+}
+
 void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
   sup_ = &sup;
   ws_ = &ws;
@@ -138,6 +145,8 @@ void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
     auto st = proto::decode<proto::AgentState>(e->value, keys::run_agent(id));
     if (kEnded.count(st.state)) publish_ended(st);
   }
+  // Messages to other hosts' agents that a crash kept from etcd.
+  for (const auto& [k, e] : ws.list(base, keys::kRunOutgoing)) carry_message(k);
   std::int64_t rev = 0;
   for (const auto& kv : etcd_.range_prefix(ckeys::graph_prefix(graph_), &rev)) on_etcd(kv);
   publisher_ = std::thread([this, sub] { publish_loop(sub); });
@@ -169,6 +178,17 @@ void ClusterHost::publish_ended(const proto::AgentState& st) {
   publish([&] { etcd_.put(ckeys::agent(graph_, st.id), json{{"state", st.state}, {"host", opts_.host}, {"at_ms", st.ended_at_ms}}.dump()); });
 }
 
+// A message one of this host's agents sent to another host's (run:outgoing:<from>:<id>, committed
+// by the supervisor) into etcd, once (create-if-absent), then gone from the workspace.
+void ClusterHost::carry_message(const std::string& key) {
+  auto base = ws_->ns(keys::kBase);
+  auto e = ws_->get(base, key);
+  if (!e) return;  // carried already
+  const auto m = proto::decode<proto::Message>(e->value, key);
+  if (!publish([&] { etcd_.create(ckeys::message(graph_, m.to_agent, m.from_agent, m.id), e->value); })) return;
+  ws_->write([&](WriteTxn& t) { t.del(base, key); });
+}
+
 void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
   while (auto e = sub->next()) {
     if (e->category != "agent" || e->agent_id.empty()) continue;
@@ -188,6 +208,8 @@ void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
       json q = {{"graph", graph_}, {"host", opts_.host}, {"agent", e->agent_id}, {"at_ms", e->timestamp_ms},
                 {"question", payload.value("question", "")}, {"options", payload.value("options", json::array())}};
       publish([&] { etcd_.put(ckeys::question(qid), q.dump()); });
+    } else if (e->action == "message" && payload.is_object() && payload.value("remote", false)) {
+      carry_message(keys::run_outgoing(e->agent_id, payload.value("message_id", "")));
     } else if (e->action == "started") {
       publish([&] { etcd_.put(ckeys::agent(graph_, e->agent_id), json{{"state", "running"}, {"host", opts_.host}, {"at_ms", e->timestamp_ms}}.dump()); });
     } else if (kEnded.count(e->action)) {
@@ -200,6 +222,7 @@ void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
 void ClusterHost::on_etcd(const KeyValue& kv) {
   const std::string agents = ckeys::agent_prefix(graph_), answers = ckeys::answer_prefix(graph_);
   std::optional<std::pair<std::string, std::string>> to_answer;
+  std::optional<proto::Message> to_deliver;
   bool changed = false;
   {
     std::lock_guard lk(mu_);
@@ -212,12 +235,20 @@ void ClusterHost::on_etcd(const KeyValue& kv) {
           changed = true;
         }
       }
+    } else if (kv.key.starts_with(ckeys::message_prefix(graph_))) {
+      try {
+        auto m = proto::decode<proto::Message>(kv.value, kv.key);
+        if (plan_.slot_of.count(m.to_agent) && !plan_.remote(m.to_agent, slot_)) to_deliver = std::move(m);
+      } catch (const std::exception& err) {
+        spdlog::warn("cluster: ignoring a message in etcd that does not decode: {}", err.what());
+      }
     } else if (kv.key.starts_with(answers)) {
       const std::string qid = kv.key.substr(answers.size());
       answers_[qid] = kv.value;
       if (local_questions_.count(qid) && answered_.insert(qid).second) to_answer.emplace(qid, kv.value);
     }
   }
+  if (to_deliver && sup_) sup_->deliver(std::move(*to_deliver));
   if (changed && sup_) sup_->wake();
   if (to_answer && sup_) sup_->answer(to_answer->first, to_answer->second);
 }

@@ -2,7 +2,8 @@
 // docs/scale-out.md). It puts the graph and its plan in etcd (first writer wins), claims a host slot
 // under a lease kept alive while it runs, and, beside the host's own supervisor: publishes the states
 // of its agents and the questions they ask, and follows the other hosts' agent states and the answers
-// given from anywhere (one watch, resumed from its last revision across etcd members).
+// given from anywhere (one watch, resumed from its last revision across etcd members); and carries
+// messages between its agents and other hosts' both ways.
 #pragma once
 
 #include <atomic>
@@ -45,6 +46,8 @@ class ClusterHost {
   const ShardPlan& plan() const { return plan_; }
   // For SupervisorOptions::remote_state: what etcd last said of another host's agent.
   std::function<std::string(const std::string&)> remote_state();
+  // For SupervisorOptions::peers: the graph's agents other hosts run.
+  std::set<std::string> peers() const;
 
   // Before sup.run(): publishes what ws already holds as ended (a resumed host), then follows sup's
   // events and etcd until finish().
@@ -62,6 +65,7 @@ class ClusterHost {
   void on_etcd(const KeyValue& kv);
   bool publish(const std::function<void()>& put);
   void publish_ended(const proto::AgentState& st);
+  void carry_message(const std::string& outgoing_key);
 
   Options opts_;
   EtcdClient etcd_;       // requests of the joining and publishing threads

@@ -20,6 +20,12 @@ inline std::string agent(const std::string& graph, const std::string& id) { retu
 inline std::string answer_prefix(const std::string& graph) { return graph_prefix(graph) + "answer/"; }
 inline std::string answer(const std::string& graph, const std::string& qid) { return answer_prefix(graph) + qid; }
 inline std::string question(const std::string& qid) { return "/remora/question/" + qid; }
+// A message from one agent to another's host (a proto::Message record).
+inline std::string message_prefix(const std::string& graph) { return graph_prefix(graph) + "message/"; }
+inline std::string message(const std::string& graph, const std::string& to, const std::string& from,
+                           const std::string& id) {
+  return message_prefix(graph) + to + "/" + from + "/" + id;
+}
 // A completed agent's overlay for the review host: its part count, and the parts.
 inline std::string review_prefix(const std::string& graph) { return "/remora/review/" + graph + "/agent/"; }
 inline std::string review(const std::string& graph, const std::string& id) { return review_prefix(graph) + id; }

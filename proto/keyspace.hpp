@@ -18,6 +18,10 @@
 //   base       run:bundle:<name>                JsonValue       supervisor (the bundle, for workers)
 //   base       run:question:<id>                QuestionState   supervisor
 //   base       run:control:<id>                 Control         remora cancel (another shell)
+//   base       run:peer:<id>                    JsonValue       supervisor (a cluster run: an agent
+//                                                               of the graph on another host)
+//   base       run:outgoing:<from>:<id>         Message         supervisor (a message to another
+//                                                               host's agent, until carried to etcd)
 //   <agent>    agent:<id>:step                  JsonValue       worker (steps bundles: next step)
 //   <agent>    agent:<id>:kernel                KernelState     worker (model loop position)
 //   <agent>    agent:<id>:message:<seq 6>       JsonValue       worker (one chat message)
@@ -62,6 +66,8 @@ inline constexpr std::string_view kRunAgent = "run:agent:";
 inline constexpr std::string_view kRunBundle = "run:bundle:";
 inline constexpr std::string_view kRunQuestion = "run:question:";
 inline constexpr std::string_view kRunControl = "run:control:";
+inline constexpr std::string_view kRunPeer = "run:peer:";
+inline constexpr std::string_view kRunOutgoing = "run:outgoing:";
 inline constexpr std::string_view kRunProject = "run:project";
 inline constexpr std::string_view kRunAccepting = "run:accepting:";
 inline constexpr std::string_view kRunBaseFile = "run:base_file:";
@@ -94,6 +100,8 @@ inline std::string run_agent(std::string_view id) { return cat(kRunAgent, id); }
 inline std::string run_bundle(std::string_view name) { return cat(kRunBundle, name); }
 inline std::string run_question(std::string_view id) { return cat(kRunQuestion, id); }
 inline std::string run_control(std::string_view id) { return cat(kRunControl, id); }
+inline std::string run_peer(std::string_view id) { return cat(kRunPeer, id); }
+inline std::string run_outgoing(std::string_view from, std::string_view id) { return cat(cat(cat(kRunOutgoing, from), ":"), id); }
 inline std::string agent_step(std::string_view agent_id) { return agent(agent_id, "step"); }
 inline std::string kernel_state(std::string_view agent_id) { return agent(agent_id, "kernel"); }
 inline std::string outbox_message(std::string_view id) { return cat(kOutboxMessage, id); }
@@ -146,6 +154,8 @@ inline std::optional<proto::RecordType> expected_type(std::string_view key) {
   if (starts_with(key, kRunBundle)) return RecordType::json_value;
   if (starts_with(key, kRunQuestion)) return RecordType::question_state;
   if (starts_with(key, kRunControl)) return RecordType::control;
+  if (starts_with(key, kRunPeer)) return RecordType::json_value;
+  if (starts_with(key, kRunOutgoing)) return RecordType::message;
   if (starts_with(key, kAgent)) {
     auto rest = key.substr(kAgent.size());
     auto colon = rest.find(':');

@@ -193,7 +193,10 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
                                       : std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
   opts.log_dir = std::filesystem::path(dir) / "logs";
   opts.resume = resume;
-  if (host) opts.remote_state = host->remote_state();
+  if (host) {
+    opts.remote_state = host->remote_state();
+    opts.peers = host->peers();
+  }
   Supervisor sup(ws, std::move(spec), opts);
   if (host) host->attach(sup, ws);
   // However supervise ends, the host stops following etcd while sup is still there to be told.

@@ -140,6 +140,7 @@ void Supervisor::push(Input in) {
 
 void Supervisor::answer(std::string question_id, std::string text) { push(Answer{std::move(question_id), std::move(text)}); }
 void Supervisor::interrupt() { push(Interrupt{}); }
+void Supervisor::deliver(proto::Message m) { push(std::move(m)); }
 
 // ---------------------------------------------------------------------------------------------
 // The loop
@@ -321,6 +322,8 @@ void Supervisor::store_spec() {
   for (auto& [name, b] : spec_.bundles)
     pending_.puts.emplace_back(std::string(keys::kBase), keys::run_bundle(name),
                                proto::encode(proto::JsonValue{b.to_json().dump()}));
+  for (const auto& id : opts_.peers)  // for send_message's check of whom it may write to
+    pending_.puts.emplace_back(std::string(keys::kBase), keys::run_peer(id), proto::encode(proto::JsonValue{"{}"}));
 }
 
 // Takes over the run a dead supervisor left: its graph, each agent's state, pending questions,
@@ -893,14 +896,34 @@ void Supervisor::on_outbox_message(Agent& a, const std::string& key) {
     spdlog::warn("{}: ignoring a bad message record: {}", a.st.id, err.what());
     return;
   }
+  m.from_agent = a.st.id;  // whatever the worker claimed
   auto to = agents_.find(m.to_agent);
+  if (to == agents_.end() && opts_.peers.count(m.to_agent)) {
+    // Another host's: committed for the cluster host to carry (and carried again after a crash).
+    pending_.puts.emplace_back(std::string(keys::kBase), keys::run_outgoing(m.from_agent, m.id), proto::encode(m));
+    emit("agent", "message", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}, {"remote", true}});
+    return;
+  }
   if (to == agents_.end()) {
     emit("agent", "message_undeliverable", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}});
     return;
   }
-  m.from_agent = a.st.id;  // whatever the worker claimed
   pending_.puts.emplace_back(to->second.st.ns, keys::agent_inbox(m.to_agent, m.id), proto::encode(m));
   emit("agent", "message", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}});
+}
+
+// A message another host's agent sent to one of ours (a cluster run), given again after a crash or
+// a reconnect: put once.
+void Supervisor::handle(const proto::Message& m) {
+  auto to = agents_.find(m.to_agent);
+  if (to == agents_.end()) {
+    spdlog::warn("a message from {} for {}, which this host does not run, was dropped", m.from_agent, m.to_agent);
+    return;
+  }
+  const auto key = keys::agent_inbox(m.to_agent, m.id);
+  if (auto ns = ws_.find_ns(to->second.st.ns); ns && ws_.get(*ns, key)) return;
+  pending_.puts.emplace_back(to->second.st.ns, key, proto::encode(m));
+  emit("agent", "message_received", m.to_agent, {{"message_id", m.id}, {"from", m.from_agent}});
 }
 
 void Supervisor::on_chat_message(Agent& a, const std::string& key) {

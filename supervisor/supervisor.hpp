@@ -56,6 +56,10 @@ struct SupervisorOptions {
   // only: the state of a dependency another host runs ("pending" until it is known). The supervisor
   // asks it whenever it schedules; wake() makes it schedule again when an answer changed.
   std::function<std::string(const std::string& agent_id)> remote_state;
+  // The graph's agents on other hosts (a cluster run): workers may send them messages, which the
+  // supervisor commits as run:outgoing:<from>:<id> and announces (agent:message, remote: true) for
+  // the cluster host to carry; deliver() takes theirs in.
+  std::set<std::string> peers;
 };
 
 class Supervisor {
@@ -73,6 +77,7 @@ class Supervisor {
   void answer(std::string question_id, std::string text);  // as if by `remora answer`
   void interrupt();                                        // as if by Ctrl-C
   void wake();                                             // schedule again (SupervisorOptions::remote_state)
+  void deliver(proto::Message m);  // a message from another host's agent, into its addressee's inbox
 
   // How much the loop has done so far (read from any thread): its passes, and the agents those
   // passes looked at in schedule, launch and timers. A pass looks only at agents that changed
@@ -130,7 +135,7 @@ class Supervisor {
     ModelCall call;
     ModelReply reply;
   };
-  using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt, ModelDone>;
+  using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt, ModelDone, proto::Message>;
 
   void push(Input in);
   void begin();
@@ -156,6 +161,7 @@ class Supervisor {
   void handle(const Answer& a);
   void handle(const Interrupt&);
   void handle(const ModelDone& d);
+  void handle(const proto::Message& m);
   void on_model_request(Agent& a, const std::string& id);
   std::shared_ptr<const Conversation> conversation_to(Agent& a, std::uint32_t n);
   void on_outbox_message(Agent& a, const std::string& key);

@@ -238,6 +238,38 @@ TEST_F(ClusterRun, ANewHostTakesTheSlotOfAKilledHostWhenItsLeaseExpires) {
   EXPECT_EQ(count("h1", "agent:completed", "b"), 1);
 }
 
+// A message from an agent on one host to an agent on another: carried through etcd into the
+// addressee's inbox before it starts (it runs after the sender), and shown in the cluster's stream.
+TEST_F(ClusterRun, AMessageReachesAnAgentOnAnotherHost) {
+  const std::string agent_head = "system_prompt: s\nuser_prompt: u\nmodel: {provider: scripted}\n";
+  p_.bundle("talk", agent_head + "tools: [send_message, submit_result]\nscript:\n"
+                    "  - tool_calls: [{name: send_message, arguments: {agent: listener, payload: {note: hello across}}}]\n"
+                    "  - tool_calls: [{name: submit_result, arguments: {summary: sent}}]\n", "agent");
+  p_.bundle("listen", agent_head + "tools: [get_messages, submit_result]\nscript:\n"
+                      "  - tool_calls: [{name: get_messages, arguments: {}}]\n"
+                      "  - tool_calls: [{name: submit_result, arguments: {summary: \"{last_result}\"}}]\n", "agent");
+  p_.graph("name: talking\nagents:\n  - {id: talker, bundle: talk}\n  - {id: listener, bundle: listen, after: [talker]}\n");
+  auto h0 = run_host("h0", 2), h1 = run_host("h1", 2);
+  EXPECT_EQ(h0->wait(), 0) << out("h0");
+  EXPECT_EQ(h1->wait(), 0) << out("h1");
+  auto host_of = [&](const std::string& id) {
+    return nlohmann::json::parse(client_->get(ckeys::agent("talking", id))->value).value("host", "");
+  };
+  ASSERT_NE(host_of("talker"), host_of("listener"));
+  auto status = shell(kRemoraBin + " -w " + ws(host_of("listener")) + " status --json");
+  ASSERT_EQ(status.code, 0) << status.out;
+  const auto st = nlohmann::json::parse(status.out);
+  ASSERT_EQ(st.at("agents").size(), 1u) << st;
+  const std::string summary = st.at("agents")[0].at("result").value("summary", "");
+  EXPECT_NE(summary.find("hello across"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("talker"), std::string::npos) << summary;  // from whom
+  EXPECT_EQ(count(host_of("listener"), "agent:message_received", "listener"), 1);
+  // The cluster's one stream shows the message.
+  auto left = shell(kRemoraBin + " -w " + ws(host_of("talker")) + " events --json --graph talking --cluster " +
+                    etcd_->urls() + " --pattern agent:message");
+  EXPECT_NE(left.out.find("\"to\":\"listener\""), std::string::npos) << left.out;
+}
+
 // Review from one place: after a run over 3 hosts, any one host's workspace pulls the other hosts'
 // completed agents (their overlays, through etcd) and accepts them all into its project directory:
 // an agent that builds on another's edits (same node, so the same host) is accepted with it, and a

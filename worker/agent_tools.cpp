@@ -36,6 +36,8 @@ ToolResult send_message(const json& args, ToolContext& ctx) {
   if (to == ctx.agent_id()) refuse("that is this agent itself; send_message is for the other agents of the graph");
   std::vector<std::string> agents;
   for (const auto& k : ctx.keys(std::string(keys::kRunAgent))) agents.push_back(k.substr(keys::kRunAgent.size()));
+  for (const auto& k : ctx.keys(std::string(keys::kRunPeer))) agents.push_back(k.substr(keys::kRunPeer.size()));
+  std::ranges::sort(agents);
   if (std::ranges::count(agents, to) == 0)
     refuse(fmt::format("no agent '{}' in this graph (agents: {})", to, fmt::join(agents, ", ")));
   proto::Message m{ctx.call_id(), ctx.agent_id(), to, args.at("payload").dump(), now_ms()};
