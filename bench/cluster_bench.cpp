@@ -9,7 +9,8 @@
 // 2. Per agent and per turn: the same graph of N agents run by `remora run` and by `remora run
 //    --cluster --hosts 1`; etcd writes per agent (the store's revision moved by the run) for bundles of
 //    1 and of 20 steps (turns stay local: the count must not grow with them), and the wall time added
-//    per agent.
+//    per agent; each at N/4 and N agents, so that what every further agent adds is told apart from
+//    what a cluster run costs once (joining, the slot's lease, leaving).
 // 3. A model of what one cluster carries: writes per second with 8 concurrent writers, divided by the
 //    writes an agent costs, is agents per second before etcd is the bottleneck; and how many hosts
 //    that is at 4 agents of 60 s on each.
@@ -136,31 +137,44 @@ int main(int argc, char** argv) {
   write(root / "bundles/one/bundle.yaml", "name: one\nkind: steps\nsteps:\n  - result: {summary: ok}\n");
   write(root / "bundles/twenty/bundle.yaml", "name: twenty\nkind: steps\nsteps:\n" + steps20 + "  - result: {summary: ok}\n");
   double writes_per_agent = 0;
+  // Each configuration at two sizes: the difference is what each further agent adds (writes, wall),
+  // apart from what a cluster run costs once (join, slot, lease; leaving).
+  const int small = std::max(1, agents / 4);
   for (const char* bundle : {"one", "twenty"}) {
-    double wall[2] = {0, 0};
-    std::int64_t writes = 0;
-    for (int cluster = 0; cluster < 2; ++cluster) {
-      const std::string name = std::string("g-") + bundle + (cluster ? "-c" : "-l");
-      std::string g = "name: " + name + "\nconfig: {max_concurrency: 4}\nagents:\n";
-      for (int i = 0; i < agents; ++i) g += "  - {id: a" + std::to_string(i) + ", bundle: " + bundle + "}\n";
-      write(root / (name + ".yaml"), g);
-      std::vector<std::string> args{"-w", (root / ("ws-" + name)).string(), "run", (root / (name + ".yaml")).string(), "--json"};
-      if (cluster) args.insert(args.end(), {"--cluster", etcd.urls(), "--host", "bench", "--hosts", "1"});
-      std::int64_t before = 0, after = 0;
-      c.range_prefix("/nothing/", &before);
-      auto t0 = Clock::now();
-      int rc = run_process(args);
-      wall[cluster] = ms(Clock::now() - t0);
-      c.range_prefix("/nothing/", &after);
-      if (rc != 0) std::printf("   (the %s run exited %d)\n", cluster ? "cluster" : "local", rc);
-      if (cluster) writes = after - before;
+    double added[2] = {0, 0};      // cluster wall - local wall, at small and at agents
+    std::int64_t writes[2] = {0, 0};
+    double wall_local = 0, wall_cluster = 0;
+    for (int size = 0; size < 2; ++size) {
+      const int n = size ? agents : small;
+      double wall[2] = {0, 0};
+      for (int cluster = 0; cluster < 2; ++cluster) {
+        const std::string name = std::string("g-") + bundle + "-" + std::to_string(n) + (cluster ? "-c" : "-l");
+        std::string g = "name: " + name + "\nconfig: {max_concurrency: 4}\nagents:\n";
+        for (int i = 0; i < n; ++i) g += "  - {id: a" + std::to_string(i) + ", bundle: " + bundle + "}\n";
+        write(root / (name + ".yaml"), g);
+        std::vector<std::string> args{"-w", (root / ("ws-" + name)).string(), "run", (root / (name + ".yaml")).string(), "--json"};
+        if (cluster) args.insert(args.end(), {"--cluster", etcd.urls(), "--host", "bench", "--hosts", "1"});
+        std::int64_t before = 0, after = 0;
+        c.range_prefix("/nothing/", &before);
+        auto t0 = Clock::now();
+        int rc = run_process(args);
+        wall[cluster] = ms(Clock::now() - t0);
+        c.range_prefix("/nothing/", &after);
+        if (rc != 0) std::printf("   (the %s run exited %d)\n", cluster ? "cluster" : "local", rc);
+        if (cluster) writes[size] = after - before;
+      }
+      added[size] = wall[1] - wall[0];
+      if (size) wall_local = wall[0], wall_cluster = wall[1];
     }
-    const double per_agent = static_cast<double>(writes) / agents;
+    const double per_agent = static_cast<double>(writes[1] - writes[0]) / (agents - small);
+    const double ms_per_agent = (added[1] - added[0]) / (agents - small);
     if (std::string(bundle) == "one") writes_per_agent = per_agent;
-    std::printf("   %-6s steps/agent %2d: etcd writes %5lld (%.2f per agent; the join's few included)   wall local %7.0f ms, "
-                "cluster %7.0f ms: %+.2f ms per agent\n",
-                bundle, std::string(bundle) == "one" ? 1 : 20, static_cast<long long>(writes), per_agent, wall[0], wall[1],
-                (wall[1] - wall[0]) / agents);
+    std::printf("   %-6s steps/agent %2d: etcd writes %4lld at %d agents, %4lld at %d: %.2f per agent, %lld once\n"
+                "                          wall at %d agents local %6.0f ms, cluster %6.0f ms: %+.2f ms per agent, %+.0f ms once\n",
+                bundle, std::string(bundle) == "one" ? 1 : 20, static_cast<long long>(writes[0]), small,
+                static_cast<long long>(writes[1]), agents, per_agent,
+                static_cast<long long>(writes[0] - static_cast<std::int64_t>(per_agent * small + 0.5)), agents, wall_local,
+                wall_cluster, ms_per_agent, added[0] - ms_per_agent * small);
   }
   std::printf("   per turn: 0 etcd operations by design (turns, tool calls, heartbeats stay in the host's LMDB);\n"
               "   the two rows above must show the same writes per agent whatever the steps.\n");

@@ -108,12 +108,17 @@ bool carry_in(WriteTxn& t, const proto::AgentChanges& c) {
   return true;
 }
 
-void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::AgentChanges& c) {
+void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::AgentChanges& c,
+                     std::vector<std::pair<std::string, std::string>> with) {
   const std::string bytes = proto::encode(c);
-  std::size_t parts = 0;
-  for (std::size_t at = 0; at < bytes.size() || parts == 0; at += kPartBytes)
-    etcd.put(ckeys::review_part(graph, c.agent.id, parts++), bytes.substr(at, kPartBytes));
-  etcd.put(ckeys::review(graph, c.agent.id), json{{"parts", parts}, {"bytes", bytes.size()}, {"host", c.host}, {"at_ms", c.agent.ended_at_ms}}.dump());
+  const std::size_t parts = std::max<std::size_t>(1, (bytes.size() + kPartBytes - 1) / kPartBytes);
+  for (std::size_t n = 0; n + 1 < parts; ++n)  // all but the last, each a put of its own
+    etcd.put(ckeys::review_part(graph, c.agent.id, n), bytes.substr(n * kPartBytes, kPartBytes));
+  const auto manifest = ckeys::review(graph, c.agent.id);
+  with.emplace_back(ckeys::review_part(graph, c.agent.id, parts - 1), bytes.substr((parts - 1) * kPartBytes));
+  with.emplace_back(manifest, json{{"parts", parts}, {"bytes", bytes.size()}, {"host", c.host},
+                                   {"at_ms", c.agent.ended_at_ms}}.dump());
+  etcd.create(manifest, with);  // published before (a resumed host): all of it is there already
 }
 
 Pulled pull_changes(EtcdClient& etcd, Workspace& ws) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/etcd_client.hpp"
@@ -23,9 +24,13 @@ proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agen
 // not here (carry that agent first).
 bool carry_in(WriteTxn& t, const proto::AgentChanges& changes);
 
-// Publishes them under /remora/review/<graph>/ (in parts of at most kPartBytes, then the part count).
+// Publishes them under /remora/review/<graph>/: parts of at most kPartBytes (a put stays under
+// etcd's 1.5 MiB request limit), the last in one txn with the part count and the puts in `with`
+// (the agent's state: one raft write for both, for all but large changes), unless that count is
+// there already (then all of it is).
 inline constexpr std::size_t kPartBytes = std::size_t{768} << 10;
-void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::AgentChanges& changes);
+void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::AgentChanges& changes,
+                     std::vector<std::pair<std::string, std::string>> with = {});
 
 struct Pulled {
   std::vector<std::string> agents;  // carried in now, in the order they were

@@ -27,6 +27,7 @@ ClusterHost::ClusterHost(std::vector<std::string> urls, Options options)
 ClusterHost::~ClusterHost() {
   stop_ = true;
   cv_.notify_all();
+  watch_etcd_.cancel_watches();
   for (auto* t : {&keep_alive_, &publisher_, &watcher_})
     if (t->joinable()) t->join();
 }
@@ -170,12 +171,15 @@ bool ClusterHost::publish(const std::function<void()>& put) {
   }
 }
 
-// A completed agent's overlay goes to etcd before its state, so that a host that sees it completed
-// finds its changes for the review (carried_review.hpp).
+// A completed agent's overlay goes to etcd with its state (one txn), so that a host that sees it
+// completed finds its changes for the review (carried_review.hpp).
 void ClusterHost::publish_ended(const proto::AgentState& st) {
-  if (st.state == "completed" && !publish([&] { publish_changes(etcd_, graph_, carry_out(*ws_, st, opts_.host)); }))
-    return;
-  publish([&] { etcd_.put(ckeys::agent(graph_, st.id), json{{"state", st.state}, {"host", opts_.host}, {"at_ms", st.ended_at_ms}}.dump()); });
+  std::pair<std::string, std::string> state{ckeys::agent(graph_, st.id),
+                                            json{{"state", st.state}, {"host", opts_.host}, {"at_ms", st.ended_at_ms}}.dump()};
+  if (st.state == "completed")
+    publish([&] { publish_changes(etcd_, graph_, carry_out(*ws_, st, opts_.host), {state}); });
+  else
+    publish([&] { etcd_.put(state.first, state.second); });
 }
 
 // A message one of this host's agents sent to another host's (run:outgoing:<from>:<id>, committed
@@ -271,6 +275,7 @@ bool ClusterHost::finish() {
   if (publisher_.joinable()) publisher_.join();  // ends once the supervisor's bus is closed and drained
   stop_ = true;
   cv_.notify_all();
+  watch_etcd_.cancel_watches();  // now, not at the watch's next poll
   if (watcher_.joinable()) watcher_.join();
   if (keep_alive_.joinable()) keep_alive_.join();
   try {

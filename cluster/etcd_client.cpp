@@ -208,6 +208,12 @@ void EtcdClient::lease_keep_alive(std::int64_t lease) {
     throw Error(Errc::not_found, "etcd lease " + std::to_string(lease) + " has expired");
 }
 
+void EtcdClient::cancel_watches() {
+  std::lock_guard lock(watch_mu_);
+  watches_cancelled_ = true;
+  if (watching_) watching_->stop();
+}
+
 void EtcdClient::lease_revoke(std::int64_t lease) { call("/v3/lease/revoke", {{"ID", std::to_string(lease)}}); }
 
 std::int64_t EtcdClient::watch_prefix(const std::string& prefix, std::int64_t from,
@@ -222,7 +228,12 @@ std::int64_t EtcdClient::watch_prefix(const std::string& prefix, std::int64_t fr
   }
   bool done = false;
   auto deadline = Clock::now() + opts_.retry_for;
-  while (!done && !stop()) {
+  auto cancelled = [&] {
+    std::lock_guard lock(watch_mu_);
+    return watches_cancelled_;
+  };
+  auto stopped = [&] { return stop() || cancelled(); };
+  while (!done && !stopped()) {
     json create = {{"key", b64(prefix)}, {"range_end", b64(prefix_end(prefix))},
                    {"start_revision", std::to_string(last + 1)}};
     std::string buf;
@@ -265,18 +276,27 @@ std::int64_t EtcdClient::watch_prefix(const std::string& prefix, std::int64_t fr
             return false;
           }
         }
-        if (stop()) return false;
+        if (stopped()) return false;
       }
-      return !stop();
+      return !stopped();
     };
     auto c = client_for(urls_[member], opts_.request_timeout);
     c->set_read_timeout(poll);  // a quiet watch ends here and is re-opened from `last`: stop() is polled
+    {
+      std::lock_guard lock(watch_mu_);
+      if (watches_cancelled_) break;
+      watching_ = c.get();
+    }
     ++requests_;
     httplib::Response res;
     httplib::Error err = httplib::Error::Success;
     bool ok = c->send(req, res, err);
+    {
+      std::lock_guard lock(watch_mu_);
+      watching_ = nullptr;
+    }
     if (fatal) throw *fatal;
-    if (done || stop()) break;
+    if (done || stopped()) break;
     bool member_ok = ok || err == httplib::Error::Read || err == httplib::Error::Canceled || delivered_any;
     if (member_ok && (ok ? res.status == 200 : true)) {
       deadline = Clock::now() + opts_.retry_for;

@@ -76,6 +76,10 @@ class EtcdClient {
                             const std::function<bool()>& stop,
                             std::chrono::milliseconds poll = std::chrono::milliseconds(500));
 
+  // Ends a watch_prefix under way in another thread now (its connection is shut), and any this
+  // client starts later at once, as a stop() that says true would.
+  void cancel_watches();
+
   // How many requests were sent (for the benchmark).
   std::uint64_t requests() const { return requests_.load(); }
 
@@ -90,6 +94,9 @@ class EtcdClient {
   std::mutex mu_;
   std::size_t current_ = 0;  // the member tried first
   std::atomic<std::uint64_t> requests_{0};
+  std::mutex watch_mu_;
+  httplib::Client* watching_ = nullptr;  // the connection of the watch under way (watch_mu_)
+  bool watches_cancelled_ = false;       // (watch_mu_)
 };
 
 }  // namespace remora::cluster
