@@ -270,6 +270,64 @@ TEST_F(ClusterRun, AMessageReachesAnAgentOnAnotherHost) {
   EXPECT_NE(left.out.find("\"to\":\"listener\""), std::string::npos) << left.out;
 }
 
+// The main job (tools/demo: docstring, then lint, on each Python file of examples/sample_project)
+// over 3 hosts: each question answered once from a place with no workspace, every agent's changes
+// accepted from one host, and the project ends as the same job on one host leaves it.
+TEST_F(ClusterRun, TheDemoJobOverThreeHostsEndsAsOnOneHost) {
+  namespace fs = std::filesystem;
+  const fs::path examples = REMORA_EXAMPLES;
+  for (const char* copy : {"one", "many"}) fs::copy(examples / "sample_project", p_.path(copy), fs::copy_options::recursive);
+  const std::vector<std::string> job{"--bundles-dir", (examples / "bundles").string(), "--bundle", "docstring",
+                                     "--bundle", "lint", "--after", "docstring:lint", "--json"};
+  auto with_job = [&](std::vector<std::string> args) {
+    args.insert(args.end(), job.begin(), job.end());
+    return args;
+  };
+
+  // On one host: each question answered as it is asked.
+  p_.start_cmd(with_job({"run", p_.path("one").string()}));
+  for (;;) {
+    auto e = p_.next_event();
+    if (e.category == "graph" && (e.action == "completed" || e.action == "failed" || e.action == "cancelled")) break;
+    if (e.category + ":" + e.action != "agent:blocked") continue;
+    const std::string qid = nlohmann::json::parse(e.payload_json).at("question_id");
+    ASSERT_EQ(shell(kRemoraBin + " -w " + p_.ws() + " answer " + qid + " google").code, 0);
+  }
+  ASSERT_EQ(p_.wait(), 0) << p_.output();
+  auto one = shell(kRemoraBin + " -w " + p_.ws() + " accept --all 2>&1");
+  ASSERT_EQ(one.code, 0) << one.out;
+
+  // Over 3 hosts, answered from nowhere.
+  std::map<std::string, std::unique_ptr<Child>> hosts;
+  for (const char* h : {"h0", "h1", "h2"}) hosts[h] = host(h, with_job({"run", p_.path("many").string(), "--hosts", "3"}));
+  auto plan = wait_etcd("/remora/graph/", [](const KeyValue& kv) { return kv.key.ends_with("/plan"); });
+  std::size_t questions = 0;
+  const auto slot_of = nlohmann::json::parse(plan.value).at("slot_of");
+  for (auto& [id, slot] : slot_of.items())
+    if (id.starts_with("docstring.")) ++questions;
+  ASSERT_GT(questions, 1u);
+  std::set<std::string> answered;
+  while (answered.size() < questions) {
+    auto q = wait_etcd("/remora/question/", [&](const KeyValue& kv) { return !answered.count(kv.key); });
+    answered.insert(q.key);
+    auto a = shell(kRemoraBin + " -w " + p_.path("nowhere").string() + " answer --cluster " + etcd_->urls() + " " +
+                   q.key.substr(std::string("/remora/question/").size()) + " google");
+    ASSERT_EQ(a.code, 0) << a.out;
+  }
+  for (auto& [name, child] : hosts) ASSERT_EQ(child->wait(), 0) << name << ": " << out(name);
+  auto many = shell(kRemoraBin + " -w " + ws("h1") + " accept --all --cluster " + etcd_->urls() + " 2>&1");
+  ASSERT_EQ(many.code, 0) << many.out;
+
+  std::size_t compared = 0;
+  for (const auto& f : fs::directory_iterator(p_.path("one"))) {
+    if (f.path().extension() != ".py") continue;
+    EXPECT_EQ(read_text(p_.path("many") / f.path().filename()), read_text(f.path())) << f.path().filename();
+    EXPECT_NE(read_text(f.path()), read_text(examples / "sample_project" / f.path().filename())) << "unchanged";
+    ++compared;
+  }
+  EXPECT_EQ(compared, questions);
+}
+
 // Review from one place: after a run over 3 hosts, any one host's workspace pulls the other hosts'
 // completed agents (their overlays, through etcd) and accepts them all into its project directory:
 // an agent that builds on another's edits (same node, so the same host) is accepted with it, and a
