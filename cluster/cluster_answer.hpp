@@ -10,8 +10,11 @@
 
 namespace remora::cluster {
 
+// The question is looked up in graph's run, or, with no graph named, in every graph's.
 // Error(not_found) for a question etcd does not hold; Error(invalid_argument) for an answer it does
-// not take, or a question already answered (naming the answer that stands).
-AnswerGiven answer_in_cluster(EtcdClient& etcd, const std::string& question_id, const std::string& text);
+// not take, a question already answered (naming the answer that stands), or an id asked in the
+// runs of several graphs (naming them).
+AnswerGiven answer_in_cluster(EtcdClient& etcd, const std::string& question_id, const std::string& text,
+                              const std::string& graph = "");
 
 }  // namespace remora::cluster

@@ -43,10 +43,12 @@ void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEve
     e.graph_id = graph;
     json payload = json::object();
     const json v = w.deleted ? json::object() : object_or_empty(kv.value);
-    if (kv.key == ckeys::plan(graph)) {
+    if (kv.key == ckeys::plan(graph) && !w.deleted) {  // a run begins (an earlier one's history comes first)
+      const auto dealt = ShardPlan::from_json(v);
       e.category = "graph", e.action = "dealt";
-      payload["hosts"] = plan.hosts;
-      payload["agents"] = plan.slot_of.size();
+      payload["hosts"] = dealt.hosts;
+      payload["agents"] = dealt.slot_of.size();
+      ended.clear();
     } else if (kv.key.starts_with(ckeys::host_prefix(graph))) {
       e.category = "host", e.action = w.deleted ? "left" : "joined";
       payload["slot"] = kv.key.substr(ckeys::host_prefix(graph).size());
@@ -60,10 +62,10 @@ void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEve
       e.category = "question", e.action = "answered";
       payload["question_id"] = kv.key.substr(ckeys::answer_prefix(graph).size());
       payload["answer"] = kv.value;
-    } else if (kv.key.starts_with(ckeys::question("")) && !w.deleted && v.value("graph", "") == graph) {
+    } else if (kv.key.starts_with(ckeys::question_prefix(graph)) && !w.deleted) {
       e.category = "question", e.action = "asked";
       e.agent_id = v.value("agent", "");
-      payload["question_id"] = kv.key.substr(ckeys::question("").size());
+      payload["question_id"] = kv.key.substr(ckeys::question_prefix(graph).size());
       payload["host"] = v.value("host", "");
       payload["question"] = v.value("question", "");
     } else if (kv.key.starts_with(ckeys::message_prefix(graph)) && !w.deleted) {
@@ -83,7 +85,7 @@ void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEve
       e.agent_id = kv.key.substr(review.size());
       payload["host"] = v.value("host", "");
     } else {
-      return std::nullopt;  // the spec, slot names, review parts, other graphs
+      return std::nullopt;  // the spec, slot names, review parts, other graphs, a run cleared
     }
     // etcd keeps no time; the hosts stamp what they put (at_ms), the rest takes the time before it.
     if (v.contains("at_ms") && v["at_ms"].is_number_integer()) last_ms = v["at_ms"].get<std::int64_t>();

@@ -34,15 +34,52 @@ ClusterHost::~ClusterHost() {
 
 GraphSpec ClusterHost::join(const GraphSpec& spec) {
   graph_ = spec.name;
-  auto plan = ShardPlan::deal(spec, opts_.hosts).to_json();
-  plan["at_ms"] = now_ms();  // when the run began, for its event stream (cluster_events.hpp)
-  if (etcd_.create(ckeys::spec(graph_), {{ckeys::spec(graph_), spec.to_json().dump()},
-                                         {ckeys::plan(graph_), plan.dump()}})) {
-    spdlog::info("cluster: graph '{}' dealt over {} hosts", graph_, opts_.hosts);
-    return claim(spec);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto plan = ShardPlan::deal(spec, opts_.hosts).to_json();
+    plan["at_ms"] = now_ms();  // when the run began, for its event stream (cluster_events.hpp)
+    if (etcd_.create(ckeys::spec(graph_), {{ckeys::spec(graph_), spec.to_json().dump()},
+                                           {ckeys::plan(graph_), plan.dump()}})) {
+      spdlog::info("cluster: graph '{}' dealt over {} hosts", graph_, opts_.hosts);
+      return claim(spec);
+    }
+    // A run of this graph is there. One under way (an agent not ended, or a host in it) is joined;
+    // one that has ended gives way to this one: its keys go (unless another host got there first),
+    // and the first to put the graph again deals it.
+    std::int64_t plan_rev = 0;
+    if (!run_ended(&plan_rev)) {
+      spdlog::info("cluster: graph '{}' is in etcd already; running its part of that", graph_);
+      return rejoin(graph_);
+    }
+    if (etcd_.erase_if_unchanged(ckeys::plan(graph_), plan_rev,
+                                 {ckeys::graph_prefix(graph_), ckeys::question_prefix(graph_), ckeys::review_root(graph_)}))
+      spdlog::info("cluster: the previous run of graph '{}' had ended; it is cleared for this one", graph_);
   }
-  spdlog::info("cluster: graph '{}' is in etcd already; running its part of that", graph_);
-  return rejoin(graph_);
+  throw Error(Errc::busy, "graph '" + graph_ + "' in etcd kept changing while this host tried to join it");
+}
+
+// Whether the graph's run in etcd has ended: every agent of its plan in an end state and no host
+// holding a slot. Sets *plan_rev to the plan's revision (0 when there is none: nothing to join).
+bool ClusterHost::run_ended(std::int64_t* plan_rev) {
+  std::optional<ShardPlan> plan;
+  std::map<std::string, std::string> states;
+  bool hosts_in = false;
+  const std::string agents = ckeys::agent_prefix(graph_);
+  for (const auto& kv : etcd_.range_prefix(ckeys::graph_prefix(graph_))) {
+    if (kv.key == ckeys::plan(graph_)) {
+      plan = ShardPlan::from_json(json::parse(kv.value, nullptr, false));
+      *plan_rev = kv.mod_revision;
+    } else if (kv.key.starts_with(ckeys::host_prefix(graph_))) {
+      hosts_in = true;
+    } else if (kv.key.starts_with(agents)) {
+      auto j = json::parse(kv.value, nullptr, false);
+      if (j.is_object()) states[kv.key.substr(agents.size())] = j.value("state", "");
+    }
+  }
+  if (!plan) return true;  // a graph put without its plan cannot be joined: it is replaced
+  if (hosts_in) return false;
+  for (const auto& [id, slot] : plan->slot_of)
+    if (auto it = states.find(id); it == states.end() || !kEnded.count(it->second)) return false;
+  return true;
 }
 
 GraphSpec ClusterHost::rejoin(const std::string& graph_name) {
@@ -211,7 +248,7 @@ void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
       }
       json q = {{"graph", graph_}, {"host", opts_.host}, {"agent", e->agent_id}, {"at_ms", e->timestamp_ms},
                 {"question", payload.value("question", "")}, {"options", payload.value("options", json::array())}};
-      publish([&] { etcd_.put(ckeys::question(qid), q.dump()); });
+      publish([&] { etcd_.put(ckeys::question(graph_, qid), q.dump()); });
     } else if (e->action == "message" && payload.is_object() && payload.value("remote", false)) {
       carry_message(keys::run_outgoing(e->agent_id, payload.value("message_id", "")));
     } else if (e->action == "started") {

@@ -36,8 +36,9 @@ class ClusterHost {
   ClusterHost(std::vector<std::string> urls, Options options);
   ~ClusterHost();
 
-  // Puts spec and its plan in etcd unless a run of that graph is there already (then those stand),
-  // claims this host's slot and returns the part of the graph it runs.
+  // Puts spec and its plan in etcd unless a run of that graph is under way there (then those
+  // stand; a run that has ended is cleared first), claims this host's slot and returns the part of
+  // the graph it runs.
   GraphSpec join(const GraphSpec& spec);
   // The same for a host that resumes: the graph is read from etcd.
   GraphSpec rejoin(const std::string& graph_name);
@@ -59,6 +60,7 @@ class ClusterHost {
 
  private:
   GraphSpec claim(const GraphSpec& full);
+  bool run_ended(std::int64_t* plan_rev);
   void keep_alive_loop();
   void publish_loop(std::shared_ptr<Subscription> sub);
   void watch_loop(std::int64_t from);

@@ -197,6 +197,17 @@ bool EtcdClient::create(const std::string& guard_key, const std::vector<std::pai
   return call("/v3/kv/txn", body).value("succeeded", false);
 }
 
+bool EtcdClient::erase_if_unchanged(const std::string& guard_key, std::int64_t mod_revision,
+                                    const std::vector<std::string>& prefixes) {
+  json success = json::array();
+  for (const auto& p : prefixes)
+    success.push_back({{"request_delete_range", {{"key", b64(p)}, {"range_end", b64(prefix_end(p))}}}});
+  json body = {{"compare", json::array({{{"key", b64(guard_key)}, {"target", "MOD"}, {"result", "EQUAL"},
+                                         {"mod_revision", std::to_string(mod_revision)}}})},
+               {"success", success}};
+  return call("/v3/kv/txn", body).value("succeeded", false);
+}
+
 std::int64_t EtcdClient::lease_grant(int ttl_s) {
   json r = call("/v3/lease/grant", {{"TTL", std::to_string(ttl_s)}});
   return i64(r, "ID");

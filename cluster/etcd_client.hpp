@@ -61,6 +61,9 @@ class EtcdClient {
   bool create(const std::string& key, const std::string& value, std::int64_t lease = 0) {
     return create(key, {{key, value}}, lease);
   }
+  // Deletes every key under each prefix, in one txn, only if guard_key was last written at
+  // mod_revision; true if it did.
+  bool erase_if_unchanged(const std::string& guard_key, std::int64_t mod_revision, const std::vector<std::string>& prefixes);
 
   // A lease of ttl_s seconds; keep_alive renews it; revoke deletes it and every key under it.
   std::int64_t lease_grant(int ttl_s);

@@ -635,6 +635,8 @@ int main(int argc, char** argv) {
   answer->add_option("text", text, "the answer (an option's text or its number)")->required();
   answer->add_flag("--json", as_json, "one JSON object");
   answer->add_option("--cluster", cluster_flags.urls, "answer a question of a cluster run: the etcd members' URLs");
+  std::string answer_graph;
+  answer->add_option("--graph", answer_graph, "with --cluster: the graph whose run asked it (when several asked that id)");
 
   auto* cancel = app.add_subcommand("cancel", "cancel an agent (or all) of the running graph");
   cancel->add_option("agent", agent, "agent id");
@@ -724,7 +726,7 @@ int main(int argc, char** argv) {
 
     if (answer->parsed() && cluster_flags.named()) {
       cluster::EtcdClient etcd(cluster::EtcdClient::split_urls(cluster_flags.urls));
-      print_answered(cluster::answer_in_cluster(etcd, qid, text), as_json);
+      print_answered(cluster::answer_in_cluster(etcd, qid, text, answer_graph), as_json);
       return 0;
     }
     if (events->parsed() && cluster_flags.named()) {

@@ -109,8 +109,8 @@ TEST_F(ClusterRun, DemoGraphOverThreeHostsWithAQuestionAnsweredOnce) {
   std::map<std::string, std::unique_ptr<Child>> hosts;
   for (const char* h : {"h0", "h1", "h2"}) hosts[h] = run_host(h, 3);
 
-  auto q = wait_etcd("/remora/question/", [](const KeyValue&) { return true; });
-  const std::string qid = q.key.substr(std::string("/remora/question/").size());
+  auto q = wait_etcd(ckeys::question_prefix("demo"), [](const KeyValue&) { return true; });
+  const std::string qid = q.key.substr(ckeys::question_prefix("demo").size());
   EXPECT_EQ(nlohmann::json::parse(q.value).value("agent", ""), "review");
   // The review asked only once both scans, on other hosts, had completed.
   EXPECT_EQ(agent_state("demo", "scan-a"), "completed");
@@ -308,10 +308,10 @@ TEST_F(ClusterRun, TheDemoJobOverThreeHostsEndsAsOnOneHost) {
   ASSERT_GT(questions, 1u);
   std::set<std::string> answered;
   while (answered.size() < questions) {
-    auto q = wait_etcd("/remora/question/", [&](const KeyValue& kv) { return !answered.count(kv.key); });
+    auto q = wait_etcd(ckeys::kQuestionRoot, [&](const KeyValue& kv) { return !answered.count(kv.key); });
     answered.insert(q.key);
     auto a = shell(kRemoraBin + " -w " + p_.path("nowhere").string() + " answer --cluster " + etcd_->urls() + " " +
-                   q.key.substr(std::string("/remora/question/").size()) + " google");
+                   q.key.substr(q.key.rfind('/') + 1) + " google");
     ASSERT_EQ(a.code, 0) << a.out;
   }
   for (auto& [name, child] : hosts) ASSERT_EQ(child->wait(), 0) << name << ": " << out(name);
@@ -326,6 +326,35 @@ TEST_F(ClusterRun, TheDemoJobOverThreeHostsEndsAsOnOneHost) {
     ++compared;
   }
   EXPECT_EQ(compared, questions);
+}
+
+// The same graph run again once its run in etcd has ended: the ended run is cleared, so the new run
+// asks its question again (the old answer does not stand for it); an id asked in two graphs' runs
+// is answered by naming the graph.
+TEST_F(ClusterRun, AGraphRunAgainAfterItsRunEndedStartsAfresh) {
+  p_.graph("name: again\nagents:\n  - {id: q, bundle: ask}\n");
+  std::int64_t last = 0;
+  for (const auto& [round, answer] : std::vector<std::pair<std::string, std::string>>{{"r1", "google"}, {"r2", "numpy"}}) {
+    auto h = run_host(round, 1);  // a fresh workspace each round
+    auto q = wait_etcd(ckeys::question_prefix("again"), [&](const KeyValue& kv) { return kv.mod_revision > last; });
+    last = q.mod_revision;
+    const std::string qid = q.key.substr(ckeys::question_prefix("again").size());
+    const std::string answer_cmd = kRemoraBin + " -w " + p_.path("nowhere").string() + " answer --cluster " + etcd_->urls() + " ";
+    if (round == "r2") {
+      client_->put(ckeys::question("other", qid), R"({"graph": "other", "options": []})");
+      auto two = shell(answer_cmd + qid + " " + answer + " 2>&1");
+      EXPECT_NE(two.code, 0) << two.out;
+      EXPECT_NE(two.out.find("several graphs (again, other)"), std::string::npos) << two.out;
+    }
+    auto a = shell(answer_cmd + (round == "r2" ? "--graph again " : "") + qid + " " + answer + " 2>&1");
+    ASSERT_EQ(a.code, 0) << a.out;
+    ASSERT_EQ(h->wait(), 0) << out(round);
+    std::vector<std::string> answers;
+    for (auto& e : events(round))
+      if (e.value("event", "") == "agent:resumed") answers.push_back(e.at("payload").value("answer", ""));
+    EXPECT_EQ(answers, std::vector<std::string>{answer}) << round;
+  }
+  EXPECT_EQ(agent_state("again", "q"), "completed");
 }
 
 // Review from one place: after a run over 3 hosts, any one host's workspace pulls the other hosts'
