@@ -8,6 +8,7 @@
 #include "proto/keyspace.hpp"
 #include "shared/clock.hpp"
 #include "shared/error.hpp"
+#include "shared/fault_point.hpp"
 
 namespace remora::cluster {
 namespace {
@@ -226,6 +227,7 @@ void ClusterHost::carry_message(const std::string& key) {
   auto e = ws_->get(base, key);
   if (!e) return;  // carried already
   const auto m = proto::decode<proto::Message>(e->value, key);
+  fault_point("cluster:message_unsent");  // committed here, not yet in etcd
   if (!publish([&] { etcd_.create(ckeys::message(graph_, m.to_agent, m.from_agent, m.id), e->value); })) return;
   ws_->write([&](WriteTxn& t) { t.del(base, key); });
 }

@@ -240,15 +240,19 @@ TEST_F(ClusterRun, ANewHostTakesTheSlotOfAKilledHostWhenItsLeaseExpires) {
 
 // A message from an agent on one host to an agent on another: carried through etcd into the
 // addressee's inbox before it starts (it runs after the sender), and shown in the cluster's stream.
-TEST_F(ClusterRun, AMessageReachesAnAgentOnAnotherHost) {
+void talk_and_listen(GraphProject& p) {
   const std::string agent_head = "system_prompt: s\nuser_prompt: u\nmodel: {provider: scripted}\n";
-  p_.bundle("talk", agent_head + "tools: [send_message, submit_result]\nscript:\n"
+  p.bundle("talk", agent_head + "tools: [send_message, submit_result]\nscript:\n"
                     "  - tool_calls: [{name: send_message, arguments: {agent: listener, payload: {note: hello across}}}]\n"
                     "  - tool_calls: [{name: submit_result, arguments: {summary: sent}}]\n", "agent");
-  p_.bundle("listen", agent_head + "tools: [get_messages, submit_result]\nscript:\n"
+  p.bundle("listen", agent_head + "tools: [get_messages, submit_result]\nscript:\n"
                       "  - tool_calls: [{name: get_messages, arguments: {}}]\n"
                       "  - tool_calls: [{name: submit_result, arguments: {summary: \"{last_result}\"}}]\n", "agent");
-  p_.graph("name: talking\nagents:\n  - {id: talker, bundle: talk}\n  - {id: listener, bundle: listen, after: [talker]}\n");
+  p.graph("name: talking\nagents:\n  - {id: talker, bundle: talk}\n  - {id: listener, bundle: listen, after: [talker]}\n");
+}
+
+TEST_F(ClusterRun, AMessageReachesAnAgentOnAnotherHost) {
+  talk_and_listen(p_);
   auto h0 = run_host("h0", 2), h1 = run_host("h1", 2);
   EXPECT_EQ(h0->wait(), 0) << out("h0");
   EXPECT_EQ(h1->wait(), 0) << out("h1");
@@ -355,6 +359,28 @@ TEST_F(ClusterRun, AGraphRunAgainAfterItsRunEndedStartsAfresh) {
     EXPECT_EQ(answers, std::vector<std::string>{answer}) << round;
   }
   EXPECT_EQ(agent_state("again", "q"), "completed");
+}
+
+// The sender's host killed after its supervisor committed the message for another host and before
+// it reached etcd: resumed, the host carries it, and the addressee gets it once.
+TEST_F(ClusterRun, AMessageCommittedBeforeItsHostDiedReachesTheOtherHost) {
+  talk_and_listen(p_);
+  // h0 first, so it takes slot 0 (the talker's); it kills itself at the fault point.
+  std::vector<std::string> args{"REMORA_FAULT=cluster:message_unsent", kRemoraBin, "-w", ws("h0"), "run", p_.graph_path(),
+                                "--json", "--hosts", "2", "--cluster", etcd_->urls(), "--host", "h0"};
+  auto h0 = std::make_unique<Child>("/usr/bin/env", args, p_.path("h0.out"));
+  wait_etcd(ckeys::graph_prefix("talking") + "slot-of/", [](const KeyValue&) { return true; });
+  auto h1 = run_host("h1", 2);
+  EXPECT_EQ(h0->wait(), 137) << out("h0");
+  EXPECT_TRUE(client_->range_prefix(ckeys::message_prefix("talking")).empty());  // not in etcd yet
+  auto resumed = host("h0", {"resume", "--json"});
+  EXPECT_EQ(resumed->wait(), 0) << out("h0");
+  EXPECT_EQ(h1->wait(), 0) << out("h1");
+  EXPECT_EQ(client_->range_prefix(ckeys::message_prefix("talking")).size(), 1u);
+  auto status = shell(kRemoraBin + " -w " + ws("h1") + " status --json");
+  const auto st = nlohmann::json::parse(status.out);
+  EXPECT_NE(st.at("agents")[0].at("result").value("summary", "").find("hello across"), std::string::npos) << st;
+  EXPECT_EQ(count("h1", "agent:message_received", "listener"), 1);
 }
 
 // Review from one place: after a run over 3 hosts, any one host's workspace pulls the other hosts'
