@@ -1,5 +1,6 @@
 #include "cluster/carried_review.hpp"
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -34,6 +35,7 @@ proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agen
   const auto overlay = ws.find_ns(agent.ns);
   if (!overlay) return out;
   const auto base = ws.ns(keys::kBase);
+  const auto parent = ws.find_ns(agent.parent_ns).value_or(base);
   std::vector<Namespace> below;  // the overlays it reads through
   for (const auto& info : ws.namespaces())
     if (info.id != 0 && info.id != overlay->id &&
@@ -55,7 +57,8 @@ proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agen
       if (e.seen_rev == 0) {
         c.saw = CarriedEntry::saw_nothing;
       } else if (decided_below.count(e.key)) {
-        c.saw = CarriedEntry::saw_overlay;
+        c.saw = CarriedEntry::saw_overlay;  // with what that overlay holds (none: a tombstone), in
+        if (auto v = r.get(parent, e.key)) c.ancestor.data = std::move(v->value);  // case it is gone there
       } else if (auto now = r.get(base, e.key); now && now->mod_rev == e.seen_rev) {
         c.saw = CarriedEntry::saw_base;
         c.ancestor.data = std::move(now->value);
@@ -73,12 +76,29 @@ proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agen
 
 bool carry_in(WriteTxn& t, const proto::AgentChanges& c) {
   const auto base = *t.find_ns(keys::kBase);
-  const auto& a = c.agent;
+  auto a = c.agent;
   if (t.get(base, keys::run_agent(a.id))) return false;
-  if (a.parent_ns != keys::kBase && !t.find_ns(a.parent_ns))
-    throw Error(Errc::not_found, "agent " + a.id + " builds on the overlay " + a.parent_ns + ", which is not here");
+  // It reads through the overlay of the agent it builds on when that is here (pulled before it, or
+  // this host's own); one rejected (dropped) or never pulled is not: then over base.
+  std::optional<Namespace> parent;
+  if (a.parent_ns != keys::kBase) {
+    const std::string prefix = keys::agent_ns("");
+    const bool an_agent = a.parent_ns.starts_with(prefix) &&
+                          t.get(base, keys::run_agent(a.parent_ns.substr(prefix.size())));
+    if (an_agent) parent = t.find_ns(a.parent_ns);
+    if (!parent) a.parent_ns = std::string(keys::kBase);
+  }
   const auto ns = t.create_ns(a.ns, a.parent_ns);
-  const auto parent = *t.find_ns(a.parent_ns);
+  // The version of base that holds what the agent started from: base's now when it holds those
+  // bytes, else that version kept as of this transaction's revision (one transaction per agent, so
+  // never another agent's), for a three-way merge. An empty ancestor: the file was not there.
+  auto base_seen = [&](const std::string& key, const std::string& ancestor) -> std::uint64_t {
+    auto now = t.get(base, key);
+    if (ancestor.empty()) return 0;
+    if (now && now->value == ancestor) return now->mod_rev;
+    if (auto k = kept_key(t.revision(), key); !k.empty()) t.put(base, k, ancestor);
+    return t.revision();
+  };
   for (const auto& e : c.entries) {
     if ((!e.key.starts_with(keys::kFile) && e.key != keys::result(a.id)) || e.kind > 2)
       throw Error(Errc::corrupt, "agent " + a.id + " from host " + c.host + " carries an entry that is neither a file "
@@ -86,20 +106,15 @@ bool carry_in(WriteTxn& t, const proto::AgentChanges& c) {
     OwnEntry o{e.key, static_cast<OwnEntry::Kind>(e.kind), e.value.data, 0};
     switch (e.saw) {
       case CarriedEntry::saw_nothing: o.seen_rev = 0; break;
-      case CarriedEntry::saw_overlay: o.seen_rev = t.version(parent, e.key); break;
-      case CarriedEntry::saw_base: {
-        // Base here holds what the agent started from: it saw that. Otherwise base here moved
-        // since (an accept), and the version it started from is kept as of this revision, for a
-        // three-way merge.
-        auto now = t.get(base, e.key);
-        if (now && now->value == e.ancestor.data) {
-          o.seen_rev = now->mod_rev;
-        } else {
-          o.seen_rev = t.revision();
-          if (auto k = kept_key(o.seen_rev, e.key); !k.empty()) t.put(base, k, e.ancestor.data);
-        }
+      case CarriedEntry::saw_overlay:
+        // The overlay below still decides the key: it saw that. Accepted (merged into base) or
+        // dropped since: what it held is the ancestor in base, as for saw_base.
+        if (parent && t.version(*parent, e.key) != t.version(base, e.key))
+          o.seen_rev = t.version(*parent, e.key);
+        else
+          o.seen_rev = base_seen(e.key, e.ancestor.data);
         break;
-      }
+      case CarriedEntry::saw_base: o.seen_rev = base_seen(e.key, e.ancestor.data); break;
       default: o.seen_rev = t.revision(); break;  // unknown: nothing kept, so a stale base if base differs
     }
     t.put_own(ns, o);
@@ -149,23 +164,21 @@ Pulled pull_changes(EtcdClient& etcd, Workspace& ws) {
       throw Error(Errc::corrupt, "etcd key " + m.key + " holds the changes of another agent (" + c.agent.id + ")");
     todo.emplace(id, std::move(c));
   }
+  // An agent goes in after the one it builds on, when that is among them; each in a transaction of
+  // its own (the ancestors it keeps are of its own revision).
   Pulled out;
-  ws.write([&](WriteTxn& t) {
-    out.agents.clear();  // the callback may run again
-    std::set<std::string> done;
-    // An agent goes in after the one it builds on (same host, so published with it or before).
-    for (bool progress = true; progress && done.size() < todo.size();) {
-      progress = false;
-      for (const auto& [id, c] : todo) {
-        if (done.count(id) || (c.agent.parent_ns != keys::kBase && !t.find_ns(c.agent.parent_ns))) continue;
-        if (carry_in(t, c)) out.agents.push_back(id);
-        done.insert(id);
-        progress = true;
-      }
-    }
-    for (const auto& [id, c] : todo)
-      if (!done.count(id)) carry_in(t, c);  // throws, naming the overlay it lacks
-  });
+  std::set<std::string> done;
+  std::function<void(const std::string&)> pull = [&](const std::string& id) {
+    if (!done.insert(id).second) return;
+    const auto& c = todo.at(id);
+    const std::string prefix = keys::agent_ns("");
+    if (c.agent.parent_ns.starts_with(prefix))
+      if (auto on = c.agent.parent_ns.substr(prefix.size()); todo.count(on)) pull(on);
+    bool in = false;
+    ws.write([&](WriteTxn& t) { in = carry_in(t, c); });
+    if (in) out.agents.push_back(id);
+  };
+  for (const auto& [id, c] : todo) pull(id);
   return out;
 }
 

@@ -19,9 +19,10 @@ namespace remora::cluster {
 // read on the host that ran it.
 proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agent, const std::string& host);
 
-// Puts them in as agent's overlay and its run:agent record, in t. False when the workspace holds
-// that agent already (its own, or carried before). Error(not_found) when the overlay it builds on is
-// not here (carry that agent first).
+// Puts them in as agent's overlay and its run:agent record, in t (one agent per transaction: an
+// ancestor it keeps is of t's revision). False when the workspace holds that agent already (its
+// own, or carried before). Over the overlay of the agent it builds on when that is here, else over
+// base (that agent rejected, or not pulled: its edits are then not part of this one's view).
 bool carry_in(WriteTxn& t, const proto::AgentChanges& changes);
 
 // Publishes them under /remora/review/<graph>/: parts of at most kPartBytes (a put stays under
@@ -35,7 +36,8 @@ void publish_changes(EtcdClient& etcd, const std::string& graph, const proto::Ag
 struct Pulled {
   std::vector<std::string> agents;  // carried in now, in the order they were
 };
-// Carries in every agent of ws's cluster run that etcd holds and ws does not, in one transaction.
+// Carries in every agent of ws's cluster run that etcd holds and ws does not, one transaction
+// each, an agent after the one it builds on.
 // Error(not_found) when ws holds no run; Error(corrupt) naming the key of a record that does not decode.
 Pulled pull_changes(EtcdClient& etcd, Workspace& ws);
 

@@ -33,7 +33,8 @@ void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEve
   etcd.range_prefix(ckeys::plan(graph), &head);  // the store's revision now
 
   const std::string g = ckeys::graph_prefix(graph), review = ckeys::review_prefix(graph);
-  std::set<std::string> ended;
+  std::set<std::string> ended;  // of the run whose graph:dealt came last
+  std::size_t run_agents = plan.slot_of.size();
   std::int64_t last_ms = 0;
   bool all_ended = false;
   auto to_event = [&](const WatchEvent& w) -> std::optional<proto::Event> {
@@ -48,6 +49,7 @@ void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEve
       e.category = "graph", e.action = "dealt";
       payload["hosts"] = dealt.hosts;
       payload["agents"] = dealt.slot_of.size();
+      run_agents = dealt.slot_of.size();
       ended.clear();
     } else if (kv.key.starts_with(ckeys::host_prefix(graph))) {
       e.category = "host", e.action = w.deleted ? "left" : "joined";
@@ -90,21 +92,20 @@ void cluster_events(EtcdClient& etcd, const std::string& graph, const ClusterEve
     // etcd keeps no time; the hosts stamp what they put (at_ms), the rest takes the time before it.
     if (v.contains("at_ms") && v["at_ms"].is_number_integer()) last_ms = v["at_ms"].get<std::int64_t>();
     e.timestamp_ms = last_ms;
-    e.payload_json = payload.dump();
+    e.payload_json = payload.dump(-1, ' ', false, json::error_handler_t::replace);  // etcd's bytes need not be UTF-8
     return e;
   };
   // Without follow the replay ends at the event of the store's revision now, or, when that last
   // write was not the run's (another application's key), once the replay has gone quiet.
   using Clock = std::chrono::steady_clock;
-  constexpr auto kQuiet = std::chrono::milliseconds(300);
+  constexpr auto kQuiet = std::chrono::milliseconds(1000);
   auto progress = Clock::now();
   etcd.watch_prefix("/remora/", std::max<std::int64_t>(opts.from, 1), [&](const std::vector<WatchEvent>& evs) {
     progress = Clock::now();
-    for (const auto& w : evs) {
+    for (const auto& w : evs)  // a revision's events come in one batch: all of them, then the checks
       if (auto e = to_event(w)) fn(*e);
-      if (!opts.follow && w.kv.mod_revision >= head) return false;
-    }
-    all_ended = ended.size() >= plan.slot_of.size();
+    if (!opts.follow && !evs.empty() && evs.back().kv.mod_revision >= head) return false;
+    all_ended = ended.size() >= run_agents;
     return !(opts.follow && opts.until_end && all_ended);
   }, [&] { return !opts.follow && Clock::now() - progress > kQuiet; }, opts.follow ? std::chrono::milliseconds(1000) : kQuiet);
 }

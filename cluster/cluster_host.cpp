@@ -9,6 +9,7 @@
 #include "shared/clock.hpp"
 #include "shared/error.hpp"
 #include "shared/fault_point.hpp"
+#include "supervisor/terminal_text.hpp"
 
 namespace remora::cluster {
 namespace {
@@ -35,6 +36,11 @@ ClusterHost::~ClusterHost() {
 
 GraphSpec ClusterHost::join(const GraphSpec& spec) {
   graph_ = spec.name;
+  // The name is a segment of etcd key prefixes: one that held a '/' would overlap another graph's.
+  if (graph_.empty() || graph_.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+                            std::string::npos)
+    throw Error(Errc::invalid_argument, "a cluster run's graph name is letters, digits, '.', '_' and '-'; '" +
+                                            inert_text(graph_) + "' is not");
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto plan = ShardPlan::deal(spec, opts_.hosts).to_json();
     plan["at_ms"] = now_ms();  // when the run began, for its event stream (cluster_events.hpp)
@@ -174,9 +180,12 @@ void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
   sup_ = &sup;
   ws_ = &ws;
   auto sub = sup.bus().subscribe("*");
+  const auto base = ws.ns("base");
+  // Messages to other hosts' agents that a crash kept from etcd, before any sender's end is
+  // published again: an addressee that runs after its sender finds the message in etcd first.
+  for (const auto& [k, e] : ws.list(base, keys::kRunOutgoing)) carry_message(k);
   // A resumed host publishes again what its workspace holds as ended: a publish its predecessor
   // did not get to is made now (a put of the same state changes nothing for the others).
-  auto base = ws.ns("base");
   for (const auto& [id, slot] : plan_.slot_of) {
     if (slot != slot_) continue;
     auto e = ws.get(base, keys::run_agent(id));
@@ -184,8 +193,6 @@ void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
     auto st = proto::decode<proto::AgentState>(e->value, keys::run_agent(id));
     if (kEnded.count(st.state)) publish_ended(st);
   }
-  // Messages to other hosts' agents that a crash kept from etcd.
-  for (const auto& [k, e] : ws.list(base, keys::kRunOutgoing)) carry_message(k);
   std::int64_t rev = 0;
   for (const auto& kv : etcd_.range_prefix(ckeys::graph_prefix(graph_), &rev)) on_etcd(kv);
   publisher_ = std::thread([this, sub] { publish_loop(sub); });
@@ -292,7 +299,7 @@ void ClusterHost::on_etcd(const KeyValue& kv) {
     }
   }
   if (to_deliver && sup_) sup_->deliver(std::move(*to_deliver));
-  if (changed && sup_) sup_->wake();
+  if (changed && sup_) sup_->remote_changed(kv.key.substr(agents.size()));
   if (to_answer && sup_) sup_->answer(to_answer->first, to_answer->second);
 }
 

@@ -292,7 +292,19 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
   }
   // In a cluster: the graph as the first host put it in etcd, and this host's part of it.
   auto host = cluster_host(cluster);
-  if (host) spec = host->join(spec);
+  if (host) {
+    // Refused before etcd is touched (joining may clear an ended run there and takes a slot): a
+    // workspace that holds a run is resumed, or started over with --fresh.
+    if (std::error_code ec; !fresh && std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec)) {
+      if (auto prev = read_run(*open_workspace(dir, false))) {
+        std::cerr << "remora: workspace " << dir << " already holds a " << prev->state << " run of graph '"
+                  << inert_text(prev->graph_name) << "'; `remora resume --cluster` continues an unfinished one, "
+                  << "--fresh discards it\n";
+        return 2;
+      }
+    }
+    spec = host->join(spec);
+  }
   auto ws = open_workspace(dir, true, spec.config.durability);
   RunLock lock(dir);
   bool resume_it = false;

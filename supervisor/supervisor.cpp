@@ -24,11 +24,18 @@
 #include "shared/sandbox_probe.hpp"
 #include "supervisor/agent_results.hpp"
 #include "supervisor/sandbox_ending.hpp"
+#include "supervisor/terminal_text.hpp"
 #include "shared/event_log.hpp"
 #include "shared/pid_fd.hpp"
 
 namespace remora {
 namespace {
+
+// Whether k can be a workspace key (Workspace refuses the rest): not empty, within the size limit,
+// no NUL byte.
+bool storable_key(std::string_view k) {
+  return !k.empty() && k.size() <= keys::kMaxKeyBytes && k.find('\0') == std::string_view::npos;
+}
 
 using namespace std::chrono_literals;
 
@@ -475,25 +482,21 @@ std::string Supervisor::dependency_state(const std::string& id) const {
   return opts_.remote_state ? opts_.remote_state(id) : "pending";
 }
 
-void Supervisor::wake() { push(std::vector<Change>{}); }
+void Supervisor::remote_changed(std::string agent_id) { push(RemoteChanged{std::move(agent_id)}); }
 
-// A cluster run (SupervisorOptions::remote_state): the dependencies on other hosts' agents that
-// ended since the last pass release their dependents here, as a local agent's end does in set_state.
-void Supervisor::settle_remote() {
-  for (auto it = remote_waiting_.begin(); it != remote_waiting_.end();) {
-    if (!kTerminal.count(dependency_state(*it))) {
-      ++it;
-      continue;
-    }
-    for (const auto d : remote_dependents_[*it])
-      if (--by_index_[d]->waiting_on == 0) arrive(*by_index_[d]);
-    it = remote_waiting_.erase(it);
-  }
+// A cluster run (SupervisorOptions::remote_state): another host's agent that ended releases its
+// dependents here, as a local agent's end does in set_state; only the agent named is looked at.
+// (Before index_agents, there is nothing to release: it reads every state itself.)
+void Supervisor::handle(const RemoteChanged& r) {
+  auto it = remote_waiting_.find(r.agent_id);
+  if (it == remote_waiting_.end() || !kTerminal.count(dependency_state(r.agent_id))) return;
+  for (const auto d : remote_dependents_[r.agent_id])
+    if (--by_index_[d]->waiting_on == 0) arrive(*by_index_[d]);
+  remote_waiting_.erase(it);
 }
 
 void Supervisor::schedule() {
   const auto now_wall = now_ms();
-  settle_remote();
   std::vector<std::size_t> fresh;  // arrived this pass, still pending: queued unless started
   while (!stopping_ && !arrived_.empty()) {
     // In graph order; an agent skipped here makes its dependents arrive in the same pass.
@@ -653,17 +656,17 @@ void Supervisor::flush() {
   const auto revision = ws_.write([&](WriteTxn& t) {
     events = pending_.events;
     created.clear();
-    auto ns_of = [&](const std::string& name) -> Namespace {
+    std::function<Namespace(const std::string&)> ns_of = [&](const std::string& name) -> Namespace {
       if (auto it = ns_cache_.find(name); it != ns_cache_.end()) return it->second;
       if (auto it = created.find(name); it != created.end()) return it->second;
       auto n = t.find_ns(name);
       if (!n) {
         // An agent's overlay reads through its parent: base, or the overlay of the dependency it
-        // builds on (created first, since that agent ran before it).
+        // builds on, created first (that agent ran before it; or, for a message put in the inbox
+        // of an agent that has not started, now, empty until that agent runs).
         const Agent* a = agent_for_ns(name);
-        std::string parent = a ? a->st.parent_ns : std::string(keys::kBase);
-        if (parent != keys::kBase && !t.find_ns(parent) && !created.count(parent)) parent = std::string(keys::kBase);
-        n = t.create_ns(name, parent);
+        const std::string parent = a ? a->st.parent_ns : std::string(keys::kBase);
+        n = t.create_ns(name, parent == keys::kBase ? parent : ns_of(parent).name);
       }
       return created[name] = *n;
     };
@@ -898,29 +901,33 @@ void Supervisor::on_outbox_message(Agent& a, const std::string& key) {
   }
   m.from_agent = a.st.id;  // whatever the worker claimed
   auto to = agents_.find(m.to_agent);
-  if (to == agents_.end() && opts_.peers.count(m.to_agent)) {
-    // Another host's: committed for the cluster host to carry (and carried again after a crash).
-    pending_.puts.emplace_back(std::string(keys::kBase), keys::run_outgoing(m.from_agent, m.id), proto::encode(m));
-    emit("agent", "message", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}, {"remote", true}});
-    return;
-  }
-  if (to == agents_.end()) {
+  const bool remote = to == agents_.end() && opts_.peers.count(m.to_agent);
+  // The id is the worker's: one that cannot make a key (too long, a NUL) is refused, not committed.
+  const auto dest = remote ? keys::run_outgoing(m.from_agent, m.id) : keys::agent_inbox(m.to_agent, m.id);
+  if ((to == agents_.end() && !remote) || !storable_key(dest)) {
     emit("agent", "message_undeliverable", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}});
     return;
   }
-  pending_.puts.emplace_back(to->second.st.ns, keys::agent_inbox(m.to_agent, m.id), proto::encode(m));
+  if (remote) {
+    // Another host's: committed for the cluster host to carry (and carried again after a crash).
+    pending_.puts.emplace_back(std::string(keys::kBase), dest, proto::encode(m));
+    emit("agent", "message", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}, {"remote", true}});
+    return;
+  }
+  pending_.puts.emplace_back(to->second.st.ns, dest, proto::encode(m));
   emit("agent", "message", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}});
 }
 
 // A message another host's agent sent to one of ours (a cluster run), given again after a crash or
-// a reconnect: put once.
+// a reconnect: put once, unless its addressee has ended or its id cannot make a key.
 void Supervisor::handle(const proto::Message& m) {
   auto to = agents_.find(m.to_agent);
-  if (to == agents_.end()) {
-    spdlog::warn("a message from {} for {}, which this host does not run, was dropped", m.from_agent, m.to_agent);
+  const auto key = keys::agent_inbox(m.to_agent, m.id);
+  if (to == agents_.end() || terminal(to->second) || !storable_key(key)) {
+    spdlog::warn("a message from another host for {} was dropped: {}", inert_text(m.to_agent),
+                 to == agents_.end() ? "this host does not run it" : terminal(to->second) ? "it has ended" : "its id is unusable");
     return;
   }
-  const auto key = keys::agent_inbox(m.to_agent, m.id);
   if (auto ns = ws_.find_ns(to->second.st.ns); ns && ws_.get(*ns, key)) return;
   pending_.puts.emplace_back(to->second.st.ns, key, proto::encode(m));
   emit("agent", "message_received", m.to_agent, {{"message_id", m.id}, {"from", m.from_agent}});

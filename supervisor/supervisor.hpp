@@ -54,7 +54,7 @@ struct SupervisorOptions {
   bool resume = false;
   // The hook of a cluster run (cluster/, docs/scale-out.md), where the spec holds this host's agents
   // only: the state of a dependency another host runs ("pending" until it is known). The supervisor
-  // asks it whenever it schedules; wake() makes it schedule again when an answer changed.
+  // asks it when the run's records are read, and again for an agent that remote_changed() names.
   std::function<std::string(const std::string& agent_id)> remote_state;
   // The graph's agents on other hosts (a cluster run): workers may send them messages, which the
   // supervisor commits as run:outgoing:<from>:<id> and announces (agent:message, remote: true) for
@@ -76,7 +76,7 @@ class Supervisor {
   // Thread-safe inputs from a user interface.
   void answer(std::string question_id, std::string text);  // as if by `remora answer`
   void interrupt();                                        // as if by Ctrl-C
-  void wake();                                             // schedule again (SupervisorOptions::remote_state)
+  void remote_changed(std::string agent_id);               // another host's agent changed state (remote_state)
   void deliver(proto::Message m);  // a message from another host's agent, into its addressee's inbox
 
   // How much the loop has done so far (read from any thread): its passes, and the agents those
@@ -135,7 +135,10 @@ class Supervisor {
     ModelCall call;
     ModelReply reply;
   };
-  using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt, ModelDone, proto::Message>;
+  struct RemoteChanged {
+    std::string agent_id;
+  };
+  using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt, ModelDone, proto::Message, RemoteChanged>;
 
   void push(Input in);
   void begin();
@@ -162,6 +165,7 @@ class Supervisor {
   void handle(const Interrupt&);
   void handle(const ModelDone& d);
   void handle(const proto::Message& m);
+  void handle(const RemoteChanged& r);
   void on_model_request(Agent& a, const std::string& id);
   std::shared_ptr<const Conversation> conversation_to(Agent& a, std::uint32_t n);
   void on_outbox_message(Agent& a, const std::string& key);
@@ -181,7 +185,6 @@ class Supervisor {
   std::optional<Clock::time_point> next_deadline() const;
   bool finished() const;
   std::string dependency_state(const std::string& id) const;  // a local agent's, else remote_state's
-  void settle_remote();
   bool terminal(const Agent& a) const;
   nlohmann::json counts() const;
   Agent* agent_for_ns(const std::string& ns);

@@ -383,6 +383,35 @@ TEST_F(ClusterRun, AMessageCommittedBeforeItsHostDiedReachesTheOtherHost) {
   EXPECT_EQ(count("h1", "agent:message_received", "listener"), 1);
 }
 
+// On the review host an agent can be rejected before the agent building on it has completed on its
+// host: that one is then pulled over base, and its accept merges its own edits three-way from the
+// version it started from (the rejected agent's), without the rejected agent's.
+TEST_F(ClusterRun, AnAgentWhoseBaseAgentWasRejectedIsPulledOverBase) {
+  write_text(p_.path("src/notes.txt"), "l1\nl2\nl3\nl4\nl5\n");
+  p_.bundle("first", "steps:\n  - write: {path: notes.txt, content: \"l1 first\\nl2\\nl3\\nl4\\nl5\\n\"}\n"
+                     "  - result: {summary: first}\n");
+  p_.bundle("second", "steps:\n  - work: {ms: 1500}\n"
+                      "  - write: {path: notes.txt, content: \"l1 first\\nl2\\nl3\\nl4\\nl5 second\\n\"}\n"
+                      "  - result: {summary: second}\n");
+  p_.bundle("other", "steps:\n  - write: {path: \"out/{agent}.txt\", content: x}\n  - result: {summary: other}\n");
+  p_.graph("name: rejected\nproject: src\nagents:\n  - {id: a-first, bundle: first, target: notes.txt}\n"
+           "  - {id: b-second, bundle: second, target: notes.txt, after: [a-first]}\n  - {id: c-other, bundle: other}\n");
+  auto h0 = run_host("h0", 2);
+  wait_etcd(ckeys::graph_prefix("rejected") + "slot-of/", [](const KeyValue&) { return true; });
+  auto h1 = run_host("h1", 2);  // slot 1: c-other; h0 has a-first and b-second
+  wait_etcd(ckeys::agent_prefix("rejected"), [](const KeyValue& kv) {
+    return kv.key.ends_with("/a-first") && kv.value.find("completed") != std::string::npos;
+  });
+  ASSERT_EQ(h1->wait(), 0) << out("h1");
+  const std::string cluster = " --cluster " + etcd_->urls();
+  auto rejected = shell(kRemoraBin + " -w " + ws("h1") + " reject a-first" + cluster + " 2>&1");
+  ASSERT_EQ(rejected.code, 0) << rejected.out;
+  ASSERT_EQ(h0->wait(), 0) << out("h0");
+  auto accepted = shell(kRemoraBin + " -w " + ws("h1") + " accept b-second" + cluster + " 2>&1");
+  ASSERT_EQ(accepted.code, 0) << accepted.out;
+  EXPECT_EQ(read_text(p_.path("src/notes.txt")), "l1\nl2\nl3\nl4\nl5 second\n");  // a-first's line 1 is not in it
+}
+
 // Review from one place: after a run over 3 hosts, any one host's workspace pulls the other hosts'
 // completed agents (their overlays, through etcd) and accepts them all into its project directory:
 // an agent that builds on another's edits (same node, so the same host) is accepted with it, and a
