@@ -58,7 +58,8 @@ GraphSpec ClusterHost::join(const GraphSpec& spec) {
       return rejoin(graph_);
     }
     if (etcd_.erase_if_unchanged(ckeys::plan(graph_), plan_rev,
-                                 {ckeys::graph_prefix(graph_), ckeys::question_prefix(graph_), ckeys::review_root(graph_)}))
+                                 {ckeys::graph_prefix(graph_), ckeys::question_prefix(graph_), ckeys::review_root(graph_)},
+                                 ckeys::host_prefix(graph_)))  // and still no host in it
       spdlog::info("cluster: the previous run of graph '{}' had ended; it is cleared for this one", graph_);
   }
   throw Error(Errc::busy, "graph '" + graph_ + "' in etcd kept changing while this host tried to join it");

@@ -198,13 +198,16 @@ bool EtcdClient::create(const std::string& guard_key, const std::vector<std::pai
 }
 
 bool EtcdClient::erase_if_unchanged(const std::string& guard_key, std::int64_t mod_revision,
-                                    const std::vector<std::string>& prefixes) {
+                                    const std::vector<std::string>& prefixes, const std::string& empty_prefix) {
   json success = json::array();
   for (const auto& p : prefixes)
     success.push_back({{"request_delete_range", {{"key", b64(p)}, {"range_end", b64(prefix_end(p))}}}});
-  json body = {{"compare", json::array({{{"key", b64(guard_key)}, {"target", "MOD"}, {"result", "EQUAL"},
-                                         {"mod_revision", std::to_string(mod_revision)}}})},
-               {"success", success}};
+  json compare = json::array({{{"key", b64(guard_key)}, {"target", "MOD"}, {"result", "EQUAL"},
+                               {"mod_revision", std::to_string(mod_revision)}}});
+  if (!empty_prefix.empty())  // every key of the range created at revision 0: none there (etcd counts an empty range so)
+    compare.push_back({{"key", b64(empty_prefix)}, {"range_end", b64(prefix_end(empty_prefix))}, {"target", "CREATE"},
+                       {"result", "EQUAL"}, {"create_revision", "0"}});
+  json body = {{"compare", compare}, {"success", success}};
   return call("/v3/kv/txn", body).value("succeeded", false);
 }
 

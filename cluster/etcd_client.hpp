@@ -62,8 +62,9 @@ class EtcdClient {
     return create(key, {{key, value}}, lease);
   }
   // Deletes every key under each prefix, in one txn, only if guard_key was last written at
-  // mod_revision; true if it did.
-  bool erase_if_unchanged(const std::string& guard_key, std::int64_t mod_revision, const std::vector<std::string>& prefixes);
+  // mod_revision and no key exists under empty_prefix (if named); true if it did.
+  bool erase_if_unchanged(const std::string& guard_key, std::int64_t mod_revision, const std::vector<std::string>& prefixes,
+                          const std::string& empty_prefix = "");
 
   // A lease of ttl_s seconds; keep_alive renews it; revoke deletes it and every key under it.
   std::int64_t lease_grant(int ttl_s);

@@ -47,6 +47,20 @@ TEST_F(EtcdClientTest, PutGetRangeAndCreateOnce) {
   EXPECT_FALSE(c.get("/g/other"));
 }
 
+// erase_if_unchanged: deletes the prefixes only while the guard is as read and the named range empty.
+TEST_F(EtcdClientTest, EraseIfUnchangedHonoursItsGuardAndAnEmptyRange) {
+  EtcdClient c(EtcdClient::split_urls(etcd_->urls()));
+  const auto guard = c.put("/g/plan", "1");
+  c.put("/g/agent/a", "x");
+  c.put("/g/host/0", "h0");
+  EXPECT_FALSE(c.erase_if_unchanged("/g/plan", guard, {"/g/"}, "/g/host/"));  // a host is in it
+  EXPECT_FALSE(c.erase_if_unchanged("/g/plan", guard + 100, {"/g/"}));          // the guard moved
+  EXPECT_EQ(c.range_prefix("/g/").size(), 3u);
+  c.erase("/g/host/0");
+  EXPECT_TRUE(c.erase_if_unchanged("/g/plan", guard, {"/g/"}, "/g/host/"));
+  EXPECT_TRUE(c.range_prefix("/g/").empty());
+}
+
 TEST_F(EtcdClientTest, RevokedLeaseTakesItsKeys) {
   EtcdClient c(EtcdClient::split_urls(etcd_->urls()));
   auto lease = c.lease_grant(30);
