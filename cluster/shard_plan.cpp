@@ -20,6 +20,8 @@ ShardPlan ShardPlan::deal(const GraphSpec& spec, int hosts) {
 GraphSpec ShardPlan::local(const GraphSpec& spec, int slot) const {
   GraphSpec out = spec;
   std::erase_if(out.agents, [&](const AgentSpec& a) { return slot_of.at(a.id) != slot; });
+  for (const auto& [id, s] : slot_of)
+    if (s != slot) out.elsewhere.insert(id);
   std::map<std::string, Bundle> used;
   for (const auto& a : out.agents) used.emplace(a.bundle, spec.bundles.at(a.bundle));
   out.bundles = std::move(used);

@@ -19,7 +19,8 @@ struct ShardPlan {
 
   static ShardPlan deal(const GraphSpec& spec, int hosts);
   // This slot's agents, their `after` lists unchanged (a dependency on another slot's agent stays
-  // named: the supervisor asks SupervisorOptions::remote_state about it).
+  // named: the supervisor asks SupervisorOptions::remote_state about it), the other slots' agents
+  // as GraphSpec::elsewhere.
   GraphSpec local(const GraphSpec& spec, int slot) const;
   bool remote(const std::string& agent, int slot) const { return slot_of.at(agent) != slot; }
 

@@ -192,7 +192,8 @@ void check_graph(const GraphSpec& spec, bool check_bundles, Problems& p) {
   }
   for (const AgentSpec& a : spec.agents) {
     for (const std::string& dep : a.after)
-      if (!ids.contains(dep)) p.add("", "agent '" + a.id + "' depends on unknown agent '" + dep + "'");
+      if (!ids.contains(dep) && !spec.elsewhere.contains(dep))
+        p.add("", "agent '" + a.id + "' depends on unknown agent '" + dep + "'");
     if (check_bundles && !spec.bundles.contains(a.bundle))
       p.add("", "agent '" + a.id + "' uses unknown bundle '" + a.bundle + "'");
   }
@@ -356,7 +357,7 @@ json GraphSpec::to_json() const {
                          {"node", a.node}});
   json js_bundles = json::object();
   for (const auto& [bundle_name, b] : bundles) js_bundles[bundle_name] = b.to_json();
-  return {{"name", name},
+  json out = {{"name", name},
           {"config",
            {{"max_concurrency", config.max_concurrency},
             {"timeout", config.timeout_s},
@@ -375,6 +376,8 @@ json GraphSpec::to_json() const {
           {"agents", js_agents},
           {"bundles", js_bundles},
           {"project", project.string()}};
+  if (!elsewhere.empty()) out["elsewhere"] = elsewhere;
+  return out;
 }
 
 GraphSpec GraphSpec::from_json(const json& j) {
@@ -413,6 +416,7 @@ GraphSpec GraphSpec::from_json(const json& j) {
                           .node = a.value("node", json::object())});
     for (const auto& [name, b] : j.at("bundles").items()) s.bundles.emplace(name, Bundle::from_json(b));
     s.project = j.value("project", "");
+    s.elsewhere = j.value("elsewhere", std::set<std::string>{});
     validate(s);
     return s;
   } catch (const json::exception& e) {

@@ -44,6 +44,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,9 @@ struct GraphSpec {
   // The project directory `remora run` imports into base before it starts (a graph discovered
   // from it); empty: none.
   std::filesystem::path project;
+  // A cluster host's part of a graph (cluster/shard_plan.hpp): the graph's agents that other hosts
+  // run, which `after` may name (their states come from the cluster). Empty otherwise.
+  std::set<std::string> elsewhere;
 
   const AgentSpec* agent(std::string_view id) const;  // nullptr if absent
   // Agent ids in a dependency order, ties broken by id (deterministic).

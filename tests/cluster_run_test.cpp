@@ -206,8 +206,10 @@ TEST_F(ClusterRun, KilledHostResumesWithNothingRunTwice) {
   p_.bundle("slow", "steps:\n  - work: {ms: 3000}\n  - write: {path: \"slow-{agent}.txt\", content: \"x\"}\n"
                     "  - result: {summary: slow}\n");
   // Dealt in dependency order over 2 slots: a, b, c, d -> 0, 1, 0, 1.
-  p_.graph("name: resumed\nagents:\n  - {id: a, bundle: scan}\n  - {id: b, bundle: scan, after: [a]}\n"
-           "  - {id: c, bundle: slow}\n  - {id: d, bundle: scan, after: [c]}\n");
+  const std::string agents = "agents:\n  - {id: a, bundle: scan}\n  - {id: b, bundle: scan, after: [a]}\n"
+                             "  - {id: c, bundle: slow}\n  - {id: d, bundle: scan, after: [c]}\n";
+  for (const char* dir : {"src", "one-src"}) write_text(p_.path(std::string(dir) + "/readme.txt"), "the project\n");
+  p_.graph("name: resumed\nproject: src\n" + agents);
   auto h1 = two_hosts_then_kill_h0("resumed", "a", "completed");  // slot 0 (a and c) was h0's
   EXPECT_NE(agent_state("resumed", "c"), "completed");
 
@@ -219,6 +221,21 @@ TEST_F(ClusterRun, KilledHostResumesWithNothingRunTwice) {
   EXPECT_EQ(count("h0", "agent:completed", "a"), 1);
   EXPECT_EQ(count("h0", "agent:completed", "c"), 1);
   EXPECT_EQ(count("h1", "agent:started", "d"), 1);
+
+  // The result equals an uninterrupted run's: the same graph on one host, every change accepted.
+  write_text(p_.path("one.yaml"), "name: resumed-one\nproject: one-src\n" + agents);
+  ASSERT_EQ(shell(kRemoraBin + " -w " + ws("one") + " run " + p_.path("one.yaml").string() + " --json").code, 0);
+  ASSERT_EQ(shell(kRemoraBin + " -w " + ws("one") + " accept --all").code, 0);
+  auto accepted = shell(kRemoraBin + " -w " + ws("h1") + " accept --all --cluster " + etcd_->urls() + " 2>&1");
+  ASSERT_EQ(accepted.code, 0) << accepted.out;
+  auto tree = [&](const std::string& dir) {
+    std::map<std::string, std::string> files;
+    for (const auto& f : std::filesystem::recursive_directory_iterator(p_.path(dir)))
+      if (f.is_regular_file()) files[std::filesystem::relative(f.path(), p_.path(dir)).string()] = read_text(f.path());
+    return files;
+  };
+  EXPECT_EQ(tree("src"), tree("one-src"));
+  EXPECT_EQ(tree("src").size(), 5u);  // readme.txt and what a, b, c and d wrote
 }
 
 // A host that arrives while every slot is held waits on the slot keys (an etcd watch) and takes
