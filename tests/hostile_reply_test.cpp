@@ -2,7 +2,8 @@
 // real workers in their strict sandbox. Replies nesting 100k deep, as the reply itself, inside a
 // `<tool_call>` block or inside a call's arguments string, and a reply over the bundle's size
 // limit: the supervisor and the workers survive, the agent concerned fails with a reason naming the
-// limit (or its tool call gets an error result naming it), and the rest of the graph completes.
+// limit (or its tool call gets an error result naming it), and the rest of the graph completes;
+// tool calls whose fields have the wrong types are those calls' errors.
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -50,6 +51,10 @@ TEST(HostileReply, DeepNestingAndOversizedRepliesFailOnlyTheirAgentNamingTheLimi
                                       {"type", "function"},
                                       {"function", {{"name", "kv_put"}, {"arguments", nested(100000)}}}}});
     if (t.agent == "huge") return ChatAction::text(std::string(2u << 20, 'x'));
+    if (t.agent == "ill-typed")  // a call that is no object; an id and a name of the wrong types
+      return ChatAction::raw(R"({"choices": [{"message": {"role": "assistant", "tool_calls": )"
+                             R"([5, {"id": 7, "function": {"name": {"x": 1}, "arguments": "{}"}}]}}]})");
+    if (t.agent == "ill-typed-tag") return ChatAction::text(R"(<tool_call>{"name": {"path": "a.py"}}</tool_call>)");
     return ChatAction::tool_calls({tool_call("c0", "submit_result", {{"summary", "fine"}})});
   });
   GraphProject p;
@@ -58,6 +63,7 @@ TEST(HostileReply, DeepNestingAndOversizedRepliesFailOnlyTheirAgentNamingTheLimi
   p.graph("config: {error_policy: continue, restart: {policy: temporary}}\nagents:\n"
           "  - {id: deep, bundle: hostile}\n  - {id: deep-tag, bundle: hostile}\n"
           "  - {id: deep-args, bundle: hostile}\n  - {id: huge, bundle: small}\n"
+          "  - {id: ill-typed, bundle: hostile}\n  - {id: ill-typed-tag, bundle: hostile}\n"
           "  - {id: fine, bundle: hostile}\n  - {id: after, bundle: hostile, after: [fine]}\n");
   const int code = p.run_to_end();
   EXPECT_EQ(code, 1) << "failed agents, and no signal: " << p.output().substr(0, 3000);
@@ -81,6 +87,13 @@ TEST(HostileReply, DeepNestingAndOversizedRepliesFailOnlyTheirAgentNamingTheLimi
   }
   EXPECT_NE(tool_results["deep-tag"].find("a <tool_call> block"), std::string::npos) << tool_results["deep-tag"];
   EXPECT_NE(tool_results["deep-args"].find("the arguments"), std::string::npos) << tool_results["deep-args"];
+
+  // Fields of the wrong type are the calls' errors too (json::value() used to throw on them).
+  for (const char* id : {"ill-typed", "ill-typed-tag"}) {
+    EXPECT_EQ(agents.at(id).at("state"), "completed") << id << ": " << agents.at(id).dump();
+    std::lock_guard lk(mu);
+    EXPECT_FALSE(tool_results[id].empty()) << id;
+  }
 
   EXPECT_EQ(agents.at("fine").at("state"), "completed");
   EXPECT_EQ(agents.at("after").at("state"), "completed");

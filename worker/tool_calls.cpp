@@ -33,6 +33,14 @@ void read_arguments(const json& raw, ToolCall& call, const JsonLimits& limits) {
   call.arguments = std::move(args);
 }
 
+// j[key] when j is an object holding a string there, else "": a reply's fields are untrusted, and
+// json::value() throws on a field of another type.
+std::string string_field(const json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 ParsedReply parse_reply(const json& message, const std::string& fallback_id_prefix, const JsonLimits& limits) {
@@ -43,12 +51,20 @@ ParsedReply parse_reply(const json& message, const std::string& fallback_id_pref
     std::size_t k = 0;
     for (auto& tc : out.message["tool_calls"]) {
       ToolCall call;
-      call.id = tc.value("id", "");
-      if (call.id.empty()) tc["id"] = call.id = fallback_id_prefix + "-" + std::to_string(k);
-      tc["type"] = "function";
-      const json fn = tc.value("function", json::object());
-      call.name = fn.value("name", "");
-      read_arguments(fn.contains("arguments") ? fn["arguments"] : json(), call, limits);
+      if (!tc.is_object()) {
+        call.parse_error = "a tool call is not a JSON object: " + tc.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 200);
+        tc = json::object();
+      }
+      call.id = string_field(tc, "id");
+      if (call.id.empty()) call.id = fallback_id_prefix + "-" + std::to_string(k);
+      const json fn = tc.contains("function") && tc["function"].is_object() ? tc["function"] : json::object();
+      call.name = string_field(fn, "name");
+      if (call.parse_error.empty()) read_arguments(fn.contains("arguments") ? fn["arguments"] : json(), call, limits);
+      // Kept in the conversation in the protocol's own shape, whatever types the server sent.
+      json args = fn.contains("arguments") && fn["arguments"].is_string()
+                      ? fn["arguments"]
+                      : json(call.parse_error.empty() ? call.arguments.dump() : std::string("{}"));
+      tc = {{"id", call.id}, {"type", "function"}, {"function", {{"name", call.name}, {"arguments", std::move(args)}}}};
       out.calls.push_back(std::move(call));
       ++k;
     }
@@ -74,8 +90,9 @@ ParsedReply parse_reply(const json& message, const std::string& fallback_id_pref
     } else if (!j.is_object()) {
       call.parse_error = "a <tool_call> block is not a JSON object: " + body.substr(0, 200);
     } else {
-      call.name = j.value("name", "");
-      read_arguments(j.contains("arguments") ? j["arguments"] : j.value("parameters", json()), call, limits);
+      call.name = string_field(j, "name");
+      read_arguments(j.contains("arguments") ? j["arguments"] : j.contains("parameters") ? j["parameters"] : json(), call,
+                     limits);
     }
     native.push_back({{"id", call.id},
                       {"type", "function"},
