@@ -88,6 +88,9 @@ class ClusterRun : public ::testing::Test {
     auto slot = wait_etcd(ckeys::graph_prefix(graph) + "slot-of/", [](const KeyValue&) { return true; });
     EXPECT_EQ(slot.value, "0");
     auto h1 = run_host("h1", 2);
+    // h1 holds slot 1 before h0 dies (on a loaded machine it may still be starting: a host started
+    // after the kill would then race it for slot 1).
+    wait_etcd(ckeys::graph_prefix(graph) + "slot-of/h1", [](const KeyValue&) { return true; });
     wait_etcd(ckeys::agent_prefix(graph), [&](const KeyValue& kv) {
       return kv.key.ends_with("/" + id) && kv.value.find(state) != std::string::npos;
     });
