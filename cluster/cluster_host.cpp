@@ -149,11 +149,23 @@ void ClusterHost::keep_alive_loop() {
     try {
       etcd_.lease_keep_alive(lease_);
     } catch (const Error& e) {
-      // Expired while etcd was out of reach: a new lease, and the slot taken back under it.
+      // Expired while etcd was out of reach: a new lease, and the slot taken back under it, unless
+      // another host took the slot meanwhile (its agents are that host's now): then this host stops
+      // its run rather than run them twice.
       spdlog::warn("cluster: lease of host '{}' lost ({}); taking slot {} again", opts_.host, e.what(), slot_);
       try {
         lease_ = etcd_.lease_grant(opts_.lease_ttl_s);
-        etcd_.put(ckeys::host_slot(graph_, slot_), opts_.host, lease_);
+        const auto key = ckeys::host_slot(graph_, slot_);
+        if (!etcd_.create(key, opts_.host, lease_)) {
+          auto holder = etcd_.get(key);
+          if (holder && holder->value != opts_.host) {
+            spdlog::error("cluster: slot {} was taken by host '{}' while this host was out of reach; stopping this "
+                          "host's run", slot_, inert_text(holder->value));
+            if (auto* sup = sup_.load()) sup->interrupt();
+          } else {
+            etcd_.put(key, opts_.host, lease_);
+          }
+        }
       } catch (const Error& again) {
         spdlog::error("cluster: etcd out of reach: {}", again.what());
       }
@@ -253,7 +265,7 @@ void ClusterHost::publish_loop(std::shared_ptr<Subscription> sub) {
         if (auto it = answers_.find(qid); it != answers_.end() && answered_.insert(qid).second) answer = it->second;
       }
       if (answer) {  // answered in etcd before this supervisor asked it again (a resumed host)
-        sup_->answer(qid, *answer);
+        sup_.load()->answer(qid, *answer);
         continue;
       }
       json q = {{"graph", graph_}, {"host", opts_.host}, {"agent", e->agent_id}, {"at_ms", e->timestamp_ms},
@@ -299,9 +311,9 @@ void ClusterHost::on_etcd(const KeyValue& kv) {
       if (local_questions_.count(qid) && answered_.insert(qid).second) to_answer.emplace(qid, kv.value);
     }
   }
-  if (to_deliver && sup_) sup_->deliver(std::move(*to_deliver));
-  if (changed && sup_) sup_->remote_changed(kv.key.substr(agents.size()));
-  if (to_answer && sup_) sup_->answer(to_answer->first, to_answer->second);
+  if (to_deliver && sup_) sup_.load()->deliver(std::move(*to_deliver));
+  if (changed && sup_) sup_.load()->remote_changed(kv.key.substr(agents.size()));
+  if (to_answer && sup_) sup_.load()->answer(to_answer->first, to_answer->second);
 }
 
 void ClusterHost::watch_loop(std::int64_t from) {

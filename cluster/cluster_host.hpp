@@ -76,7 +76,7 @@ class ClusterHost {
   ShardPlan plan_;
   int slot_ = -1;
   std::atomic<std::int64_t> lease_{0};
-  Supervisor* sup_ = nullptr;
+  std::atomic<Supervisor*> sup_{nullptr};  // set by attach; the keep-alive thread runs before it
   Workspace* ws_ = nullptr;
 
   std::mutex mu_;
