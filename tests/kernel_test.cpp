@@ -266,6 +266,13 @@ TEST(Kernel, ATurnsRequestRecordDoesNotGrowWithTheConversation) {
   ASSERT_GT(largest, 0u);
   EXPECT_LT(largest - smallest, 16u) << "request records of " << smallest << " to " << largest
                                      << " bytes over a conversation of 40 kilobytes";
+
+  // A turn is two commits (the reply with its call's result, then the next request with the last
+  // call's), each writing the kernel's state once.
+  std::map<std::uint64_t, int> state_writes;  // revision -> puts of agent:talker:kernel
+  for (const auto& c : ws.changes(1, keys::kernel_state("talker")).changes) ++state_writes[c.revision];
+  ASSERT_GE(state_writes.size(), static_cast<std::size_t>(kTurns));
+  for (const auto& [rev, n] : state_writes) EXPECT_EQ(n, 1) << "revision " << rev;
 }
 
 // Each kind of bad bundle is refused before anything runs (exit 2), its message naming the file

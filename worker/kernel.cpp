@@ -155,14 +155,16 @@ void Kernel::request_turn() {
   commit([&](WriteTxn& t) {
     t.put(ns_, request.first, request.second);
     t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
-  });
+  }, true);
   st_ = next;
   spdlog::debug("turn {}: requested {}", st_.turn, st_.pending_request);
 }
 
-void Kernel::commit(const std::function<void(WriteTxn&)>& fn) {
+void Kernel::commit(const std::function<void(WriteTxn&)>& fn, bool writes_state) {
+  const auto state_key = keys::kernel_state(agent_.id);
   ws_.write([&](WriteTxn& t) {
-    for (const auto& [k, v] : held_) t.put(ns_, k, v);
+    for (const auto& [k, v] : held_)
+      if (!writes_state || k != state_key) t.put(ns_, k, v);  // a newer state goes in with fn's
     fn(t);
   });
   held_.clear();
@@ -251,7 +253,7 @@ void Kernel::run_call(const ToolCall& call, std::size_t index, bool last) {
     t.put(ns_, keys::chat_message(agent_.id, st_.messages), record);
     if (request) t.put(ns_, request->first, request->second);
     t.put(ns_, keys::kernel_state(agent_.id), proto::encode(next));
-  });
+  }, true);
   messages_.push_back(std::move(message));
   st_ = next;
   spdlog::debug("call {} {} -> {}", call_id, call.name, r.ok ? "ok" : "error");

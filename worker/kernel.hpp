@@ -47,8 +47,9 @@ class Kernel {
   // next turn's request.
   void run_call(const ToolCall& call, std::size_t index, bool last);
   int finish(const std::string& status, const std::string& summary, const std::string& error);
-  // Commits fn's writes together with the records held back (held_), in one transaction.
-  void commit(const std::function<void(WriteTxn&)>& fn);
+  // Commits fn's writes together with the records held back (held_), in one transaction; with
+  // writes_state, fn writes a newer kernel state than the one held, which is then left out.
+  void commit(const std::function<void(WriteTxn&)>& fn, bool writes_state = false);
   static std::string message_record(const nlohmann::json& message);
   const nlohmann::json& last_message() const;
   const std::vector<ToolCall>& calls_of(std::size_t message_index);
