@@ -10,6 +10,8 @@
 #include "proto/codec.hpp"
 #include "proto/keyspace.hpp"
 #include "shared/error.hpp"
+#include "supervisor/graph_spec.hpp"
+#include "supervisor/terminal_text.hpp"
 
 namespace remora::cluster {
 
@@ -18,12 +20,11 @@ namespace {
 using json = nlohmann::json;
 using proto::CarriedEntry;
 
-std::string path_of(const std::string& key) { return key.substr(keys::kFile.size()); }
-
-// run:base_file:<rev>:<path>, or "" when the path is too long to have been kept (review.cpp).
-std::string kept_key(std::uint64_t rev, const std::string& key) {
-  auto k = keys::run_base_file(rev, path_of(key));
-  return k.size() <= keys::kMaxKeyBytes ? k : std::string();
+// run:base_file:<rev>:<path> for a file: key, or none when the path is too long to be kept
+// (review.cpp's keep_base_version keeps none either).
+std::optional<std::string> kept_key(std::uint64_t rev, const std::string& key) {
+  auto k = keys::run_base_file(rev, std::string_view(key).substr(keys::kFile.size()));
+  return keys::valid_key(k) ? std::optional(std::move(k)) : std::nullopt;
 }
 
 }  // namespace
@@ -62,7 +63,7 @@ proto::AgentChanges carry_out(const Workspace& ws, const proto::AgentState& agen
       } else if (auto now = r.get(base, e.key); now && now->mod_rev == e.seen_rev) {
         c.saw = CarriedEntry::saw_base;
         c.ancestor.data = std::move(now->value);
-      } else if (auto kept = kept_key(e.seen_rev, e.key).empty() ? std::nullopt : r.get(base, kept_key(e.seen_rev, e.key))) {
+      } else if (auto k = kept_key(e.seen_rev, e.key); auto kept = k ? r.get(base, *k) : std::nullopt) {
         c.saw = CarriedEntry::saw_base;  // base moved since; the version it started from was kept
         c.ancestor.data = std::move(kept->value);
       } else {
@@ -82,10 +83,7 @@ bool carry_in(WriteTxn& t, const proto::AgentChanges& c) {
   // this host's own); one rejected (dropped) or never pulled is not: then over base.
   std::optional<Namespace> parent;
   if (a.parent_ns != keys::kBase) {
-    const std::string prefix = keys::agent_ns("");
-    const bool an_agent = a.parent_ns.starts_with(prefix) &&
-                          t.get(base, keys::run_agent(a.parent_ns.substr(prefix.size())));
-    if (an_agent) parent = t.find_ns(a.parent_ns);
+    if (auto on = keys::agent_of_ns(a.parent_ns); on && t.get(base, keys::run_agent(*on))) parent = t.find_ns(a.parent_ns);
     if (!parent) a.parent_ns = std::string(keys::kBase);
   }
   const auto ns = t.create_ns(a.ns, a.parent_ns);
@@ -93,10 +91,9 @@ bool carry_in(WriteTxn& t, const proto::AgentChanges& c) {
   // bytes, else that version kept as of this transaction's revision (one transaction per agent, so
   // never another agent's), for a three-way merge. An empty ancestor: the file was not there.
   auto base_seen = [&](const std::string& key, const std::string& ancestor) -> std::uint64_t {
-    auto now = t.get(base, key);
     if (ancestor.empty()) return 0;
-    if (now && now->value == ancestor) return now->mod_rev;
-    if (auto k = kept_key(t.revision(), key); !k.empty()) t.put(base, k, ancestor);
+    if (auto now = t.get(base, key); now && now->value == ancestor) return now->mod_rev;
+    if (auto k = kept_key(t.revision(), key)) t.put(base, *k, ancestor);
     return t.revision();
   };
   for (const auto& e : c.entries) {
@@ -144,6 +141,7 @@ Pulled pull_changes(EtcdClient& etcd, Workspace& ws) {
   std::map<std::string, proto::AgentChanges> todo;
   for (const auto& m : etcd.range_prefix(ckeys::review_prefix(graph))) {
     const std::string id = m.key.substr(ckeys::review_prefix(graph).size());
+    if (!valid_name(id)) throw Error(Errc::corrupt, "etcd key " + inert_text(m.key) + " does not name an agent");
     if (ws.get(base, keys::run_agent(id))) continue;
     auto j = json::parse(m.value, nullptr, false);
     if (!j.is_object() || !j.contains("parts") || !j["parts"].is_number_unsigned() || !j.contains("bytes") ||
@@ -171,9 +169,7 @@ Pulled pull_changes(EtcdClient& etcd, Workspace& ws) {
   std::function<void(const std::string&)> pull = [&](const std::string& id) {
     if (!done.insert(id).second) return;
     const auto& c = todo.at(id);
-    const std::string prefix = keys::agent_ns("");
-    if (c.agent.parent_ns.starts_with(prefix))
-      if (auto on = c.agent.parent_ns.substr(prefix.size()); todo.count(on)) pull(on);
+    if (auto on = keys::agent_of_ns(c.agent.parent_ns); on && todo.count(*on)) pull(*on);
     bool in = false;
     ws.write([&](WriteTxn& t) { in = carry_in(t, c); });
     if (in) out.agents.push_back(id);

@@ -37,8 +37,7 @@ ClusterHost::~ClusterHost() {
 GraphSpec ClusterHost::join(const GraphSpec& spec) {
   graph_ = spec.name;
   // The name is a segment of etcd key prefixes: one that held a '/' would overlap another graph's.
-  if (graph_.empty() || graph_.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-                            std::string::npos)
+  if (!valid_name(graph_))
     throw Error(Errc::invalid_argument, "a cluster run's graph name is letters, digits, '.', '_' and '-'; '" +
                                             inert_text(graph_) + "' is not");
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -180,13 +179,6 @@ std::function<std::string(const std::string&)> ClusterHost::remote_state() {
     auto it = remote_.find(id);
     return it == remote_.end() ? std::string("pending") : it->second;
   };
-}
-
-std::set<std::string> ClusterHost::peers() const {
-  std::set<std::string> out;
-  for (const auto& [id, slot] : plan_.slot_of)
-    if (slot != slot_) out.insert(id);
-  return out;
 }
 
 void ClusterHost::attach(Supervisor& sup, Workspace& ws) {

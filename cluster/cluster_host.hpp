@@ -47,8 +47,6 @@ class ClusterHost {
   const ShardPlan& plan() const { return plan_; }
   // For SupervisorOptions::remote_state: what etcd last said of another host's agent.
   std::function<std::string(const std::string&)> remote_state();
-  // For SupervisorOptions::peers: the graph's agents other hosts run.
-  std::set<std::string> peers() const;
 
   // Before sup.run(): publishes what ws already holds as ended (a resumed host), then follows sup's
   // events and etcd until finish().

@@ -124,6 +124,17 @@ inline std::string run_base_file(std::uint64_t rev, std::string_view path) {
 }
 // The overlay namespace of an agent.
 inline std::string agent_ns(std::string_view agent_id) { return cat("agent/", agent_id); }
+// The agent whose overlay ns is (agent_ns's inverse); none for another namespace.
+inline std::optional<std::string> agent_of_ns(std::string_view ns) {
+  constexpr std::string_view prefix = "agent/";
+  if (ns.substr(0, prefix.size()) != prefix) return std::nullopt;
+  return std::string(ns.substr(prefix.size()));
+}
+// Whether key can be stored: not empty, at most kMaxKeyBytes, no NUL byte (Workspace refuses the
+// rest, naming why).
+inline bool valid_key(std::string_view key) {
+  return !key.empty() && key.size() <= kMaxKeyBytes && key.find('\0') == std::string_view::npos;
+}
 
 // Zero-padded so that lexical order is revision order.
 inline std::string event(std::uint64_t revision, std::uint32_t seq) {

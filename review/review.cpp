@@ -59,7 +59,7 @@ void keep_base_version(WriteTxn& t, const Namespace& base, const std::string& pa
   auto e = t.get(base, keys::file(path));
   if (!e) return;
   auto key = keys::run_base_file(e->mod_rev, path);
-  if (key.size() <= keys::kMaxKeyBytes) t.put(base, key, e->value);  // a longer path is not merged
+  if (keys::valid_key(key)) t.put(base, key, e->value);  // a longer path is not merged
 }
 
 // The base version of path written at revision rev (0: the file did not exist): outer nullopt

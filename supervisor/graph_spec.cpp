@@ -68,11 +68,6 @@ void read_enum(Fields& f, const std::string& key, E& out, const std::array<E, N>
   if (f.check(key, e.has_value(), fmt::format("'{}' is not one of {}", name, enum_names(all)))) out = *e;
 }
 
-bool valid_name(const std::string& s) {
-  static const std::regex pattern("[A-Za-z0-9._-]+");
-  return std::regex_match(s, pattern);
-}
-
 // Reads the fields present over r, so that an agent's override keeps config.restart's others.
 void read_restart(const YAML::Node& node, const std::string& path, RestartPolicy& r, Problems& p) {
   Fields f(node, path, p);
@@ -287,6 +282,11 @@ RestartPolicy restart_from_json(const json& j) {
 }
 
 }  // namespace
+
+bool valid_name(const std::string& s) {
+  static const std::regex pattern("[A-Za-z0-9._-]+");
+  return std::regex_match(s, pattern);
+}
 
 const AgentSpec* GraphSpec::agent(std::string_view id) const {
   auto it = std::ranges::find(agents, id, &AgentSpec::id);

@@ -135,6 +135,10 @@ struct GraphSpec {
   bool operator==(const GraphSpec&) const = default;
 };
 
+// Whether s is a valid agent id or graph name: [A-Za-z0-9._-]+ (a segment of workspace and etcd
+// keys).
+bool valid_name(const std::string& s);
+
 // Loads and validates a graph file (see above). Throws Error(invalid_argument) listing every
 // problem, or Error(not_found) when the file does not exist.
 GraphSpec load_graph(const std::filesystem::path& file);

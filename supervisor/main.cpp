@@ -193,10 +193,7 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
                                       : std::filesystem::read_symlink("/proc/self/exe").parent_path() / "remora-worker";
   opts.log_dir = std::filesystem::path(dir) / "logs";
   opts.resume = resume;
-  if (host) {
-    opts.remote_state = host->remote_state();
-    opts.peers = host->peers();
-  }
+  if (host) opts.remote_state = host->remote_state();
   Supervisor sup(ws, std::move(spec), opts);
   if (host) host->attach(sup, ws);
   // However supervise ends, the host stops following etcd while sup is still there to be told.

@@ -31,12 +31,6 @@
 namespace remora {
 namespace {
 
-// Whether k can be a workspace key (Workspace refuses the rest): not empty, within the size limit,
-// no NUL byte.
-bool storable_key(std::string_view k) {
-  return !k.empty() && k.size() <= keys::kMaxKeyBytes && k.find('\0') == std::string_view::npos;
-}
-
 using namespace std::chrono_literals;
 
 // How long reports (model:request, tool:*) may wait for the next commit (see Pending::only_reports).
@@ -329,7 +323,7 @@ void Supervisor::store_spec() {
   for (auto& [name, b] : spec_.bundles)
     pending_.puts.emplace_back(std::string(keys::kBase), keys::run_bundle(name),
                                proto::encode(proto::JsonValue{b.to_json().dump()}));
-  for (const auto& id : opts_.peers)  // for send_message's check of whom it may write to
+  for (const auto& id : spec_.elsewhere)  // for send_message's check of whom it may write to
     pending_.puts.emplace_back(std::string(keys::kBase), keys::run_peer(id), proto::encode(proto::JsonValue{"{}"}));
 }
 
@@ -699,9 +693,8 @@ const Namespace& Supervisor::overlay(const Agent& a) {
 }
 
 Supervisor::Agent* Supervisor::agent_for_ns(const std::string& ns) {
-  static const std::string prefix = keys::agent_ns("");
-  if (ns.compare(0, prefix.size(), prefix) != 0) return nullptr;
-  auto it = agents_.find(ns.substr(prefix.size()));
+  const auto id = keys::agent_of_ns(ns);
+  auto it = id ? agents_.find(*id) : agents_.end();
   return it == agents_.end() ? nullptr : &it->second;
 }
 
@@ -901,10 +894,10 @@ void Supervisor::on_outbox_message(Agent& a, const std::string& key) {
   }
   m.from_agent = a.st.id;  // whatever the worker claimed
   auto to = agents_.find(m.to_agent);
-  const bool remote = to == agents_.end() && opts_.peers.count(m.to_agent);
+  const bool remote = to == agents_.end() && spec_.elsewhere.count(m.to_agent);
   // The id is the worker's: one that cannot make a key (too long, a NUL) is refused, not committed.
   const auto dest = remote ? keys::run_outgoing(m.from_agent, m.id) : keys::agent_inbox(m.to_agent, m.id);
-  if ((to == agents_.end() && !remote) || !storable_key(dest)) {
+  if ((to == agents_.end() && !remote) || !keys::valid_key(dest)) {
     emit("agent", "message_undeliverable", a.st.id, {{"message_id", m.id}, {"to", m.to_agent}});
     return;
   }
@@ -923,7 +916,7 @@ void Supervisor::on_outbox_message(Agent& a, const std::string& key) {
 void Supervisor::handle(const proto::Message& m) {
   auto to = agents_.find(m.to_agent);
   const auto key = keys::agent_inbox(m.to_agent, m.id);
-  if (to == agents_.end() || terminal(to->second) || !storable_key(key)) {
+  if (to == agents_.end() || terminal(to->second) || !keys::valid_key(key)) {
     spdlog::warn("a message from another host for {} was dropped: {}", inert_text(m.to_agent),
                  to == agents_.end() ? "this host does not run it" : terminal(to->second) ? "it has ended" : "its id is unusable");
     return;

@@ -55,11 +55,10 @@ struct SupervisorOptions {
   // The hook of a cluster run (cluster/, docs/scale-out.md), where the spec holds this host's agents
   // only: the state of a dependency another host runs ("pending" until it is known). The supervisor
   // asks it when the run's records are read, and again for an agent that remote_changed() names.
+  // Messages to the graph's agents on other hosts (GraphSpec::elsewhere) are committed as
+  // run:outgoing:<from>:<id> and announced (agent:message, remote: true) for the cluster host to
+  // carry; deliver() takes theirs in.
   std::function<std::string(const std::string& agent_id)> remote_state;
-  // The graph's agents on other hosts (a cluster run): workers may send them messages, which the
-  // supervisor commits as run:outgoing:<from>:<id> and announces (agent:message, remote: true) for
-  // the cluster host to carry; deliver() takes theirs in.
-  std::set<std::string> peers;
 };
 
 class Supervisor {
