@@ -623,10 +623,13 @@ int main(int argc, char** argv) {
   add_model_flags(config, config_model);
   config->add_flag("--json", as_json, "one JSON object");
 
+  const auto add_review_cluster = [&](CLI::App* cmd) {
+    cmd->add_option("--cluster", cluster_flags.urls,
+                    "a cluster run: first pull the other hosts' completed agents from these etcd members");
+  };
   auto* status = app.add_subcommand("status", "show each agent's state, restarts, duration, turns, tokens, review and summary or reason");
   status->add_flag("--json", as_json, "one JSON object");
-  status->add_option("--cluster", cluster_flags.urls,
-                     "a cluster run: first pull the other hosts' completed agents from these etcd members");
+  add_review_cluster(status);
 
   auto* events = app.add_subcommand("events", "print the run's event log");
   events->add_flag("--follow", follow, "keep printing new events as they are committed");
@@ -671,10 +674,6 @@ int main(int argc, char** argv) {
   diff->add_flag("--stat", stat, "one line per file: lines added and removed");
   diff->add_flag("--json", as_json, "a JSON line per agent");
 
-  const auto add_review_cluster = [&](CLI::App* cmd) {
-    cmd->add_option("--cluster", cluster_flags.urls,
-                    "a cluster run: first pull the other hosts' completed agents from these etcd members");
-  };
   add_review_cluster(diff);
   auto* accept = app.add_subcommand("accept", "take an agent's changes into the project directory");
   add_review_cluster(accept);
@@ -738,6 +737,11 @@ int main(int argc, char** argv) {
       print_answered(cluster::answer_in_cluster(etcd, qid, text, answer_graph), as_json);
       return 0;
     }
+    // An event as `remora events` prints it, if it matches --pattern.
+    const auto print_event = [&](const proto::Event& e) {
+      if (!event_matches(pattern, e.category, e.action)) return;
+      std::cout << (as_json ? event_json_line(e) : event_line(e)) << "\n";
+    };
     if (events->parsed() && cluster_flags.named()) {
       check_event_pattern(pattern);
       if (events_graph.empty()) {
@@ -749,8 +753,8 @@ int main(int argc, char** argv) {
       cluster::EtcdClient etcd(cluster::EtcdClient::split_urls(cluster_flags.urls));
       cluster::cluster_events(etcd, events_graph, {static_cast<std::int64_t>(std::max<std::uint64_t>(from, 1)), follow, until_end},
                               [&](const proto::Event& e) {
-                                if (!event_matches(pattern, e.category, e.action)) return;
-                                std::cout << (as_json ? event_json_line(e) : event_line(e)) << "\n" << std::flush;
+                                print_event(e);
+                                std::cout << std::flush;
                               });
       return 0;
     }
@@ -774,15 +778,11 @@ int main(int argc, char** argv) {
     if (status->parsed()) return cmd_status(*ws, dir, as_json);
     if (events->parsed()) {
       check_event_pattern(pattern);
-      auto print = [&](const proto::Event& e) {
-        if (!event_matches(pattern, e.category, e.action)) return;
-        std::cout << (as_json ? event_json_line(e) : event_line(e)) << "\n";
-      };
       std::uint64_t next = from;
       for (auto& [k, e] : ws->list(base, keys::kEvent)) {
         auto ev = proto::decode<proto::Event>(e.value, k);
         if (ev.revision < from) continue;
-        print(ev);
+        print_event(ev);
         next = ev.revision + 1;
       }
       std::cout << std::flush;
@@ -799,7 +799,7 @@ int main(int argc, char** argv) {
             auto e = ws->get(base, c.key);
             if (!e) continue;
             auto ev = proto::decode<proto::Event>(e->value, c.key);
-            print(ev);
+            print_event(ev);
             if (until_end && ev.category == "graph" &&
                 (ev.action == "completed" || ev.action == "failed" || ev.action == "cancelled")) {
               std::cout << std::flush;
