@@ -1,6 +1,7 @@
 #include "supervisor/run_lock.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -42,6 +43,9 @@ std::optional<pid_t> RunLock::holder(const std::filesystem::path& dir) {
   if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
     char buf[32] = {};
     out = ::pread(fd, buf, sizeof buf - 1, 0) > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
+    // A supervisor killed while it started a worker leaves the child holding the lock's file for
+    // the moment before the child's exec closes it: the supervisor that wrote its pid is gone.
+    if (*out > 0 && ::kill(*out, 0) != 0 && errno == ESRCH) out.reset();
   }
   ::close(fd);
   return out;

@@ -15,8 +15,9 @@ class RunLock {
   ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
-  // Whether some process holds the lock now (for commands that only want to know), and which
-  // (its pid as it wrote it; 0 if unreadable).
+  // Whether a live supervisor holds the lock now (for commands that only want to know), and which
+  // (its pid as it wrote it; 0 if unreadable). A lock whose writer is dead is not held: for a
+  // moment after a supervisor dies, a worker it was starting may still hold the lock's file.
   static std::optional<pid_t> holder(const std::filesystem::path& workspace_dir);
   static bool held(const std::filesystem::path& workspace_dir) { return holder(workspace_dir).has_value(); }
 
