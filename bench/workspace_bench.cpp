@@ -205,8 +205,8 @@ double load_average() {
 
 // A get and a 100-key listing through one overlay while `siblings` other overlays of base hold
 // the same keys, against 1 sibling. Target (issue 13): within 1.5x at every count. Measured for a
-// reader made before the siblings (its entries come first among each key's) and for one made
-// after them (its entries last), since entries sort by namespace id.
+// reader made before the siblings and for one made after them (its namespace id, so its range of
+// entries, comes before or after theirs).
 void sibling_reads(remora::Workspace& ws) {
   constexpr int kKeys = 100, kRounds = 200;
   auto key = [](int i) { return "sib:" + std::to_string(1000 + i); };

@@ -105,7 +105,7 @@ decltype(auto) visit(std::string_view bytes, std::string_view key, F&& f) {
     case RecordType::event: return f(decode<Event>(bytes, key));
     case RecordType::namespace_info: return f(decode<NamespaceInfo>(bytes, key));
     case RecordType::change_set: return f(decode<ChangeSet>(bytes, key));
-    case RecordType::key_list: return f(decode<KeyList>(bytes, key));
+    case RecordType::retired_13: break;
     case RecordType::run: return f(decode<Run>(bytes, key));
     case RecordType::agent_state: return f(decode<AgentState>(bytes, key));
     case RecordType::question_state: return f(decode<QuestionState>(bytes, key));
@@ -115,7 +115,7 @@ decltype(auto) visit(std::string_view bytes, std::string_view key, F&& f) {
     case RecordType::undo_entry: return f(decode<UndoEntry>(bytes, key));
     case RecordType::agent_changes: return f(decode<AgentChanges>(bytes, key));
   }
-  throw CodecError("record at key '" + std::string(key) + "' has an unhandled type");
+  throw CodecError("record at key '" + std::string(key) + "' has a retired type");
 }
 
 }  // namespace remora::proto

@@ -21,7 +21,7 @@ enum class RecordType : std::uint8_t {
   event = 10,
   namespace_info = 11,
   change_set = 12,
-  key_list = 13,
+  retired_13 = 13,  // KeyList, workspace format 1's own-key index: no longer written or read
   run = 14,
   agent_state = 15,
   question_state = 16,
@@ -48,7 +48,7 @@ inline constexpr std::string_view name_of(RecordType t) {
     case RecordType::event: return "event";
     case RecordType::namespace_info: return "namespace_info";
     case RecordType::change_set: return "change_set";
-    case RecordType::key_list: return "key_list";
+    case RecordType::retired_13: return "retired_13";
     case RecordType::run: return "run";
     case RecordType::agent_state: return "agent_state";
     case RecordType::question_state: return "question_state";

@@ -214,13 +214,6 @@ struct ChangeSet {
   template <class A> void serialize(A& ar) { ar(CEREAL_NVP(changes)); }
 };
 
-// The keys one revision first wrote into an overlay (engine metadata: the overlay's own-key index).
-struct KeyList {
-  REMORA_RECORD(KeyList, key_list, 1);
-  std::vector<std::string> keys;
-  template <class A> void serialize(A& ar) { ar(CEREAL_NVP(keys)); }
-};
-
 // The run a supervisor is executing (run:graph): the validated graph and how it stands.
 struct Run {
   REMORA_RECORD(Run, run, 1);

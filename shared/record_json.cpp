@@ -113,7 +113,7 @@ std::string record_from_json(std::string_view type_name, const nlohmann::json& f
     case proto::RecordType::agent_changes: return from_json<proto::AgentChanges>(fields);
     case proto::RecordType::namespace_info:
     case proto::RecordType::change_set:
-    case proto::RecordType::key_list: break;
+    case proto::RecordType::retired_13: break;
   }
   throw Error(Errc::invalid_argument, "record type '" + std::string(type_name) + "' is engine metadata");
 }

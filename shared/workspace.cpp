@@ -1,23 +1,24 @@
-// Storage layout (one LMDB environment, six named databases):
+// Storage layout (one LMDB environment, five named databases; format 2):
 //
 //   meta      "format" u32, "rev" u64, "log_start" u64, "next_ns" u32
 //   ns        id (u32 BE)                  -> proto::NamespaceInfo
 //   ns_names  name                         -> id (u32 BE), live namespaces only
-//   kv        key '\0' ns (u32 BE)         -> entry header + value
-//   own       ns (u32 BE) revision (u64 BE) -> proto::KeyList: keys that revision first wrote
-//                                              into the overlay (for diff/merge/drop; one record per
-//                                              transaction, so a batch indexes in one insert; names
-//                                              whose entry is gone since are skipped on reading)
+//   entries   ns (u32 BE) key              -> entry header + value
 //   log       revision (u64 BE)            -> proto::ChangeSet, one per committed revision
 //
-// Keys hold no NUL byte, so `key '\0' ns` sorts exactly as `key` does and puts every layer's
-// version of one key side by side: a point read through any overlay depth is one cursor seek,
-// and a prefix listing is one pass. Child ids are always greater than their ancestors' (ids are
-// allocated in creation order), so among a key's layers the last one on the chain wins.
+// Namespace first: each namespace's entries are one contiguous range in key order, so a read
+// through a chain touches only the chain's own ranges, never another overlay's entries. A point
+// read is one exact lookup per chain member, top first, stopping at the first value or tombstone;
+// a prefix listing merges the chain's ranges (one seek each, then sequential steps); an overlay's
+// own entries (diff, merge, drop) are its range. What sibling overlays hold costs a read nothing
+// but the tree's depth.
 //
 // Entry header: kind u8 (value, tombstone, read mark), mod_rev u64, seen_rev u64 (the parent
 // chain's version of the key when the overlay first touched it). Base has no tombstones: a delete
 // there removes the entry.
+//
+// Format 1 (remora before this layout) keyed entries `key '\0' ns` in a db `kv`, with an own-key
+// index `own`; Workspace::open migrates it in one transaction (docs/workspace.md).
 #include "shared/workspace.hpp"
 
 #include <lmdb.h>
@@ -43,12 +44,13 @@ namespace remora {
 namespace {
 
 constexpr const char* kDoorbellFile = "doorbell";
-constexpr std::uint32_t kFormat = 1;
+constexpr std::uint32_t kFormat = 2;
+constexpr std::uint32_t kFormatKeyFirst = 1;  // migrated on open (migrate_key_first)
 constexpr std::uint8_t kValue = 1;
 constexpr std::uint8_t kTombstone = 2;
 constexpr std::uint8_t kReadMark = 3;
 constexpr std::size_t kHeader = 17;
-constexpr std::size_t kNsSuffix = 5;  // '\0' + u32
+constexpr std::size_t kNsPrefix = 4;  // u32 BE
 constexpr std::uint64_t kCompactChunk = 256;
 
 // Big-endian integers: byte order is numeric order, so LMDB keeps ids and revisions sorted.
@@ -97,14 +99,13 @@ class Cursor {
   MDB_cursor* c_ = nullptr;
 };
 
-std::string kv_key(std::string_view key, std::uint32_t ns) {
+std::string kv_key(std::uint32_t ns, std::string_view key) {
   std::string k;
-  k.reserve(key.size() + kNsSuffix);
-  k.append(key).push_back('\0');
+  k.reserve(kNsPrefix + key.size());
   k += be32(ns);
+  k.append(key);
   return k;
 }
-std::string own_key(std::uint32_t ns, std::uint64_t rev) { return be32(ns).append(be64(rev)); }
 
 std::string header(std::uint8_t kind, std::uint64_t mod_rev, std::uint64_t seen_rev) {
   std::string h(kHeader, '\0');
@@ -136,10 +137,6 @@ void validate_ns_name(std::string_view name) {
   }
 }
 
-bool in_chain(std::span<const std::uint32_t> chain, std::uint32_t ns) {
-  return std::find(chain.begin(), chain.end(), ns) != chain.end();
-}
-
 // Deletes change-log records below `end` and moves log_start there.
 void trim_log(MDB_txn* txn, MDB_dbi log, MDB_dbi meta, std::uint64_t end) {
   Cursor c(txn, log, "compacting the change log");
@@ -160,6 +157,40 @@ std::uint64_t read_meta64(MDB_txn* txn, MDB_dbi meta, std::string_view key) {
   check(mdb_get(txn, meta, &k, &v), "reading workspace metadata '" + std::string(key) + "'");
   if (v.mv_size != 8) throw Error(Errc::corrupt, "workspace metadata '" + std::string(key) + "' is malformed");
   return read_be64(static_cast<const char*>(v.mv_data));
+}
+
+// Format 1 kept every entry under `key '\0' ns (u32 BE)` in a db `kv`, with an index of each
+// overlay's keys in a db `own`. Copies each entry to `entries` under `ns key` and deletes both old
+// dbs, inside the caller's transaction (a crash leaves format 1 as it was). Returns the entries.
+std::size_t migrate_key_first(MDB_txn* txn, MDB_dbi entries, const std::string& dir) {
+  MDB_dbi kv = 0, own = 0;
+  int rc = mdb_dbi_open(txn, "kv", 0, &kv);
+  if (rc == MDB_NOTFOUND) throw Error(Errc::corrupt, "workspace " + dir + " has format 1 but no db kv");
+  check(rc, "opening db kv");
+  std::size_t n = 0;
+  {
+    Cursor c(txn, kv, "migrating workspace " + dir);
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+      const auto old = view(k);
+      constexpr std::size_t kSuffix = 1 + kNsPrefix;  // '\0' ns
+      if (old.size() <= kSuffix || old[old.size() - kSuffix] != '\0') {
+        throw Error(Errc::corrupt, "workspace " + dir + ": format-1 entry '" + std::string(old.substr(0, 60)) +
+                                       "' does not end in a namespace id");
+      }
+      std::string key(old.substr(old.size() - kNsPrefix));
+      key.append(old.substr(0, old.size() - kSuffix));
+      MDB_val nk = val(key);
+      check(mdb_put(txn, entries, &nk, &v, 0), "migrating workspace " + dir);
+      ++n;
+    }
+    if (rc != MDB_NOTFOUND) check(rc, "migrating workspace " + dir);
+  }
+  check(mdb_drop(txn, kv, 1), "deleting format 1's db kv");
+  rc = mdb_dbi_open(txn, "own", 0, &own);
+  if (rc == MDB_SUCCESS) check(mdb_drop(txn, own, 1), "deleting format 1's db own");
+  else if (rc != MDB_NOTFOUND) check(rc, "opening db own");
+  return n;
 }
 
 // Process-wide registry: LMDB forbids opening one environment twice in a process.
@@ -217,7 +248,7 @@ MergeConflict::MergeConflict(const std::string& ns, std::vector<Conflict> confli
 // ---------------------------------------------------------------------------------------------
 
 struct Workspace::Impl {
-  MDB_dbi meta = 0, ns = 0, ns_names = 0, kv = 0, own = 0, log = 0;
+  MDB_dbi meta = 0, ns = 0, ns_names = 0, kv = 0, log = 0;  // kv: the db `entries`
   std::filesystem::path canonical;
   // Transactions hold it shared; resizing the map holds it exclusively.
   mutable std::shared_mutex resize_mu;
@@ -303,18 +334,17 @@ struct Reader::Found {
 };
 
 std::optional<Reader::Found> Reader::exact(std::uint32_t ns, std::string_view key) const {
-  auto k = kv_key(key, ns);
+  auto k = kv_key(ns, key);
   MDB_val mk = val(k), mv;
   int rc = mdb_get(txn_, ws_.impl_->kv, &mk, &mv);
   if (rc == MDB_NOTFOUND) return std::nullopt;
   check(rc, "reading key '" + std::string(key) + "'");
-  auto f = entry_at(ns, view(mv));
-  if (!f) throw Error(Errc::corrupt, "entry for key '" + std::string(key) + "' is truncated");
-  return f;
+  ++visited_;
+  return entry_at(ns, key, view(mv));
 }
 
-std::optional<Reader::Found> Reader::entry_at(std::uint32_t ns, std::string_view v) {
-  if (v.size() < kHeader) return std::nullopt;
+Reader::Found Reader::entry_at(std::uint32_t ns, std::string_view key, std::string_view v) {
+  if (v.size() < kHeader) throw Error(Errc::corrupt, "entry for key '" + std::string(key) + "' is truncated");
   Found f{static_cast<std::uint8_t>(v[0]), 0, 0, ns, v.substr(kHeader)};
   std::memcpy(&f.mod_rev, v.data() + 1, 8);
   std::memcpy(&f.seen_rev, v.data() + 9, 8);
@@ -326,87 +356,29 @@ struct Reader::Layers {
   std::optional<Found> below;  // the value or tombstone that decides the key beneath the top
 };
 
-namespace {
-
-// How many of one key's entries (one per namespace holding it) a read steps over with MDB_NEXT
-// before it seeks instead: past this, sibling overlays hold the key, and a read costs the same
-// whether 10 or 10,000 of them do.
-constexpr int kStepsBeforeSeek = 4;
-
-}  // namespace
-
-template <class Fn>
-int Reader::visit_key(MDB_cursor* cur, MDB_val& mk, MDB_val& mv, std::span<const std::uint32_t> chain,
-                      std::string_view key, bool move_past, Fn&& fn) const {
-  const std::size_t want = key.size() + kNsSuffix;
-  auto on_key = [&] {
-    auto ek = view(mk);
-    return ek.size() == want && ek.compare(0, key.size(), key) == 0 && ek[key.size()] == '\0';
-  };
-  // Entries are in ascending namespace id and the chain's highest is its top (chain[0]): once
-  // an entry at or past it is seen, no later entry of the key is the chain's.
-  bool complete = false;
-  std::uint32_t passed = 0;
-  int rc = MDB_SUCCESS;
-  for (int steps = 0; rc == MDB_SUCCESS && on_key(); ++steps) {
-    if (steps == kStepsBeforeSeek) {
-      // Many namespaces hold this key: a seek to each chain member not yet passed (ascending
-      // ids, so the chain from its end), then one past the key's last entry.
-      for (auto it = chain.rbegin(); !complete && it != chain.rend(); ++it) {
-        if (*it <= passed) continue;
-        auto k = kv_key(key, *it);
-        MDB_val sk = val(k), sv;
-        int r = mdb_cursor_get(cur, &sk, &sv, MDB_SET_KEY);
-        if (r == MDB_SUCCESS) {
-          if (auto f = entry_at(*it, view(sv))) fn(*f);
-        } else if (r != MDB_NOTFOUND) {
-          check(r, "reading key '" + std::string(key) + "'");
-        }
-      }
-      if (!move_past) return MDB_SUCCESS;
-      std::string past(key);
-      past.push_back('\x01');  // after every "key\0<ns>", before any longer key
-      mk = val(past);
-      return mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
-    }
-    if (!complete) {
-      passed = read_be32(view(mk).data() + key.size() + 1);
-      if (in_chain(chain, passed))
-        if (auto f = entry_at(passed, view(mv))) fn(*f);
-      complete = passed >= chain.front();
-      if (complete && !move_past) return MDB_SUCCESS;
-    }
-    rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
-  }
-  return rc;
-}
-
 Reader::Layers Reader::layers(std::span<const std::uint32_t> chain, std::string_view key) const {
   Layers out;
-  if (chain.size() == 1) {  // a single layer needs no scan
-    out.top = exact(chain[0], key);
-    return out;
-  }
-  auto k = kv_key(key, 0);
+  // The top through the transaction's kv cursor: a write that follows (write_entry) goes through
+  // the same cursor, and LMDB skips the root-to-leaf walk when the key is on its page.
+  auto k = kv_key(chain[0], key);
   MDB_val mk = val(k), mv;
   int rc = mdb_cursor_get(kv_cursor_, &mk, &mv, MDB_SET_RANGE);
-  if (rc == MDB_SUCCESS) {
-    rc = visit_key(kv_cursor_, mk, mv, chain, key, false, [&](const Found& f) {
-      if (f.ns == chain[0]) {
-        out.top = f;
-      } else if (f.kind != kReadMark) {
-        out.below = f;  // ascending ids: a later chain member is nearer the top
-      }
-    });
+  if (rc == MDB_SUCCESS && view(mk) == k) {
+    ++visited_;
+    out.top = entry_at(chain[0], key, view(mv));
+  } else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+    check(rc, "reading key '" + std::string(key) + "'");
   }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading key '" + std::string(key) + "'");
+  out.below = lookup(chain.subspan(1), key);
   return out;
 }
 
 std::optional<Reader::Found> Reader::lookup(std::span<const std::uint32_t> chain, std::string_view key) const {
-  auto l = layers(chain, key);
-  if (l.top && l.top->kind != kReadMark) return l.top;
-  return l.below;
+  for (auto id : chain) {  // top first: the first value or tombstone decides; read marks do not
+    auto f = exact(id, key);
+    if (f && f->kind != kReadMark) return f;
+  }
+  return std::nullopt;
 }
 
 std::optional<Entry> Reader::get(const Namespace& ns, std::string_view key) const {
@@ -416,34 +388,82 @@ std::optional<Entry> Reader::get(const Namespace& ns, std::string_view key) cons
   return Entry{std::string(f->value), f->mod_rev, f->ns};
 }
 
+// One namespace's range of entries under a prefix, walked with a cursor of its own.
+class Reader::Range {
+ public:
+  Range(const Reader& r, std::uint32_t ns, std::string_view prefix)
+      : ns_(ns), start_(kv_key(ns, prefix)), cur_(r.txn_, r.ws_.impl_->kv, "opening a cursor"), visited_(r.visited_) {}
+  // To the first entry at or after key (a user key; all of the range when empty).
+  void seek(std::string_view key) {
+    std::string k = be32(ns_);
+    k.append(key);
+    if (k < start_) k = start_;
+    k_ = val(k);
+    settle(mdb_cursor_get(cur_, &k_, &v_, MDB_SET_RANGE));
+  }
+  void next() { settle(mdb_cursor_get(cur_, &k_, &v_, MDB_NEXT)); }
+  bool on() const { return on_; }
+  std::string_view key() const { return view(k_).substr(kNsPrefix); }  // the user key
+  Found entry() const { return entry_at(ns_, key(), view(v_)); }
+
+ private:
+  void settle(int rc) {
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "listing an overlay's entries");
+    on_ = rc == MDB_SUCCESS && view(k_).starts_with(start_);
+    visited_ += on_;  // the step that finds the range's end lands on one entry past it: not counted
+  }
+  std::uint32_t ns_;
+  std::string start_;  // ns (u32 BE) and the prefix: every entry of the range starts with it
+  Cursor cur_;
+  MDB_val k_{}, v_{};
+  bool on_ = false;
+  std::uint64_t& visited_;
+};
+
+void Reader::own_scan(std::uint32_t ns, std::string_view prefix,
+                      const std::function<void(std::string_view, const Found&)>& fn) const {
+  Range r(*this, ns, prefix);
+  for (r.seek(prefix); r.on(); r.next()) fn(r.key(), r.entry());
+}
+
 void Reader::scan(const Namespace& ns, std::string_view prefix,
                   const std::function<bool(std::string_view, const EntryView&)>& fn) const {
-  // Its own cursor: a write transaction's callback may write while it scans.
-  Cursor cur(txn_, ws_.impl_->kv, "opening a cursor");
-  MDB_val mk = val(prefix), mv;
-  int rc = prefix.empty() ? mdb_cursor_get(cur, &mk, &mv, MDB_FIRST) : mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+  // One range per chain member (top first), merged in key order: for each key, the first range
+  // holding a value or tombstone for it decides.
+  std::vector<std::unique_ptr<Range>> ranges;
+  ranges.reserve(ns.chain.size());
+  for (auto id : ns.chain) {
+    ranges.push_back(std::make_unique<Range>(*this, id, prefix));
+    ranges.back()->seek(prefix);
+  }
   std::string held;  // in a WriteTxn, the key handed to fn, whose pages fn's writes may move
-  while (rc == MDB_SUCCESS) {
-    auto ek = view(mk);
-    if (ek.size() < kNsSuffix) break;
-    const auto user = ek.substr(0, ek.size() - kNsSuffix);
-    if (user.substr(0, prefix.size()) != prefix) break;
-    std::optional<Found> best;  // ascending ids: the last value or tombstone seen is nearest the top
-    rc = visit_key(cur, mk, mv, ns.chain, user, true, [&](const Found& f) {
-      if (f.kind != kReadMark) best = f;
-    });
-    if (!best || best->kind != kValue) continue;
+  for (;;) {
+    const Range* least = nullptr;
+    for (const auto& r : ranges)
+      if (r->on() && (!least || r->key() < least->key())) least = r.get();
+    if (!least) return;
+    const std::string_view key = least->key();
+    std::optional<Found> decides;
+    for (auto& r : ranges) {
+      if (!r->on() || r->key() != key) continue;
+      if (!decides) {
+        auto f = r->entry();
+        if (f.kind != kReadMark) decides = f;
+      }
+      if (r.get() != least) r->next();
+    }
+    // Pages are not written by cursor steps: key and the entry stay valid until fn writes.
+    const_cast<Range*>(least)->next();
+    if (!decides || decides->kind != kValue) continue;
     if (!writes_) {
-      if (!fn(user, EntryView{best->value, best->mod_rev, best->ns})) return;
+      if (!fn(key, EntryView{decides->value, decides->mod_rev, decides->ns})) return;
       continue;
     }
-    held.assign(user);
-    if (!fn(held, EntryView{best->value, best->mod_rev, best->ns})) return;
-    held.push_back('\x01');  // fn may have written, moving the pages under the cursor: seek again
-    mk = val(held);
-    rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+    held.assign(key);
+    if (!fn(held, EntryView{decides->value, decides->mod_rev, decides->ns})) return;
+    held.push_back('\x01');  // fn may have written, moving the pages under the cursors: seek again
+    for (auto& r : ranges) r->seek(held);
   }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "listing prefix '" + std::string(prefix) + "'");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,39 +486,18 @@ void WriteTxn::log(std::uint32_t ns, proto::ChangeOp op, std::string_view key) {
 }
 
 void WriteTxn::write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t seen_rev,
-                           std::string_view value, bool first_in_ns) {
-  auto k = kv_key(key, ns);
+                           std::string_view value) {
+  auto k = kv_key(ns, key);
   std::string v = header(kind, kind == kReadMark ? 0 : revision_, seen_rev);
   v.append(value);
   MDB_val mk = val(k), mv = val(v);
   // Through the cursor that just looked the key up: LMDB skips the root-to-leaf walk.
   check(mdb_cursor_put(kv_cursor_, &mk, &mv, 0), "writing key '" + std::string(key) + "'");
-  if (first_in_ns && ns != 0) index_own(ns, key);
   dirty_ = true;
 }
 
-void WriteTxn::index_own(std::uint32_t ns, std::string_view key) {
-  for (auto& [id, list] : new_own_) {
-    if (id == ns) {
-      list.keys.emplace_back(key);
-      return;
-    }
-  }
-  new_own_.emplace_back(ns, proto::KeyList{{std::string(key)}});
-}
-
-void WriteTxn::flush_own_index() {
-  for (auto& [ns, list] : new_own_) {
-    auto k = own_key(ns, revision_);
-    auto rec = proto::encode(list);
-    MDB_val mk = val(k), mv = val(rec);
-    check(mdb_put(txn_, ws_.impl_->own, &mk, &mv, 0), "indexing an overlay");
-  }
-}
-
 void WriteTxn::erase_entry(std::uint32_t ns, std::string_view key) {
-  // The own index keeps the name; readers skip names whose entry is gone.
-  auto k = kv_key(key, ns);
+  auto k = kv_key(ns, key);
   MDB_val mk = val(k);
   int rc = mdb_del(txn_, ws_.impl_->kv, &mk, nullptr);
   if (rc != MDB_NOTFOUND) check(rc, "deleting key '" + std::string(key) + "'");
@@ -509,11 +508,11 @@ void WriteTxn::put(const Namespace& ns, std::string_view key, std::string_view v
   validate_key(key);
   check_live(ns);
   if (ns.is_base()) {
-    write_entry(0, key, kValue, 0, value, false);
+    write_entry(0, key, kValue, 0, value);
   } else {
     auto l = layers(ns.chain, key);
     std::uint64_t seen = l.top ? l.top->seen_rev : (l.below ? l.below->mod_rev : 0);
-    write_entry(ns.id, key, kValue, seen, value, !l.top);
+    write_entry(ns.id, key, kValue, seen, value);
   }
   log(ns.id, proto::ChangeOp::put, key);
 }
@@ -533,7 +532,7 @@ bool WriteTxn::del(const Namespace& ns, std::string_view key) {
   if (!visible) return false;
   std::uint64_t seen = l.top ? l.top->seen_rev : (l.below ? l.below->mod_rev : 0);
   // Hide the parent's value with a tombstone; with nothing to hide, keep only the read mark.
-  write_entry(ns.id, key, below_has ? kTombstone : kReadMark, seen, {}, !l.top);
+  write_entry(ns.id, key, below_has ? kTombstone : kReadMark, seen, {});
   log(ns.id, proto::ChangeOp::del, key);
   return true;
 }
@@ -544,25 +543,24 @@ void WriteTxn::note_read(const Namespace& ns, std::string_view key) {
   check_live(ns);
   auto l = layers(ns.chain, key);
   if (l.top) return;
-  write_entry(ns.id, key, kReadMark, l.below ? l.below->mod_rev : 0, {}, true);
+  write_entry(ns.id, key, kReadMark, l.below ? l.below->mod_rev : 0, {});
 }
 
 void WriteTxn::put_own(const Namespace& overlay, const OwnEntry& e) {
   if (overlay.is_base()) throw Error(Errc::invalid_argument, "put_own writes an overlay's entry; base has none");
   validate_key(e.key);
   check_live(overlay);
-  const bool first = !exact(overlay.id, e.key);
   switch (e.kind) {
     case OwnEntry::Kind::value:
-      write_entry(overlay.id, e.key, kValue, e.seen_rev, e.value, first);
+      write_entry(overlay.id, e.key, kValue, e.seen_rev, e.value);
       log(overlay.id, proto::ChangeOp::put, e.key);
       break;
     case OwnEntry::Kind::tombstone:
-      write_entry(overlay.id, e.key, kTombstone, e.seen_rev, {}, first);
+      write_entry(overlay.id, e.key, kTombstone, e.seen_rev, {});
       log(overlay.id, proto::ChangeOp::del, e.key);
       break;
     case OwnEntry::Kind::read:
-      write_entry(overlay.id, e.key, kReadMark, e.seen_rev, {}, first);
+      write_entry(overlay.id, e.key, kReadMark, e.seen_rev, {});
       break;
   }
 }
@@ -649,58 +647,87 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   mdb_reader_check(ws->env_, &dead);
   if (dead > 0) spdlog::info("workspace {}: cleared {} stale reader slot(s)", options.dir.string(), dead);
 
-  // Open (and on first use create) the databases and the metadata, in one write transaction.
+  // Open (and on first use create, or migrate) the databases and the metadata, in one write
+  // transaction; retried on a larger map when a migration fills it.
   auto& impl = *ws->impl_;
-  MDB_txn* txn = nullptr;
+  std::optional<std::size_t> migrated;  // entries a format-1 workspace held
   for (int attempt = 0;; ++attempt) {
+    MDB_txn* txn = nullptr;
     rc = mdb_txn_begin(ws->env_, nullptr, options.read_only ? MDB_RDONLY : 0, &txn);
     if (rc == MDB_MAP_RESIZED && attempt < 8) {
       check(mdb_env_set_mapsize(ws->env_, 0), "adopting the map size");
       continue;
     }
     check(rc, "opening workspace " + options.dir.string());
-    break;
-  }
-  try {
-    const unsigned create = options.read_only ? 0 : MDB_CREATE;
-    for (auto [name, dbi] : {std::pair{"meta", &impl.meta}, {"ns", &impl.ns}, {"ns_names", &impl.ns_names},
-                             {"kv", &impl.kv}, {"own", &impl.own}, {"log", &impl.log}}) {
-      rc = mdb_dbi_open(txn, name, create, dbi);
-      if (rc == MDB_NOTFOUND) throw Error(Errc::corrupt, options.dir.string() + " is not a workspace (no db " + name + ")");
-      check(rc, std::string("opening db ") + name);
-    }
-    MDB_val k = val("format"), v;
-    rc = mdb_get(txn, impl.meta, &k, &v);
-    if (rc == MDB_NOTFOUND && options.read_only) {
-      throw Error(Errc::corrupt, options.dir.string() + " is not a workspace (no format)");
-    } else if (rc == MDB_NOTFOUND) {
+    bool ended = false;  // mdb_txn_commit frees the transaction whatever it returns
+    try {
+      const unsigned create = options.read_only ? 0 : MDB_CREATE;
+      auto open_db = [&](const char* name, MDB_dbi* dbi) {
+        rc = mdb_dbi_open(txn, name, create, dbi);
+        if (rc == MDB_NOTFOUND) throw Error(Errc::corrupt, options.dir.string() + " is not a workspace (no db " + name + ")");
+        check(rc, std::string("opening db ") + name);
+      };
+      open_db("meta", &impl.meta);
+      MDB_val k = val("format"), v;
+      rc = mdb_get(txn, impl.meta, &k, &v);
+      if (rc == MDB_NOTFOUND && options.read_only) throw Error(Errc::corrupt, options.dir.string() + " is not a workspace (no format)");
+      const bool is_new = rc == MDB_NOTFOUND;
+      if (!is_new) check(rc, "reading workspace metadata");
+      const std::uint32_t format = is_new || v.mv_size != 4 ? 0 : read_be32(static_cast<const char*>(v.mv_data));
+      if (!is_new && format != kFormat && format != kFormatKeyFirst) {
+        throw Error(Errc::corrupt, "workspace " + options.dir.string() + " has format " +
+                                       (v.mv_size == 4 ? std::to_string(format) : "(malformed)") + "; this remora reads format " +
+                                       std::to_string(kFormat) + " and migrates format " + std::to_string(kFormatKeyFirst));
+      }
+      if (format == kFormatKeyFirst && options.read_only) {
+        throw Error(Errc::corrupt, "workspace " + options.dir.string() + " has format " + std::to_string(kFormatKeyFirst) +
+                                       " (written by an earlier remora), which is migrated when it is opened for writing; "
+                                       "it is open read-only");
+      }
+      open_db("ns", &impl.ns);
+      open_db("ns_names", &impl.ns_names);
+      open_db("log", &impl.log);
+      if (format == kFormatKeyFirst) check(mdb_dbi_open(txn, "entries", MDB_CREATE, &impl.kv), "opening db entries");
+      else open_db("entries", &impl.kv);
       auto put_meta = [&](std::string_view key, std::string_view value) {
         MDB_val mk = val(key), mv = val(value);
-        check(mdb_put(txn, impl.meta, &mk, &mv, 0), "initialising workspace metadata");
+        check(mdb_put(txn, impl.meta, &mk, &mv, 0), "writing workspace metadata");
       };
-      put_meta("format", be32(kFormat));
-      put_meta("rev", be64(0));
-      put_meta("log_start", be64(1));
-      put_meta("next_ns", be32(1));
-      proto::NamespaceInfo base{};
-      base.id = 0;
-      base.name = std::string(keys::kBase);
-      auto rec = proto::encode(base);
-      auto id = be32(0);
-      MDB_val mk = val(id), mv = val(rec);
-      check(mdb_put(txn, impl.ns, &mk, &mv, 0), "creating namespace base");
-      MDB_val nk = val(keys::kBase), nv = val(id);
-      check(mdb_put(txn, impl.ns_names, &nk, &nv, 0), "creating namespace base");
-    } else {
-      check(rc, "reading workspace metadata");
-      if (v.mv_size != 4 || read_be32(static_cast<const char*>(v.mv_data)) != kFormat) {
-        throw Error(Errc::corrupt, "workspace " + options.dir.string() + " has an unsupported format");
+      if (is_new) {
+        put_meta("format", be32(kFormat));
+        put_meta("rev", be64(0));
+        put_meta("log_start", be64(1));
+        put_meta("next_ns", be32(1));
+        proto::NamespaceInfo base{};
+        base.id = 0;
+        base.name = std::string(keys::kBase);
+        auto rec = proto::encode(base);
+        auto id = be32(0);
+        MDB_val mk = val(id), mv = val(rec);
+        check(mdb_put(txn, impl.ns, &mk, &mv, 0), "creating namespace base");
+        MDB_val nk = val(keys::kBase), nv = val(id);
+        check(mdb_put(txn, impl.ns_names, &nk, &nv, 0), "creating namespace base");
+      } else if (format == kFormatKeyFirst) {
+        migrated = migrate_key_first(txn, impl.kv, options.dir.string());
+        put_meta("format", be32(kFormat));
       }
+      ended = true;
+      check(mdb_txn_commit(txn), "opening workspace " + options.dir.string());
+      break;
+    } catch (const MapFull&) {
+      if (!ended) mdb_txn_abort(txn);
+      const std::size_t cur = ws->map_size(), next = std::min(cur * 2, options.max_map_bytes);
+      if (next <= cur) throw Error(Errc::io, "workspace " + options.dir.string() + " does not fit its map limit of " +
+                                                 std::to_string(options.max_map_bytes) + " bytes");
+      check(mdb_env_set_mapsize(ws->env_, next), "growing the workspace map");
+    } catch (...) {
+      if (!ended) mdb_txn_abort(txn);
+      throw;
     }
-    check(mdb_txn_commit(txn), "opening workspace " + options.dir.string());
-  } catch (...) {
-    mdb_txn_abort(txn);
-    throw;
+  }
+  if (migrated) {
+    spdlog::info("workspace {}: migrated {} entries from format {} to format {}", options.dir.string(), *migrated,
+                 kFormatKeyFirst, kFormat);
   }
   if (options.read_only) return ws;
   ws->doorbell_ = std::make_unique<Doorbell>(options.dir / kDoorbellFile);
@@ -813,7 +840,6 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
         mdb_txn_abort(txn);
         return rev - 1;
       }
-      w.flush_own_index();
       slots.clear();
       for (const auto& ch : w.changes_.changes) KeyClass::add_ring_slots(ch.key, slots);
       // The change-log record and the new revision, in the same transaction.
@@ -978,44 +1004,6 @@ std::vector<proto::NamespaceInfo> Workspace::namespaces(bool include_dropped) co
   return out;
 }
 
-namespace {
-// Every key the own index lists for ns under prefix, sorted and unique. Some may name entries
-// since discarded: callers check with exact().
-std::vector<std::string> own_keys(MDB_txn* txn, MDB_dbi own, std::uint32_t ns, std::string_view prefix) {
-  std::vector<std::string> out;
-  Cursor c(txn, own, "reading an overlay index");
-  auto start = be32(ns);
-  MDB_val k = val(start), v;
-  int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS) {
-    auto key = view(k);
-    if (key.size() != 12 || key.compare(0, 4, start) != 0) break;
-    for (auto& name : proto::decode<proto::KeyList>(view(v), "own:" + std::to_string(ns)).keys) {
-      if (name.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(name));
-    }
-    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "reading an overlay index");
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
-// Deletes every own-index record of ns.
-void clear_own_index(MDB_txn* txn, MDB_dbi own, std::uint32_t ns) {
-  Cursor c(txn, own, "clearing an overlay index");
-  const auto start = be32(ns);
-  int rc;
-  for (;;) {
-    MDB_val k = val(start), v;
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    if (rc != MDB_SUCCESS || k.mv_size != 12 || std::memcmp(k.mv_data, start.data(), 4) != 0) break;
-    if ((rc = mdb_cursor_del(c, 0)) != MDB_SUCCESS) break;
-  }
-  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) check(rc, "clearing an overlay index");
-}
-}  // namespace
-
 void Workspace::drop_ns(std::string_view name) {
   write([&](WriteTxn& t) {
     auto& impl = *impl_;
@@ -1037,12 +1025,12 @@ void Workspace::drop_ns(std::string_view name) {
       throw Error(Errc::invalid_argument,
                   "namespace '" + std::string(name) + "' has overlays over it (" + list + "); drop them first");
     }
-    for (auto& key : own_keys(t.txn_, impl.own, ns->id, "")) {
-      if (!t.exact(ns->id, key)) continue;
+    std::vector<std::string> keys;
+    t.own_scan(ns->id, "", [&](std::string_view key, const Reader::Found&) { keys.emplace_back(key); });
+    for (const auto& key : keys) {
       t.erase_entry(ns->id, key);
       t.log(ns->id, proto::ChangeOp::discard, key);
     }
-    clear_own_index(t.txn_, impl.own, ns->id);
     auto info = read_ns(t.txn_, impl.ns, ns->id);
     info->dropped_rev = t.revision();
     auto rec = proto::encode(*info);
@@ -1060,23 +1048,22 @@ std::vector<DiffEntry> Workspace::diff(const Namespace& overlay, std::string_vie
   std::vector<DiffEntry> out;
   Impl::Lease lease(*this);
   Reader r(*this, lease.txn(), lease.cursor(), 0);
-  for (auto& key : own_keys(lease.txn(), impl_->own, overlay.id, prefix)) {
-    auto mine = r.exact(overlay.id, key);
-    if (!mine || mine->kind == kReadMark) continue;
+  r.own_scan(overlay.id, prefix, [&](std::string_view key, const Reader::Found& mine) {
+    if (mine.kind == kReadMark) return;
     auto parent = r.lookup(overlay.parents(), key);
     bool parent_has = parent && parent->kind == kValue;
-    if (mine->kind == kValue) {
-      if (parent_has && parent->value == mine->value) continue;
+    if (mine.kind == kValue) {
+      if (parent_has && parent->value == mine.value) return;
       DiffEntry d;
       d.kind = parent_has ? DiffEntry::Kind::changed : DiffEntry::Kind::added;
       d.key = key;
       if (parent_has) d.old_value = std::string(parent->value);
-      d.new_value = std::string(mine->value);
+      d.new_value = std::string(mine.value);
       out.push_back(std::move(d));
     } else if (parent_has) {
-      out.push_back({DiffEntry::Kind::deleted, key, std::string(parent->value), std::nullopt});
+      out.push_back({DiffEntry::Kind::deleted, std::string(key), std::string(parent->value), std::nullopt});
     }
-  }
+  });
   return out;
 }
 
@@ -1088,31 +1075,28 @@ struct Reader::MergeItem {
   bool conflicts;
 };
 
-std::vector<Reader::MergeItem> Reader::merge_items(const Namespace& overlay, const std::vector<std::string>& keys) const {
+std::vector<Reader::MergeItem> Reader::merge_items(const Namespace& overlay, std::string_view prefix) const {
   std::vector<MergeItem> items;
   const auto parent_chain = overlay.parents();
-  for (const auto& key : keys) {
-    auto mine = exact(overlay.id, key);
-    if (!mine) continue;
+  own_scan(overlay.id, prefix, [&](std::string_view key, const Found& mine) {
     auto cur = lookup(parent_chain, key);
     std::uint64_t now = cur ? cur->mod_rev : 0;
     bool conflicts = false;
-    if (now != mine->seen_rev) {
+    if (now != mine.seen_rev) {
       bool cur_has = cur && cur->kind == kValue;
-      bool same = mine->kind == kValue ? (cur_has && cur->value == mine->value)
-                                       : (mine->kind == kTombstone && !cur_has);
+      bool same = mine.kind == kValue ? (cur_has && cur->value == mine.value) : (mine.kind == kTombstone && !cur_has);
       conflicts = !same;
     }
-    items.push_back({key, mine->kind, std::string(mine->value), Conflict{key, mine->seen_rev, now, mine->kind == kReadMark},
-                     conflicts});
-  }
+    items.push_back({std::string(key), mine.kind, std::string(mine.value),
+                     Conflict{std::string(key), mine.seen_rev, now, mine.kind == kReadMark}, conflicts});
+  });
   return items;
 }
 
 std::vector<Conflict> Reader::conflicts(const Namespace& overlay, std::string_view prefix) const {
   if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no parent to merge into");
   std::vector<Conflict> out;
-  for (auto& it : merge_items(overlay, own_keys(txn_, ws_.impl_->own, overlay.id, prefix)))
+  for (auto& it : merge_items(overlay, prefix))
     if (it.conflicts) out.push_back(std::move(it.conflict));
   return out;
 }
@@ -1126,26 +1110,13 @@ std::uint64_t Reader::version(const Namespace& ns, std::string_view key) const {
 std::vector<OwnEntry> Reader::own_entries(const Namespace& overlay, std::string_view prefix) const {
   if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no own entries over a parent");
   std::vector<OwnEntry> out;
-  for (auto& key : own_keys(txn_, ws_.impl_->own, overlay.id, prefix)) {
-    auto mine = exact(overlay.id, key);
-    if (!mine) continue;
-    const auto kind = mine->kind == kValue ? OwnEntry::Kind::value
-                      : mine->kind == kTombstone ? OwnEntry::Kind::tombstone : OwnEntry::Kind::read;
-    out.push_back({std::move(key), kind, kind == OwnEntry::Kind::value ? std::string(mine->value) : std::string(),
-                   mine->seen_rev});
-  }
+  own_scan(overlay.id, prefix, [&](std::string_view key, const Found& mine) {
+    const auto kind = mine.kind == kValue ? OwnEntry::Kind::value
+                      : mine.kind == kTombstone ? OwnEntry::Kind::tombstone : OwnEntry::Kind::read;
+    out.push_back({std::string(key), kind, kind == OwnEntry::Kind::value ? std::string(mine.value) : std::string(),
+                   mine.seen_rev});
+  });
   return out;
-}
-
-std::vector<std::string> WriteTxn::own_keys_now(std::uint32_t ns, std::string_view prefix) const {
-  auto keys = own_keys(txn_, ws_.impl_->own, ns, prefix);
-  for (const auto& [id, list] : new_own_)
-    if (id == ns)
-      for (const auto& key : list.keys)
-        if (key.compare(0, prefix.size(), prefix) == 0) keys.push_back(key);
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  return keys;
 }
 
 MergeResult WriteTxn::merge(const Namespace& overlay, MergeStrategy strategy, std::string_view prefix) {
@@ -1156,7 +1127,7 @@ MergeResult WriteTxn::merge(const Namespace& overlay, MergeStrategy strategy, st
   proto::NamespaceInfo pinfo = *read_ns(txn_, impl.ns, parent_id);
   Namespace parent{parent_id, pinfo.name, std::vector<std::uint32_t>(overlay.chain.begin() + 1, overlay.chain.end())};
 
-  auto items = merge_items(overlay, own_keys_now(overlay.id, prefix));
+  auto items = merge_items(overlay, prefix);
   std::vector<Conflict> conflicts;
   for (const auto& it : items)
     if (it.conflicts) conflicts.push_back(it.conflict);
@@ -1175,13 +1146,6 @@ MergeResult WriteTxn::merge(const Namespace& overlay, MergeStrategy strategy, st
       case kTombstone: del(parent, it.key); ++result.applied; break;
       case kReadMark: note_read(parent, it.key); break;
     }
-  }
-  // Rewrite the overlay's index as the keys it still holds (those outside the prefix).
-  auto remaining = prefix.empty() ? std::vector<std::string>{} : own_keys_now(overlay.id, "");
-  clear_own_index(txn_, impl.own, overlay.id);
-  std::erase_if(new_own_, [&](const auto& entry) { return entry.first == overlay.id; });
-  for (auto& key : remaining) {
-    if (exact(overlay.id, key)) index_own(overlay.id, key);
   }
   return result;
 }

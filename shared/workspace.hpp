@@ -172,29 +172,32 @@ class Reader {
   // The revision that wrote what decides key through ns's chain (a value, or an overlay's
   // tombstone); 0 when nothing does. An overlay entry that saw this is not in conflict.
   std::uint64_t version(const Namespace& ns, std::string_view key) const;
+  // How many stored entries this reader's reads have looked at so far (each namespace's entry of a
+  // key counts once per look): a read through a chain looks only at the chain's entries, so this
+  // does not grow with what sibling overlays hold.
+  std::uint64_t entries_visited() const { return visited_; }
 
  protected:
   struct Found;
   struct MergeItem;
-  // The overlay's own entries among keys, each with whether it conflicts with its parent.
-  std::vector<MergeItem> merge_items(const Namespace& overlay, const std::vector<std::string>& keys) const;
+  class Range;
+  // The overlay's own entries under prefix, each with whether it conflicts with its parent.
+  std::vector<MergeItem> merge_items(const Namespace& overlay, std::string_view prefix) const;
   Reader(const Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision, bool writes = false)
       : ws_(ws), txn_(txn), kv_cursor_(kv_cursor), revision_(revision), writes_(writes) {}
   struct Layers;
-  // One seek: the chain top's own entry (any kind) and the winning value/tombstone below it.
+  // The chain top's own entry (any kind) and the value or tombstone that decides the key below it.
   Layers layers(std::span<const std::uint32_t> chain, std::string_view key) const;
-  // The value or tombstone that decides key for this chain.
+  // The value or tombstone that decides key for this chain: its nearest member holding one.
   std::optional<Found> lookup(std::span<const std::uint32_t> chain, std::string_view key) const;
   std::optional<Found> exact(std::uint32_t ns, std::string_view key) const;
-  // The entry of namespace ns whose stored bytes are v; none when v is too short to hold one.
-  static std::optional<Found> entry_at(std::uint32_t ns, std::string_view v);
-  // With cur on the first entry at or after key's first: calls fn(Found) for each of key's
-  // entries in chain, in ascending namespace id; with move_past, leaves cur on the first entry
-  // past key's (returning the cursor's rc there). Steps over a few other namespaces' entries,
-  // seeks past many.
-  template <class Fn>
-  int visit_key(MDB_cursor* cur, MDB_val& mk, MDB_val& mv, std::span<const std::uint32_t> chain,
-                std::string_view key, bool move_past, Fn&& fn) const;
+  // The entry of namespace ns for key whose stored bytes are v; refused (corrupt) when v is too
+  // short to hold one.
+  static Found entry_at(std::uint32_t ns, std::string_view key, std::string_view v);
+  // Calls fn for each of namespace ns's own entries under prefix (any kind), in key order. fn
+  // must not write.
+  void own_scan(std::uint32_t ns, std::string_view prefix,
+                const std::function<void(std::string_view key, const Found&)>& fn) const;
   friend class Workspace;
 
   const Workspace& ws_;
@@ -202,6 +205,7 @@ class Reader {
   MDB_cursor* kv_cursor_;
   std::uint64_t revision_;
   bool writes_;  // a WriteTxn: a scan's callback may write, moving the pages a scan has views into
+  mutable std::uint64_t visited_ = 0;
 };
 
 // One write transaction. Its callback may run more than once (it is retried from the start after
@@ -234,16 +238,11 @@ class WriteTxn : public Reader {
   void check_live(const Namespace& ns);
   void log(std::uint32_t ns, proto::ChangeOp op, std::string_view key);
   void write_entry(std::uint32_t ns, std::string_view key, std::uint8_t kind, std::uint64_t seen_rev,
-                   std::string_view value, bool first_in_ns);
+                   std::string_view value);
   void erase_entry(std::uint32_t ns, std::string_view key);
-  void index_own(std::uint32_t ns, std::string_view key);
-  // The own index of ns under prefix including what this transaction has added to it.
-  std::vector<std::string> own_keys_now(std::uint32_t ns, std::string_view prefix) const;
-  void flush_own_index();  // writes the keys this transaction first wrote, one record per overlay
   friend class Workspace;
 
   proto::ChangeSet changes_;
-  std::vector<std::pair<std::uint32_t, proto::KeyList>> new_own_;
   std::vector<std::uint32_t> live_checked_;
   bool dirty_ = false;
 };

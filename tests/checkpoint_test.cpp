@@ -168,7 +168,7 @@ TEST(Checkpoint, TakenWhileEightWritersWriteIsValidRestoresAndHoldsItsRevision) 
   const auto copy = ws_dir / "checkpoints" / m.id;
   EXPECT_EQ(fs::file_size(copy / "data.mdb"), m.bytes);
   EXPECT_EQ(shell("mdb_stat -e " + copy.string()).code, 0);
-  EXPECT_EQ(shell("mdb_stat -s kv " + copy.string()).code, 0);
+  EXPECT_EQ(shell("mdb_stat -s entries " + copy.string()).code, 0);
 
   auto listed = shell(remora(ws_dir, "checkpoints"));
   EXPECT_EQ(listed.code, 0);

@@ -140,7 +140,7 @@ TEST(MultiProcess, EightWritersAndAWatcherWithKilledWriters) {
 
   ws.reset();
   EXPECT_EQ(std::system(("mdb_stat -e " + ws_dir + " > /dev/null").c_str()), 0);
-  EXPECT_EQ(std::system(("mdb_stat -s kv " + ws_dir + " > /dev/null").c_str()), 0);
+  EXPECT_EQ(std::system(("mdb_stat -s entries " + ws_dir + " > /dev/null").c_str()), 0);
 }
 
 }  // namespace

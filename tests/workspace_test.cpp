@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <fstream>
 
+#include <lmdb.h>
+
 #include "test_support.hpp"
 
 namespace remora {
@@ -502,11 +504,6 @@ TEST(WorkspaceOpen, MissingCorruptAndDoubleOpenAreClearErrors) {
   EXPECT_NO_THROW(Workspace::open(o));  // reopen after close; data persists
 }
 
-
-// Reads step over a few other namespaces' entries of a key and seek past many: through overlays
-// made before, among and after 30 siblings holding the same keys (values, tombstones, read marks),
-// every get and listing sees its own chain only. Keys that share a prefix up to "\x01" check the
-// seek past a key's last entry.
 // An overlay carried to another workspace (own_entries there, put_own here, seen revisions mapped
 // onto this base by version()) is judged by merge's conflict rule as it would have been there.
 TEST_F(WorkspaceTest, AnOverlayCarriedToAnotherWorkspaceKeepsItsConflictRule) {
@@ -557,6 +554,9 @@ TEST_F(WorkspaceTest, AnOverlayCarriedToAnotherWorkspaceKeepsItsConflictRule) {
   EXPECT_THROW(there->write([&](WriteTxn& t) { t.put_own(tb, carried[0]); }), Error);  // base has no own entries
 }
 
+// Through overlays made before, among and after 30 siblings holding the same keys (values,
+// tombstones, read marks), every get and listing sees its own chain only. Keys that share a prefix
+// up to "\x01" check the ordering of one key against its extensions.
 TEST_F(WorkspaceTest, ReadsAmongManySiblingsSeeOnlyTheirChain) {
   const std::vector<std::string> names{"k", "k\x01", "k\x01z", "ka", "kb"};
   for (auto& k : names) put(base_, k, "base");
@@ -603,6 +603,177 @@ TEST_F(WorkspaceTest, ReadsAmongManySiblingsSeeOnlyTheirChain) {
   });
   EXPECT_EQ(seen, 4);
   EXPECT_EQ(keys(late, "k"), (std::vector<std::string>{"k=rewritten", "k\x01=rewritten", "ka=rewritten", "kb=rewritten"}));
+}
+
+// A read through a chain looks at the chain's entries only: the same gets and listings through an
+// overlay look at exactly as many stored entries with 200 siblings holding the same keys (values,
+// tombstones and read marks) as with none, and an overlay made after the siblings as many again.
+TEST_F(WorkspaceTest, AReadLooksAtNoSiblingsEntries) {
+  auto key = [](int i) { return "f:" + std::to_string(100 + i); };
+  ws_->write([&](WriteTxn& t) {
+    for (int i = 0; i < 20; ++i) t.put(base_, key(i), "base");
+    t.put(base_, "g:after", "outside the prefix");
+  });
+  auto make_reader = [&](const std::string& name) {
+    auto r = ws_->create_ns(name);
+    ws_->write([&](WriteTxn& t) {
+      for (int i = 0; i < 20; i += 2) t.put(r, key(i), name);
+      t.del(r, key(1));
+      t.note_read(r, key(3));
+    });
+    return r;
+  };
+  auto looks = [&](const Namespace& ns) {
+    std::uint64_t n = 0;
+    std::size_t listed = 0;
+    ws_->read([&](const Reader& r) {
+      for (int i = 0; i < 20; ++i) r.get(ns, key(i));
+      r.scan(ns, "f:", [&](std::string_view, const EntryView&) { return ++listed, true; });
+      n = r.entries_visited();
+    });
+    EXPECT_EQ(listed, 19u);  // key(1) is deleted
+    return n;
+  };
+  const auto early = make_reader("early");
+  const auto alone = looks(early);
+  EXPECT_GT(alone, 0u);
+  for (int s = 0; s < 200; ++s) {
+    ws_->write([&](WriteTxn& t) {
+      auto sib = t.create_ns("sib" + std::to_string(s));
+      for (int i = 0; i < 20; ++i) s % 3 == 0 ? t.note_read(sib, key(i)) : s % 3 == 1 ? (void)t.del(sib, key(i)) : t.put(sib, key(i), "sib");
+    });
+  }
+  EXPECT_EQ(looks(early), alone);
+  EXPECT_EQ(looks(make_reader("late")), alone);
+}
+
+namespace raw {
+void ok(int rc) { ASSERT_EQ(rc, MDB_SUCCESS) << mdb_strerror(rc); }
+// An LMDB environment opened directly, for writing a layout the workspace no longer writes.
+struct Env {
+  MDB_env* env = nullptr;
+  MDB_txn* txn = nullptr;
+  explicit Env(const std::filesystem::path& dir) {
+    ok(mdb_env_create(&env));
+    ok(mdb_env_set_maxdbs(env, 8));
+    ok(mdb_env_open(env, dir.c_str(), 0, 0600));
+    ok(mdb_txn_begin(env, nullptr, 0, &txn));
+  }
+  ~Env() {
+    if (txn) ok(mdb_txn_commit(txn));
+    mdb_env_close(env);
+  }
+  int dbi(const char* name, unsigned flags, MDB_dbi* out) { return mdb_dbi_open(txn, name, flags, out); }
+  void put_format(std::uint32_t f) {
+    MDB_dbi meta;
+    ok(dbi("meta", 0, &meta));
+    std::string be{static_cast<char>(f >> 24), static_cast<char>(f >> 16), static_cast<char>(f >> 8), static_cast<char>(f)};
+    MDB_val k{6, const_cast<char*>("format")}, v{4, be.data()};
+    ok(mdb_put(txn, meta, &k, &v, 0));
+  }
+};
+// Rewrites a workspace into format 1: entries keyed `key '\0' ns` in db kv, an own-key index in
+// db own (its records are only dropped by the migration), no db entries.
+void to_format_1(const std::filesystem::path& dir) {
+  Env e(dir);
+  MDB_dbi entries, kv, own;
+  ok(e.dbi("entries", 0, &entries));
+  ok(e.dbi("kv", MDB_CREATE, &kv));
+  ok(e.dbi("own", MDB_CREATE, &own));
+  MDB_cursor* c;
+  ok(mdb_cursor_open(e.txn, entries, &c));
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    std::string nk(static_cast<const char*>(k.mv_data) + 4, k.mv_size - 4);
+    nk.push_back('\0');
+    nk.append(static_cast<const char*>(k.mv_data), 4);
+    MDB_val mk{nk.size(), nk.data()};
+    std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
+    MDB_val mv{value.size(), value.data()};
+    ok(mdb_put(e.txn, kv, &mk, &mv, 0));
+  }
+  mdb_cursor_close(c);
+  std::string idx(12, '\1');
+  MDB_val ik{idx.size(), idx.data()}, iv{3, const_cast<char*>("old")};
+  ok(mdb_put(e.txn, own, &ik, &iv, 0));
+  ok(mdb_drop(e.txn, entries, 1));
+  e.put_format(1);
+}
+}  // namespace raw
+
+// A workspace written by the previous layout (format 1, key first) is migrated when it is opened
+// for writing, in one transaction: every value, tombstone, read mark and seen revision kept (so
+// merge's conflict rule judges as before), its old dbs gone. Read-only it is refused, naming the
+// format, as is a format this remora does not know.
+TEST(WorkspaceFormat, AFormatOneWorkspaceIsMigratedWhenOpenedForWriting) {
+  test::TempDir dir;
+  WorkspaceOptions o;
+  o.dir = dir / "ws";
+  o.durability = Durability::nosync;
+  {
+    auto ws = Workspace::open(o);
+    auto base = ws->ns("base");
+    ws->write([&](WriteTxn& t) {
+      for (const char* k : {"a", "b", "c", "z"}) t.put(base, k, std::string("base-") + k);
+    });
+    auto ov = ws->create_ns("o");
+    ws->write([&](WriteTxn& t) {
+      t.put(ov, "a", "o-a");
+      t.del(ov, "b");
+      t.note_read(ov, "c");
+    });
+    auto sib = ws->create_ns("sib");
+    ws->write([&](WriteTxn& t) { t.put(sib, "a", "sib-a"); });
+    auto child = ws->create_ns("child", "o");
+    ws->write([&](WriteTxn& t) { t.put(child, "d", "child-d"); });
+  }
+  raw::to_format_1(o.dir);
+
+  auto refused = [](const WorkspaceOptions& opts, const std::string& naming) {
+    try {
+      Workspace::open(opts);
+      ADD_FAILURE() << "opened; expected a refusal naming " << naming;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::corrupt);
+      EXPECT_NE(std::string(e.what()).find(naming), std::string::npos) << e.what();
+    }
+  };
+  WorkspaceOptions ro = o;
+  ro.read_only = true;
+  refused(ro, "format 1");
+
+  {
+    auto ws = Workspace::open(o);
+    auto ov = ws->ns("o"), child = ws->ns("child"), sib = ws->ns("sib"), base = ws->ns("base");
+    auto listing = [&](const Namespace& ns) {
+      std::vector<std::string> out;
+      for (auto& [k, e] : ws->list(ns, "")) out.push_back(k + "=" + e.value);
+      return out;
+    };
+    EXPECT_EQ(listing(child), (std::vector<std::string>{"a=o-a", "c=base-c", "d=child-d", "z=base-z"}));
+    EXPECT_EQ(listing(sib), (std::vector<std::string>{"a=sib-a", "b=base-b", "c=base-c", "z=base-z"}));
+    EXPECT_EQ(ws->diff(ov).size(), 2u);  // a changed, b deleted; c only read
+    ws->read([&](const Reader& r) { EXPECT_TRUE(r.conflicts(ov).empty()); });
+    ws->write([&](WriteTxn& t) { t.put(base, "c", "moved"); });
+    ws->read([&](const Reader& r) {
+      auto cs = r.conflicts(ov);
+      ASSERT_EQ(cs.size(), 1u);
+      EXPECT_EQ(cs[0].key, "c");
+      EXPECT_TRUE(cs[0].read_only);
+    });
+    ws->merge(child);
+    EXPECT_EQ(ws->get(ov, "d")->value, "child-d");
+    EXPECT_EQ(ws->revision(), 9u);  // 7 before the migration, which commits none of its own
+  }
+  {
+    raw::Env e(o.dir);
+    MDB_dbi d;
+    EXPECT_EQ(e.dbi("kv", 0, &d), MDB_NOTFOUND);
+    EXPECT_EQ(e.dbi("own", 0, &d), MDB_NOTFOUND);
+    EXPECT_EQ(e.dbi("entries", 0, &d), MDB_SUCCESS);
+    e.put_format(7);
+  }
+  refused(o, "format 7");
 }
 
 }  // namespace
