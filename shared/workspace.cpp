@@ -356,7 +356,7 @@ struct Reader::Layers {
   std::optional<Found> below;  // the value or tombstone that decides the key beneath the top
 };
 
-Reader::Layers Reader::layers(std::span<const std::uint32_t> chain, std::string_view key) const {
+Reader::Layers Reader::layers(std::span<const std::uint32_t> chain, std::string_view key, bool always_below) const {
   Layers out;
   // The top through the transaction's kv cursor: a write that follows (write_entry) goes through
   // the same cursor, and LMDB skips the root-to-leaf walk when the key is on its page.
@@ -369,7 +369,7 @@ Reader::Layers Reader::layers(std::span<const std::uint32_t> chain, std::string_
   } else if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
     check(rc, "reading key '" + std::string(key) + "'");
   }
-  out.below = lookup(chain.subspan(1), key);
+  if (!out.top || always_below) out.below = lookup(chain.subspan(1), key);
   return out;
 }
 
@@ -460,8 +460,10 @@ void Reader::scan(const Namespace& ns, std::string_view prefix,
       continue;
     }
     held.assign(key);
+    const auto writes_before = writes_made_;
     if (!fn(held, EntryView{decides->value, decides->mod_rev, decides->ns})) return;
-    held.push_back('\x01');  // fn may have written, moving the pages under the cursors: seek again
+    if (writes_made_ == writes_before) continue;
+    held.push_back('\x01');  // fn wrote, which may move the pages under the cursors: seek again
     for (auto& r : ranges) r->seek(held);
   }
 }
@@ -492,6 +494,7 @@ void WriteTxn::write_entry(std::uint32_t ns, std::string_view key, std::uint8_t 
   v.append(value);
   MDB_val mk = val(k), mv = val(v);
   // Through the cursor that just looked the key up: LMDB skips the root-to-leaf walk.
+  ++writes_made_;
   check(mdb_cursor_put(kv_cursor_, &mk, &mv, 0), "writing key '" + std::string(key) + "'");
   dirty_ = true;
 }
@@ -499,6 +502,7 @@ void WriteTxn::write_entry(std::uint32_t ns, std::string_view key, std::uint8_t 
 void WriteTxn::erase_entry(std::uint32_t ns, std::string_view key) {
   auto k = kv_key(ns, key);
   MDB_val mk = val(k);
+  ++writes_made_;
   int rc = mdb_del(txn_, ws_.impl_->kv, &mk, nullptr);
   if (rc != MDB_NOTFOUND) check(rc, "deleting key '" + std::string(key) + "'");
   dirty_ = true;
@@ -510,7 +514,7 @@ void WriteTxn::put(const Namespace& ns, std::string_view key, std::string_view v
   if (ns.is_base()) {
     write_entry(0, key, kValue, 0, value);
   } else {
-    auto l = layers(ns.chain, key);
+    auto l = layers(ns.chain, key, false);
     std::uint64_t seen = l.top ? l.top->seen_rev : (l.below ? l.below->mod_rev : 0);
     write_entry(ns.id, key, kValue, seen, value);
   }
@@ -526,7 +530,7 @@ bool WriteTxn::del(const Namespace& ns, std::string_view key) {
     log(0, proto::ChangeOp::del, key);
     return true;
   }
-  auto l = layers(ns.chain, key);
+  auto l = layers(ns.chain, key, true);
   bool below_has = l.below && l.below->kind == kValue;
   bool visible = l.top && l.top->kind != kReadMark ? l.top->kind == kValue : below_has;
   if (!visible) return false;
@@ -541,7 +545,7 @@ void WriteTxn::note_read(const Namespace& ns, std::string_view key) {
   validate_key(key);
   if (ns.is_base()) return;
   check_live(ns);
-  auto l = layers(ns.chain, key);
+  auto l = layers(ns.chain, key, false);
   if (l.top) return;
   write_entry(ns.id, key, kReadMark, l.below ? l.below->mod_rev : 0, {});
 }
@@ -967,6 +971,7 @@ Namespace WriteTxn::create_ns(std::string_view name, std::string_view parent) {
   auto p = resolve_ns(txn_, impl.ns_names, impl.ns, parent);
   if (!p) throw Error(Errc::not_found, "unknown parent namespace '" + std::string(parent) + "'");
   MDB_val k = val("next_ns"), v;
+  ++writes_made_;
   check(mdb_get(txn_, impl.meta, &k, &v), "reading next namespace id");
   std::uint32_t id = read_be32(static_cast<const char*>(v.mv_data));
   auto next = be32(id + 1);
@@ -1044,13 +1049,16 @@ void Workspace::drop_ns(std::string_view name) {
 }
 
 std::vector<DiffEntry> Workspace::diff(const Namespace& overlay, std::string_view prefix) const {
+  Impl::Lease lease(*this);
+  return Reader(*this, lease.txn(), lease.cursor(), 0).diff(overlay, prefix);
+}
+
+std::vector<DiffEntry> Reader::diff(const Namespace& overlay, std::string_view prefix) const {
   if (overlay.is_base()) throw Error(Errc::invalid_argument, "the base namespace has no parent to diff against");
   std::vector<DiffEntry> out;
-  Impl::Lease lease(*this);
-  Reader r(*this, lease.txn(), lease.cursor(), 0);
-  r.own_scan(overlay.id, prefix, [&](std::string_view key, const Reader::Found& mine) {
+  own_scan(overlay.id, prefix, [&](std::string_view key, const Found& mine) {
     if (mine.kind == kReadMark) return;
-    auto parent = r.lookup(overlay.parents(), key);
+    auto parent = lookup(overlay.parents(), key);
     bool parent_has = parent && parent->kind == kValue;
     if (mine.kind == kValue) {
       if (parent_has && parent->value == mine.value) return;

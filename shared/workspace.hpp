@@ -163,11 +163,14 @@ class Reader {
   // value are views into the transaction (see EntryView): a scan copies nothing.
   void scan(const Namespace& ns, std::string_view prefix,
             const std::function<bool(std::string_view key, const EntryView&)>& fn) const;
+  // What overlay changed under prefix against its parent's view now, in key order (Workspace::diff
+  // inside this transaction: in a WriteTxn, its own writes included).
+  std::vector<DiffEntry> diff(const Namespace& overlay, std::string_view prefix = "") const;
   // The keys under prefix that merging overlay into its parent with MergeStrategy::fail would
   // refuse, by the rule of Workspace::merge; empty when the merge would go through.
   std::vector<Conflict> conflicts(const Namespace& overlay, std::string_view prefix = "") const;
-  // The overlay's own entries under prefix (values, tombstones and reads), in key order. In a
-  // WriteTxn, entries this transaction gave the overlay its first of are not among them.
+  // The overlay's own entries under prefix (values, tombstones and reads), in key order; in a
+  // WriteTxn, its own writes included.
   std::vector<OwnEntry> own_entries(const Namespace& overlay, std::string_view prefix = "") const;
   // The revision that wrote what decides key through ns's chain (a value, or an overlay's
   // tombstone); 0 when nothing does. An overlay entry that saw this is not in conflict.
@@ -186,8 +189,9 @@ class Reader {
   Reader(const Workspace& ws, MDB_txn* txn, MDB_cursor* kv_cursor, std::uint64_t revision, bool writes = false)
       : ws_(ws), txn_(txn), kv_cursor_(kv_cursor), revision_(revision), writes_(writes) {}
   struct Layers;
-  // The chain top's own entry (any kind) and the value or tombstone that decides the key below it.
-  Layers layers(std::span<const std::uint32_t> chain, std::string_view key) const;
+  // The chain top's own entry (any kind) and the value or tombstone that decides the key below it;
+  // below is looked up only when the top holds no entry, unless always_below.
+  Layers layers(std::span<const std::uint32_t> chain, std::string_view key, bool always_below) const;
   // The value or tombstone that decides key for this chain: its nearest member holding one.
   std::optional<Found> lookup(std::span<const std::uint32_t> chain, std::string_view key) const;
   std::optional<Found> exact(std::uint32_t ns, std::string_view key) const;
@@ -206,6 +210,7 @@ class Reader {
   std::uint64_t revision_;
   bool writes_;  // a WriteTxn: a scan's callback may write, moving the pages a scan has views into
   mutable std::uint64_t visited_ = 0;
+  std::uint64_t writes_made_ = 0;  // a WriteTxn's writes so far: a scan re-seeks after a callback that wrote
 };
 
 // One write transaction. Its callback may run more than once (it is retried from the start after
