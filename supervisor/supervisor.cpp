@@ -585,7 +585,8 @@ void Supervisor::launch_started() {
       auto now = Clock::now();
       a.deadline = now + seconds(a.spec->timeout_s);
       // Starting (exec, loading, confining itself) is not silence: the first beat, which a worker
-      // writes as soon as it has started, is awaited kStartGrace longer than the ones after it.
+      // writes one interval after it has started, is awaited kStartGrace longer than the ones
+      // after it.
       a.last_heartbeat = now + kStartGrace;
       rearm(a);
       pending_.agents.insert(id);
@@ -716,13 +717,17 @@ void Supervisor::handle(const std::vector<Change>& changes) {
 
 void Supervisor::handle(const Change& c) {
   if (Agent* a = agent_for_ns(c.ns_name)) {
+    if (a->st.pid != 0 && (c.key == keys::heartbeat(a->st.id) || c.key == keys::agent_step(a->st.id) ||
+                           keys::starts_with(c.key, keys::kModelRequest))) {
+      // Its worker's heartbeat, and the progress only a worker commits (a step, a model request),
+      // are signs of life; the first ends the start grace.
+      a->last_heartbeat = Clock::now();
+      rearm(*a);
+    }
     if (keys::starts_with(c.key, keys::kQuestion)) {
       on_question(*a, c.key.substr(keys::kQuestion.size()));
     } else if (keys::starts_with(c.key, keys::kResponse)) {
       on_response(*a, c.key.substr(keys::kResponse.size()));
-    } else if (c.key == keys::heartbeat(a->st.id)) {
-      a->last_heartbeat = Clock::now();  // also ends the start grace
-      rearm(*a);
     } else if (keys::starts_with(c.key, keys::kModelRequest)) {
       on_model_request(*a, c.key.substr(keys::kModelRequest.size()));
     } else if (keys::starts_with(c.key, keys::kOutboxMessage)) {

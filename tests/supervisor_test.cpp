@@ -257,9 +257,10 @@ TEST(Supervisor, WaitingForASlotAfterABackoffDoesNotSpin) {
   EXPECT_EQ(p.agent("a").restarts, 1u);
 }
 
+// h commits its first step (which, like a heartbeat, ends its start grace), then hangs.
 TEST(Supervisor, AHungWorkerIsDetectedByItsHeartbeat) {
   Project p;
-  p.bundle("hang", "steps:\n  - hang: {}\n");
+  p.bundle("hang", "steps:\n  - work: {ms: 1}\n  - hang: {}\n");
   p.graph("config: {heartbeat: {interval: 0.05, timeout: 1}, restart: {policy: temporary}}\n"
           "agents:\n  - {id: h, bundle: hang}\n  - {id: fine, bundle: ok}\n");
   EXPECT_EQ(p.run_to_end(), 1);
@@ -386,7 +387,7 @@ TEST(Supervisor, AQuestionPastItsTimeoutTakesItsDefaultOrFailsTheAgent) {
 TEST(Supervisor, AStoppedSupervisorKillsNoHealthyWorkerWhenItContinues) {
   Project p;
   p.bundle("slow", "steps:\n  - work: {ms: 8000}\n  - result: {summary: ok}\n");
-  p.bundle("hang", "steps:\n  - hang: {}\n");
+  p.bundle("hang", "steps:\n  - work: {ms: 1}\n  - hang: {}\n");
   std::string graph = "config: {max_concurrency: 8, heartbeat: {interval: 0.1, timeout: 1}, restart: {policy: temporary}}\n"
                       "agents:\n  - {id: h, bundle: hang}\n";
   for (int i = 0; i < 6; ++i) graph += "  - {id: w" + std::to_string(i) + ", bundle: slow}\n";

@@ -552,6 +552,11 @@ TEST_F(WorkspaceTest, AnOverlayCarriedToAnotherWorkspaceKeepsItsConflictRule) {
   });
   EXPECT_EQ(conflicting, (std::vector<std::string>{"a", "c (read)"}));
   EXPECT_THROW(there->write([&](WriteTxn& t) { t.put_own(tb, carried[0]); }), Error);  // base has no own entries
+  ws_->write([&](WriteTxn& t) {  // inside a write transaction, its own writes are among them
+    t.put(o, "d", "new");
+    EXPECT_EQ(t.own_entries(o).size(), 4u);
+    EXPECT_EQ(t.diff(o).size(), 3u);  // a changed, b deleted, d added; c only read
+  });
 }
 
 // Through overlays made before, among and after 30 siblings holding the same keys (values,

@@ -25,8 +25,14 @@ void Heartbeat::stop() {
 
 void Heartbeat::loop() {
   const auto key = keys::heartbeat(agent_id_);
-  // The first beat at once (the supervisor awaits it with a start grace), then one per interval.
+  // One beat per interval, the first an interval after the start (the supervisor awaits it with a
+  // start grace): an agent that ends sooner never commits one.
   for (std::uint64_t seq = 1;; ++seq) {
+    {
+      // A timer, not a poll: the wait ends early only when stop() is called.
+      std::unique_lock lk(mu_);
+      if (cv_.wait_for(lk, interval_, [&] { return stopping_; })) return;
+    }
     proto::Heartbeat hb{};
     hb.pid = ::getpid();
     hb.at_ms = now_ms();
@@ -37,9 +43,6 @@ void Heartbeat::loop() {
     } catch (const std::exception& e) {
       spdlog::warn("heartbeat of {} not written: {}", agent_id_, e.what());
     }
-    // A timer, not a poll: the wait ends early only when stop() is called.
-    std::unique_lock lk(mu_);
-    if (cv_.wait_for(lk, interval_, [&] { return stopping_; })) return;
   }
 }
 

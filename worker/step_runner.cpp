@@ -71,36 +71,37 @@ int StepRunner::run() {
   if (auto s = read_json(ws_, ns_, summary_key); s.is_string()) summary_ = s.get<std::string>();
   if (pos > 0) spdlog::info("{}: resuming at step {} of {}", agent_.id, pos, bundle_.steps.size());
 
+  // A step's writes, with the index of the next step: committed before the next step acts, or in
+  // one transaction with the result when the step was the last.
+  std::function<void(WriteTxn&)> pending;
   for (std::size_t i = pos; i < bundle_.steps.size(); ++i) {
+    if (pending) ws_.write(std::exchange(pending, nullptr));
     const Step& step = bundle_.steps[i];
     const auto& a = step.args;
     const auto next = json_value(i + 1);
+    auto advance = [this, step_key, next](WriteTxn& t) { t.put(ns_, step_key, next); };
     spdlog::debug("{}: step {} {}", agent_.id, i, step.kind);
     if (step.kind == "write") {
       proto::FileEntry f;
       f.content.data = text(a.at("content"));
-      auto bytes = proto::encode(f);
-      auto key = keys::file(text(a.at("path")));
-      ws_.write([&](WriteTxn& t) {
+      pending = [this, advance, key = keys::file(text(a.at("path"))), bytes = proto::encode(f)](WriteTxn& t) {
         t.put(ns_, key, bytes);
-        t.put(ns_, step_key, next);
-      });
+        advance(t);
+      };
     } else if (step.kind == "delete") {
-      auto key = keys::file(text(a.at("path")));
-      ws_.write([&](WriteTxn& t) {
+      pending = [this, advance, key = keys::file(text(a.at("path")))](WriteTxn& t) {
         t.del(ns_, key);
-        t.put(ns_, step_key, next);
-      });
+        advance(t);
+      };
     } else if (step.kind == "ask") {
       answer_ = ask(i, step);
-      auto ans = json_value(answer_);
-      ws_.write([&](WriteTxn& t) {
+      pending = [this, advance, answer_key, ans = json_value(answer_)](WriteTxn& t) {
         t.put(ns_, answer_key, ans);
-        t.put(ns_, step_key, next);
-      });
+        advance(t);
+      };
     } else if (step.kind == "work") {
       block_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(a.at("ms").get<std::int64_t>()));
-      ws_.write([&](WriteTxn& t) { t.put(ns_, step_key, next); });
+      pending = advance;
     } else if (step.kind == "fail") {
       finish("failed", summary_, text(a.value("message", "failed")));
       return kFailed;
@@ -114,7 +115,7 @@ int StepRunner::run() {
                      agent_.attempt);
         ::raise(signal_named(a.at("signal").get<std::string>()));
       }
-      ws_.write([&](WriteTxn& t) { t.put(ns_, step_key, next); });
+      pending = advance;
     } else if (step.kind == "hang") {
       spdlog::info("{}: hanging as the bundle says: no more heartbeats", agent_.id);
       stop_heartbeat_();
@@ -131,17 +132,16 @@ int StepRunner::run() {
       }
       spdlog::warn("{}: attempt {} was not stopped by the sandbox: {}", agent_.id, a.at("action").get<std::string>(),
                    outcome.what);
-      ws_.write([&](WriteTxn& t) { t.put(ns_, step_key, next); });
+      pending = advance;
     } else if (step.kind == "result") {
       summary_ = text(a.at("summary"));
-      auto s = json_value(summary_);
-      ws_.write([&](WriteTxn& t) {
+      pending = [this, advance, summary_key, s = json_value(summary_)](WriteTxn& t) {
         t.put(ns_, summary_key, s);
-        t.put(ns_, step_key, next);
-      });
+        advance(t);
+      };
     }
   }
-  finish("completed", summary_, "");
+  finish("completed", summary_, "", pending);
   return kCompleted;
 }
 
@@ -162,7 +162,8 @@ std::string StepRunner::ask(std::size_t index, const Step& step) {
   return ask_and_wait(ws_, ns_, q);
 }
 
-void StepRunner::finish(const std::string& status, const std::string& summary, const std::string& error) {
+void StepRunner::finish(const std::string& status, const std::string& summary, const std::string& error,
+                        const std::function<void(WriteTxn&)>& last_step) {
   proto::AgentResult r;
   r.agent_id = agent_.id;
   r.status = status;
@@ -170,9 +171,12 @@ void StepRunner::finish(const std::string& status, const std::string& summary, c
   r.error = error;
   r.turns = static_cast<std::uint32_t>(bundle_.steps.size());
   r.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
-  for (auto& d : ws_.diff(ns_, keys::kFile)) r.changed_files.push_back(d.key.substr(keys::kFile.size()));
-  auto bytes = proto::encode(r);
-  ws_.write([&](WriteTxn& t) { t.put(ns_, keys::result(agent_.id), bytes); });
+  ws_.write([&](WriteTxn& t) {
+    if (last_step) last_step(t);
+    r.changed_files.clear();  // the callback may run again (a map growth)
+    for (auto& d : t.diff(ns_, keys::kFile)) r.changed_files.push_back(d.key.substr(keys::kFile.size()));
+    t.put(ns_, keys::result(agent_.id), proto::encode(r));
+  });
 }
 
 }  // namespace remora::worker

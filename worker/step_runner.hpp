@@ -1,6 +1,7 @@
 // StepRunner: executes a `steps` bundle for one agent (see shared/bundle.hpp). Each step's effects
-// are committed together with the index of the next step, so a worker killed at any point and
-// started again continues at the first step whose effects were not committed.
+// are committed together with the index of the next step, before the next step acts (the last
+// step's with the result), so a worker killed at any point and started again continues at the
+// first step whose effects were not committed.
 #pragma once
 
 #include <chrono>
@@ -43,7 +44,9 @@ class StepRunner {
 
  private:
   std::string ask(std::size_t index, const Step& step);
-  void finish(const std::string& status, const std::string& summary, const std::string& error);
+  // Commits the agent's result, with the last step's writes when given (one transaction).
+  void finish(const std::string& status, const std::string& summary, const std::string& error,
+              const std::function<void(WriteTxn&)>& last_step = nullptr);
   std::string text(const nlohmann::json& v) const;
 
   Workspace& ws_;
