@@ -257,6 +257,29 @@ TEST(Supervisor, WaitingForASlotAfterABackoffDoesNotSpin) {
   EXPECT_EQ(p.agent("a").restarts, 1u);
 }
 
+// A short agent's worker commits once: its steps (a file and a summary) with its result, and no
+// heartbeat before its first interval. Counted in the change log: the revisions that put a key
+// into the agent's namespace.
+TEST(Supervisor, AShortStepsAgentsWorkerCommitsOnce) {
+  Project p;
+  p.graph("agents:\n  - {id: a, bundle: ok}\n");
+  ASSERT_EQ(p.run_to_end(), 0) << p.output();
+  auto& w = p.open();
+  std::set<std::uint64_t> revisions;
+  std::set<std::string> keys_put;
+  for (std::uint64_t from = w.log_start();;) {
+    auto page = w.changes(from, "");
+    for (const auto& c : page.changes)
+      if (c.ns_name == keys::agent_ns("a") && c.op == proto::ChangeOp::put) revisions.insert(c.revision), keys_put.insert(c.key);
+    if (page.next_revision == from) break;
+    from = page.next_revision;
+  }
+  EXPECT_EQ(revisions.size(), 1u);
+  EXPECT_TRUE(keys_put.contains(keys::result("a")));
+  EXPECT_TRUE(keys_put.contains(keys::file("out/a.txt")));
+  EXPECT_EQ(p.agent("a").state, "completed");
+}
+
 // h commits its first step (which, like a heartbeat, ends its start grace), then hangs.
 TEST(Supervisor, AHungWorkerIsDetectedByItsHeartbeat) {
   Project p;

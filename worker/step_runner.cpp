@@ -71,12 +71,20 @@ int StepRunner::run() {
   if (auto s = read_json(ws_, ns_, summary_key); s.is_string()) summary_ = s.get<std::string>();
   if (pos > 0) spdlog::info("{}: resuming at step {} of {}", agent_.id, pos, bundle_.steps.size());
 
-  // A step's writes, with the index of the next step: committed before the next step acts, or in
-  // one transaction with the result when the step was the last.
-  std::function<void(WriteTxn&)> pending;
+  // Steps' writes, each with the index of the step after it, in order: committed before a step
+  // that acts (waits, asks, crashes, attempts) or fails, or in one transaction with the result.
+  // Writing, deleting and summing up act on nothing outside the agent's namespace: a worker
+  // killed before their commit does them again.
+  std::vector<std::function<void(WriteTxn&)>> pending;
+  auto in_order = [&pending](WriteTxn& t) {
+    for (const auto& f : pending) f(t);
+  };
   for (std::size_t i = pos; i < bundle_.steps.size(); ++i) {
-    if (pending) ws_.write(std::exchange(pending, nullptr));
     const Step& step = bundle_.steps[i];
+    if (!pending.empty() && step.kind != "write" && step.kind != "delete" && step.kind != "result") {
+      ws_.write(in_order);
+      pending.clear();
+    }
     const auto& a = step.args;
     const auto next = json_value(i + 1);
     auto advance = [this, step_key, next](WriteTxn& t) { t.put(ns_, step_key, next); };
@@ -84,24 +92,24 @@ int StepRunner::run() {
     if (step.kind == "write") {
       proto::FileEntry f;
       f.content.data = text(a.at("content"));
-      pending = [this, advance, key = keys::file(text(a.at("path"))), bytes = proto::encode(f)](WriteTxn& t) {
+      pending.push_back([this, advance, key = keys::file(text(a.at("path"))), bytes = proto::encode(f)](WriteTxn& t) {
         t.put(ns_, key, bytes);
         advance(t);
-      };
+      });
     } else if (step.kind == "delete") {
-      pending = [this, advance, key = keys::file(text(a.at("path")))](WriteTxn& t) {
+      pending.push_back([this, advance, key = keys::file(text(a.at("path")))](WriteTxn& t) {
         t.del(ns_, key);
         advance(t);
-      };
+      });
     } else if (step.kind == "ask") {
       answer_ = ask(i, step);
-      pending = [this, advance, answer_key, ans = json_value(answer_)](WriteTxn& t) {
+      pending.push_back([this, advance, answer_key, ans = json_value(answer_)](WriteTxn& t) {
         t.put(ns_, answer_key, ans);
         advance(t);
-      };
+      });
     } else if (step.kind == "work") {
       block_until(std::chrono::steady_clock::now() + std::chrono::milliseconds(a.at("ms").get<std::int64_t>()));
-      pending = advance;
+      pending.push_back(advance);
     } else if (step.kind == "fail") {
       finish("failed", summary_, text(a.value("message", "failed")));
       return kFailed;
@@ -115,7 +123,7 @@ int StepRunner::run() {
                      agent_.attempt);
         ::raise(signal_named(a.at("signal").get<std::string>()));
       }
-      pending = advance;
+      pending.push_back(advance);
     } else if (step.kind == "hang") {
       spdlog::info("{}: hanging as the bundle says: no more heartbeats", agent_.id);
       stop_heartbeat_();
@@ -132,16 +140,16 @@ int StepRunner::run() {
       }
       spdlog::warn("{}: attempt {} was not stopped by the sandbox: {}", agent_.id, a.at("action").get<std::string>(),
                    outcome.what);
-      pending = advance;
+      pending.push_back(advance);
     } else if (step.kind == "result") {
       summary_ = text(a.at("summary"));
-      pending = [this, advance, summary_key, s = json_value(summary_)](WriteTxn& t) {
+      pending.push_back([this, advance, summary_key, s = json_value(summary_)](WriteTxn& t) {
         t.put(ns_, summary_key, s);
         advance(t);
-      };
+      });
     }
   }
-  finish("completed", summary_, "", pending);
+  finish("completed", summary_, "", in_order);
   return kCompleted;
 }
 

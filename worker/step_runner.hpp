@@ -1,7 +1,7 @@
 // StepRunner: executes a `steps` bundle for one agent (see shared/bundle.hpp). Each step's effects
-// are committed together with the index of the next step, before the next step acts (the last
-// step's with the result), so a worker killed at any point and started again continues at the
-// first step whose effects were not committed.
+// are committed together with the index of the next step, before any later step acts (waits,
+// asks, crashes, attempts, fails) or with the result, so a worker killed at any point and started
+// again continues at the first step whose effects were not committed.
 #pragma once
 
 #include <chrono>
