@@ -677,32 +677,48 @@ struct Env {
     ok(mdb_put(txn, meta, &k, &v, 0));
   }
 };
-// Rewrites a workspace into format 1: entries keyed `key '\0' ns` in db kv, an own-key index in
-// db own (its records are only dropped by the migration), no db entries.
-void to_format_1(const std::filesystem::path& dir) {
-  Env e(dir);
-  MDB_dbi entries, kv, own;
-  ok(e.dbi("entries", 0, &entries));
-  ok(e.dbi("kv", MDB_CREATE, &kv));
-  ok(e.dbi("own", MDB_CREATE, &own));
-  MDB_cursor* c;
-  ok(mdb_cursor_open(e.txn, entries, &c));
-  MDB_val k, v;
-  for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-    std::string nk(static_cast<const char*>(k.mv_data) + 4, k.mv_size - 4);
-    nk.push_back('\0');
-    nk.append(static_cast<const char*>(k.mv_data), 4);
-    MDB_val mk{nk.size(), nk.data()};
-    std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
-    MDB_val mv{value.size(), value.data()};
-    ok(mdb_put(e.txn, kv, &mk, &mv, 0));
+// Rewrites the workspace at dir into format 1, as a new environment whose map is map_bytes:
+// entries keyed `key '\0' ns` in db kv, an own-key index in db own (its records are only dropped by
+// the migration), no db entries; meta, ns, ns_names and log as they were.
+void to_format_1(const std::filesystem::path& dir, std::size_t map_bytes = std::size_t{64} << 20) {
+  const auto made = std::filesystem::path(dir.string() + ".format1");
+  std::filesystem::create_directories(made);
+  {
+    Env from(dir);
+    MDB_env* env = nullptr;
+    ok(mdb_env_create(&env));
+    ok(mdb_env_set_maxdbs(env, 8));
+    ok(mdb_env_set_mapsize(env, map_bytes));
+    ok(mdb_env_open(env, made.c_str(), 0, 0600));
+    MDB_txn* to = nullptr;
+    ok(mdb_txn_begin(env, nullptr, 0, &to));
+    for (std::string name : {"meta", "ns", "ns_names", "log", "entries"}) {
+      const bool entries = name == "entries";
+      MDB_dbi s, d;
+      ok(from.dbi(name.c_str(), 0, &s));
+      ok(mdb_dbi_open(to, entries ? "kv" : name.c_str(), MDB_CREATE, &d));
+      MDB_cursor* c;
+      ok(mdb_cursor_open(from.txn, s, &c));
+      MDB_val k, v;
+      for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        std::string key(static_cast<const char*>(k.mv_data), k.mv_size);
+        if (entries) key = key.substr(4) + '\0' + key.substr(0, 4);
+        MDB_val mk{key.size(), key.data()};
+        ok(mdb_put(to, d, &mk, &v, 0));
+      }
+      mdb_cursor_close(c);
+    }
+    MDB_dbi own;
+    ok(mdb_dbi_open(to, "own", MDB_CREATE, &own));
+    std::string idx(12, '\1');
+    MDB_val ik{idx.size(), idx.data()}, iv{3, const_cast<char*>("old")};
+    ok(mdb_put(to, own, &ik, &iv, 0));
+    ok(mdb_txn_commit(to));
+    mdb_env_close(env);
   }
-  mdb_cursor_close(c);
-  std::string idx(12, '\1');
-  MDB_val ik{idx.size(), idx.data()}, iv{3, const_cast<char*>("old")};
-  ok(mdb_put(e.txn, own, &ik, &iv, 0));
-  ok(mdb_drop(e.txn, entries, 1));
-  e.put_format(1);
+  std::filesystem::remove_all(dir);
+  std::filesystem::rename(made, dir);
+  Env(dir).put_format(1);
 }
 }  // namespace raw
 
@@ -779,6 +795,54 @@ TEST(WorkspaceFormat, AFormatOneWorkspaceIsMigratedWhenOpenedForWriting) {
     e.put_format(7);
   }
   refused(o, "format 7");
+}
+
+// A migration that does not fit the map grows it and starts again; one that cannot grow it past
+// max_map_bytes is refused, naming the limit, and leaves format 1 as it was.
+TEST(WorkspaceFormat, AMigrationThatFillsTheMapGrowsItOrIsRefusedWhole) {
+  test::TempDir dir;
+  WorkspaceOptions o;
+  o.dir = dir / "ws";
+  o.durability = Durability::nosync;
+  std::size_t listed = 0;
+  {
+    auto ws = Workspace::open(o);
+    auto base = ws->ns("base");
+    auto ov = ws->create_ns("o");
+    ws->write([&](WriteTxn& t) {
+      for (int i = 0; i < 8000; ++i) t.put(base, "k:" + std::to_string(i), std::string(100, 'b'));
+      for (int i = 0; i < 8000; i += 2) t.put(ov, "k:" + std::to_string(i), std::string(100, 'o'));
+      for (int i = 1; i < 8000; i += 4) t.del(ov, "k:" + std::to_string(i));
+    });
+    listed = ws->list(ov, "k:").size();
+  }
+  std::size_t shrunk = 0;  // a map the data fits in with a quarter to spare: a second copy of the entries does not
+  {
+    raw::Env e(o.dir);
+    MDB_envinfo info;
+    mdb_env_info(e.env, &info);
+    shrunk = (info.me_last_pgno + 1) * 4096 * 5 / 4 / 4096 * 4096;
+  }
+  raw::to_format_1(o.dir, shrunk);
+  WorkspaceOptions capped = o;
+  capped.max_map_bytes = shrunk;
+  try {
+    Workspace::open(capped);
+    ADD_FAILURE() << "migrated within a map that cannot hold it";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::io);
+    EXPECT_NE(std::string(e.what()).find(std::to_string(shrunk)), std::string::npos) << e.what();
+  }
+  {
+    raw::Env e(o.dir);
+    MDB_dbi d;
+    EXPECT_EQ(e.dbi("kv", 0, &d), MDB_SUCCESS) << "the refused migration changed the environment";
+  }
+  auto ws = Workspace::open(o);
+  EXPECT_GT(ws->map_size(), shrunk);
+  EXPECT_EQ(ws->list(ws->ns("o"), "k:").size(), listed);
+  EXPECT_EQ(ws->get(ws->ns("o"), "k:4")->value, std::string(100, 'o'));
+  EXPECT_FALSE(ws->get(ws->ns("o"), "k:5"));
 }
 
 }  // namespace
