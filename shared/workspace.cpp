@@ -329,8 +329,6 @@ struct Reader::Found {
   std::uint64_t seen_rev;
   std::uint32_t ns;
   std::string_view value;
-  // The version a parent chain reports for conflict checks: the revision of whatever decides the
-  // key (a value or a tombstone), 0 when nothing does.
 };
 
 std::optional<Reader::Found> Reader::exact(std::uint32_t ns, std::string_view key) const {
@@ -395,8 +393,7 @@ class Reader::Range {
       : ns_(ns), start_(kv_key(ns, prefix)), cur_(r.txn_, r.ws_.impl_->kv, "opening a cursor"), visited_(r.visited_) {}
   // To the first entry at or after key (a user key; all of the range when empty).
   void seek(std::string_view key) {
-    std::string k = be32(ns_);
-    k.append(key);
+    std::string k = kv_key(ns_, key);
     if (k < start_) k = start_;
     k_ = val(k);
     settle(mdb_cursor_get(cur_, &k_, &v_, MDB_SET_RANGE));
@@ -438,7 +435,7 @@ void Reader::scan(const Namespace& ns, std::string_view prefix,
   }
   std::string held;  // in a WriteTxn, the key handed to fn, whose pages fn's writes may move
   for (;;) {
-    const Range* least = nullptr;
+    Range* least = nullptr;
     for (const auto& r : ranges)
       if (r->on() && (!least || r->key() < least->key())) least = r.get();
     if (!least) return;
@@ -453,7 +450,7 @@ void Reader::scan(const Namespace& ns, std::string_view prefix,
       if (r.get() != least) r->next();
     }
     // Pages are not written by cursor steps: key and the entry stay valid until fn writes.
-    const_cast<Range*>(least)->next();
+    least->next();
     if (!decides || decides->kind != kValue) continue;
     if (!writes_) {
       if (!fn(key, EntryView{decides->value, decides->mod_rev, decides->ns})) return;
