@@ -8,7 +8,8 @@
 // 2. Per-agent cost, one at a time: `remora run` at max_concurrency 1 beside starting the same
 //    worker binary by hand on the same records (spawn, open the workspace, run, commit, exit).
 // 3. Scale: per-agent cost of 100 and of 10,000 trivial agents (issue 13: 10,000 in under 30 s,
-//    within 1.2x of the cost at 100).
+//    within 1.2x of the cost at 100); then 1,000 agents with workers forked by the zygote beside
+//    the same with workers exec'd (REMORA_NO_ZYGOTE=1), wall clock and CPU per agent.
 // 4. The supervisor's RSS with 100,000 agents in the graph (issue 13: under 300 MB).
 // 5. Question latency: from a worker's commit of outbox:question:<id> to the supervisor's commit
 //    of agent:blocked, both observed by this process through one change feed, with 1, 4 and 16
@@ -17,6 +18,7 @@
 // Every figure is printed beside its target and the load average. Parts 1-4 use the default
 // durability, as in real use.
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -79,6 +81,14 @@ double run_graph(const fs::path& dir, const fs::path& graph) {
     std::exit(1);
   }
   return t;
+}
+
+// Seconds of CPU (user and system) of the children this process has waited for, and theirs.
+double children_cpu() {
+  rusage u{};
+  ::getrusage(RUSAGE_CHILDREN, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -252,6 +262,25 @@ int main(int argc, char** argv) {
                 scale == 10000 ? (total < 30 ? "ok (target < 30 s)" : "OVER target 30 s") : "", load().c_str());
     std::printf("  ratio %d / 100: %.2fx   %s\n", scale, large / small,
                 large / small <= 1.2 ? "ok (target <= 1.2x)" : "OVER target 1.2x");
+
+    // What the zygote saves: the same graph with workers forked by the zygote and exec'd
+    // (REMORA_NO_ZYGOTE=1), taken in turn; wall clock and the CPU of remora and all its workers.
+    const int m = std::min(scale, 1000);
+    std::printf("\n%d trivial agents, max_concurrency 8, workers forked by the zygote and exec'd, in turn:\n", m);
+    double wall[2] = {0, 0}, cpu[2] = {0, 0};
+    for (int round = 0; round < 2; ++round)
+      for (int exec = 0; exec < 2; ++exec) {
+        if (exec) ::setenv("REMORA_NO_ZYGOTE", "1", 1);
+        const double before = children_cpu();
+        wall[exec] += run_graph(root, make_graph(root, m, 8, "trivial")) / (2.0 * m);
+        cpu[exec] += (children_cpu() - before) / (2.0 * m);
+        ::unsetenv("REMORA_NO_ZYGOTE");
+      }
+    for (int exec = 0; exec < 2; ++exec)
+      std::printf("  %-8s %7.2f ms per agent   %7.2f ms CPU per agent (remora and its workers)\n",
+                  exec ? "exec'd" : "zygote", wall[exec] * 1000, cpu[exec] * 1000);
+    std::printf("  zygote / exec: wall %.2fx, CPU %.2fx   (no target of its own: it serves the 30 s above)   %s\n",
+                wall[0] / wall[1], cpu[0] / cpu[1], load().c_str());
   }
 
   if (parts.count("rss")) {

@@ -558,7 +558,9 @@ void Supervisor::launch_started() {
     const std::string& id = a.st.id;
     if (!a.launch) continue;  // cancelled before its commit
     a.launch = false;
-    std::vector<std::string> args{"--workspace", ws_.dir().string(), "--agent", id,
+    // --agent first: a worker forked by the zygote shows its arguments in the zygote's command
+    // line, which has room for 4 KiB of them (kill_stale_worker looks for --agent there).
+    std::vector<std::string> args{"--agent", id, "--workspace", ws_.dir().string(),
                                   "--supervisor-pid", std::to_string(::getpid()),
                                   "--durability", std::string(name_of(spec_.config.durability)),
                                   "--private-dir", private_dir(a).string()};

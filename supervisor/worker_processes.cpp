@@ -4,16 +4,22 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <chrono>
 #include <cstring>
 
 #include "shared/child_start.hpp"
 #include "shared/error.hpp"
 #include "shared/unique_fd.hpp"
+#include "shared/zygote_protocol.hpp"
 
 // Under a sanitizer the child is started with a plain fork: a sanitizer's runtime does not expect
 // a child that shares its memory (the ASan build of the test suite runs this path).
@@ -29,6 +35,11 @@ namespace remora {
 
 namespace {
 
+// Room in the zygote's command line for each worker's arguments (worker/zygote.hpp).
+constexpr std::size_t kTitleRoom = 4096;
+// How long a launch waits for the zygote's answer before giving up on it (a fork is a millisecond).
+constexpr std::chrono::milliseconds kZygoteAnswer{10000};
+
 // Everything the child needs, made before the fork: between fork and exec the child makes only
 // system calls. The supervisor has other threads, whose locks (the allocator's, a sanitizer's,
 // a logger's) a child inherits held; a launcher that allocates there can hang for ever, and such
@@ -38,6 +49,7 @@ struct Launch {
   char* const* argv;
   char* const* envp;
   int devnull, log, start_w, cgroup_procs;
+  int keep_fd;  // a descriptor to pass on (the zygote's socket), or -1
   pid_t parent;
 };
 
@@ -52,6 +64,7 @@ struct Launch {
   if (::dup2(l.devnull, 0) < 0 || ::dup2(l.log, 1) < 0 || ::dup2(l.log, 2) < 0) start_failed(l.start_w, "dup2");
   if (l.cgroup_procs >= 0 && ::write(l.cgroup_procs, "0", 1) != 1) start_failed(l.start_w, "cgroup.procs");
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) start_failed(l.start_w, "close_range");
+  if (l.keep_fd >= 0 && ::fcntl(l.keep_fd, F_SETFD, 0) != 0) start_failed(l.start_w, "fcntl");
   // No handler of the supervisor may run here (a child sharing its memory would run it on the
   // supervisor's data) nor survive exec: every caught signal goes back to its default first.
   for (int sig = 1; sig < NSIG; ++sig) {
@@ -98,29 +111,14 @@ pid_t spawn(const Launch& launch) {
   return pid;
 #endif
 }
-}  // namespace
 
-WorkerProcesses::WorkerProcesses(ExitFn on_exit) : on_exit_(std::move(on_exit)), reaper_([this] { reap_loop(); }) {}
-
-WorkerProcesses::~WorkerProcesses() {
-  {
-    std::lock_guard lk(mu_);
-    stopping_ = true;
-    for (pid_t p : live_) ::kill(p, SIGKILL);
-  }
-  cv_.notify_all();
-  reaper_.join();
-}
-
-pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                             const std::filesystem::path& log_file, const std::vector<std::string>& env,
-                             int cgroup_procs) {
+// Execs exe as a child (see exec_worker); throws Error(io) naming the step that failed. The
+// caller holds WorkerProcesses::mu_, so that the reaper cannot take the child before it is listed.
+pid_t exec_child(const std::filesystem::path& exe, const std::vector<std::string>& args, int log,
+                 const std::vector<std::string>& env, int cgroup_procs, int keep_fd) {
   auto fail = [&](const std::string& what, int err) {
     return Error(Errc::io, "cannot start " + exe.string() + ": " + what + ": " + std::strerror(err));
   };
-  // 0600: a log holds what the agent saw. The worker writes it as nobody through this descriptor.
-  UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-  if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!devnull) throw fail("/dev/null", errno);
   int start_pipe[2];
@@ -132,11 +130,8 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   const auto argv = c_strings(argv_strings);
   const auto envp = c_strings(env);
-  const Launch launch{exe_path.c_str(), argv.data(), envp.data(), devnull.get(), log.get(), start_w.get(),
-                      cgroup_procs, ::getpid()};
-
-  // Hold the lock until the child is listed (or reaped here), so that the reaper cannot take it.
-  std::lock_guard lk(mu_);
+  const Launch launch{exe_path.c_str(), argv.data(), envp.data(), devnull.get(), log, start_w.get(),
+                      cgroup_procs, keep_fd, ::getpid()};
   const pid_t pid = spawn(launch);
   if (pid < 0) throw fail("fork", errno);
   start_w = UniqueFd();
@@ -146,11 +141,119 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
     }
     throw fail(err->step, err->err);
   }
+  return pid;
+}
+}  // namespace
+
+WorkerProcesses::WorkerProcesses(ExitFn on_exit) : on_exit_(std::move(on_exit)), reaper_([this] { reap_loop(); }) {}
+
+WorkerProcesses::~WorkerProcesses() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+    for (pid_t p : live_) ::kill(p, SIGKILL);
+    zygote_ctl_ = UniqueFd();
+    if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);
+  }
+  cv_.notify_all();
+  reaper_.join();
+}
+
+pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector<std::string>& args,
+                             const std::filesystem::path& log_file, const std::vector<std::string>& env,
+                             int cgroup_procs) {
+  // 0600: a log holds what the agent saw. The worker writes it as nobody through this descriptor.
+  UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
+  // Hold the lock until the child is listed (or reaped here), so that the reaper cannot take it.
+  std::lock_guard lk(mu_);
+  // REMORA_NO_ZYGOTE=1 execs every worker (to measure the zygote against, or to debug a start).
+  const char* no_zygote = std::getenv("REMORA_NO_ZYGOTE");
+  if (!zygote_tried_ && !(no_zygote && *no_zygote)) {
+    zygote_tried_ = true;
+    start_zygote(exe, log_file.parent_path() / "zygote.stderr");
+  }
+  pid_t pid = zygote_ctl_ ? start_through_zygote(exe, args, log.get(), env, cgroup_procs) : 0;
+  if (pid == 0) pid = exec_child(exe, args, log.get(), env, cgroup_procs, -1);
   live_.insert(pid);
   cv_.notify_all();
   return pid;
 }
 
+void WorkerProcesses::start_zygote(const std::filesystem::path& exe, const std::filesystem::path& log_file) {
+  // Before the zygote exists: it inherits the mark that its orphans come to us.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    spdlog::warn("worker zygote: cannot become a child subreaper ({}); workers are exec'd", std::strerror(errno));
+    return;
+  }
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    spdlog::warn("worker zygote: socketpair: {}; workers are exec'd", std::strerror(errno));
+    return;
+  }
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  try {
+    UniqueFd log(::open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (!log) throw Error(Errc::io, "cannot open " + log_file.string() + ": " + std::strerror(errno));
+    zygote_pid_ = exec_child(exe,
+                             {"--zygote", std::to_string(theirs.get()), "--supervisor-pid", std::to_string(::getpid()),
+                              std::string(kTitleRoom, ' ')},
+                             log.get(), {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "LD_BIND_NOW=1"}, -1,
+                             theirs.get());
+  } catch (const Error& e) {
+    spdlog::warn("worker zygote: {}; workers are exec'd", e.what());
+    return;
+  }
+  zygote_exe_ = exe;
+  zygote_ctl_ = std::move(ours);
+  spdlog::debug("worker zygote started: pid {}", zygote_pid_);
+}
+
+void WorkerProcesses::stop_zygote(const std::string& why) {
+  spdlog::warn("worker zygote: {}; workers are exec'd from here on", why);
+  zygote_ctl_ = UniqueFd();  // its end reads end-of-file: it exits
+  if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);  // not reaped yet: that needs mu_, which we hold
+}
+
+pid_t WorkerProcesses::start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args,
+                                            int log, const std::vector<std::string>& env, int cgroup_procs) {
+  if (exe != zygote_exe_) return 0;
+  const int ctl = zygote_ctl_.get();
+  std::vector<int> fds{log};
+  if (cgroup_procs >= 0) fds.push_back(cgroup_procs);
+  if (!zygote::send_message(ctl, zygote::encode({args, env}), fds)) {
+    stop_zygote(std::string("cannot send it a request: ") + std::strerror(errno));
+    return 0;
+  }
+  pollfd p{ctl, POLLIN, 0};
+  int ready;
+  do ready = ::poll(&p, 1, static_cast<int>(kZygoteAnswer.count()));
+  while (ready < 0 && errno == EINTR);
+  if (ready == 0) {
+    stop_zygote("no answer in " + std::to_string(kZygoteAnswer.count()) + " ms");
+    return 0;
+  }
+  std::vector<char> buffer(sizeof(zygote::LaunchReply));
+  std::vector<UniqueFd> unexpected;
+  zygote::LaunchReply reply;
+  const auto bytes = zygote::receive_message(ctl, buffer, unexpected);
+  if (!bytes || bytes->size() != sizeof reply) {
+    stop_zygote(!bytes && errno == 0 ? "it is gone" : "no answer that reads as one");
+    return 0;
+  }
+  std::memcpy(&reply, bytes->data(), sizeof reply);
+  reply.step[sizeof reply.step - 1] = '\0';
+  if (reply.err != 0)
+    throw Error(Errc::io, "cannot start " + exe.string() + ": " + reply.step + ": " + std::strerror(reply.err));
+  // Ours to wait for: its intermediate has been reaped, so it was handed to us (a subreaper).
+  siginfo_t info{};
+  if (reply.pid <= 0 || ::waitid(P_PID, static_cast<id_t>(reply.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    if (reply.pid > 0) ::kill(reply.pid, SIGKILL);  // a worker we could not wait for must not run
+    stop_zygote("its worker pid " + std::to_string(reply.pid) + " is not our child");
+    return 0;
+  }
+  return reply.pid;
+}
 void WorkerProcesses::signal(pid_t pid, int sig) {
   std::lock_guard lk(mu_);
   if (live_.count(pid)) ::kill(pid, sig);  // never signal a pid that may have been reused
@@ -165,8 +268,8 @@ void WorkerProcesses::reap_loop() {
   for (;;) {
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return !live_.empty() || stopping_; });
-      if (live_.empty() && stopping_) return;
+      cv_.wait(lk, [&] { return !live_.empty() || zygote_pid_ != 0 || stopping_; });
+      if (live_.empty() && zygote_pid_ == 0 && stopping_) return;
     }
     // Wait without reaping, then reap under the lock: a launch holds it until its child is
     // listed or reaped by the launch itself (a worker may well have run to its end by then on a
@@ -177,6 +280,7 @@ void WorkerProcesses::reap_loop() {
       // ECHILD: a child listed but already reaped elsewhere cannot happen; clear and go on.
       std::lock_guard lk(mu_);
       live_.clear();
+      zygote_pid_ = 0;
       continue;
     }
     int status = 0;
@@ -184,6 +288,11 @@ void WorkerProcesses::reap_loop() {
     {
       std::lock_guard lk(mu_);
       if (::waitpid(info.si_pid, &status, 0) != info.si_pid) continue;
+      if (info.si_pid == zygote_pid_) {
+        zygote_pid_ = 0;
+        if (zygote_ctl_) stop_zygote("it " + describe_wait_status(status));
+        continue;
+      }
       ours = live_.erase(info.si_pid) > 0;
     }
     if (ours) on_exit_(info.si_pid, status);

@@ -1,8 +1,11 @@
-// WorkerProcesses: starts remora-worker processes (a vfork-like clone and exec, or a fork under
-// sanitizers; the child makes only system calls in between) and reports how each one ended. A
-// reaper thread waits for children and hands (pid, wait status) to a callback; on destruction
-// every child still alive is killed and reaped, so no worker outlives its supervisor object (and
-// PR_SET_PDEATHSIG, set in the child before exec, covers the supervisor's own death).
+// WorkerProcesses: starts remora-worker processes and reports how each one ended. The first start
+// also starts a zygote (worker/zygote.hpp), a remora-worker that forks each later worker already
+// loaded and linked; the supervisor is a child subreaper, so those are its own children too. When
+// the zygote cannot serve (it died, or answers nothing sensible), workers are exec'd directly: a
+// vfork-like clone and exec, or a fork under sanitizers, the child making only system calls in
+// between. A reaper thread waits for children and hands (pid, wait status) to a callback; on
+// destruction every child still alive is killed and reaped, so no worker outlives its supervisor
+// object (and PR_SET_PDEATHSIG, set in each worker before it runs, covers the supervisor's own death).
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +18,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "shared/unique_fd.hpp"
 
 namespace remora {
 
@@ -36,11 +41,22 @@ class WorkerProcesses {
 
  private:
   void reap_loop();
+  // The zygote's part of start (under mu_): the pid, or 0 when the zygote cannot serve (it is
+  // then stopped, and workers are exec'd from here on). Throws like start when it served a
+  // failure of the launch itself.
+  pid_t start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args, int log,
+                             const std::vector<std::string>& env, int cgroup_procs);
+  void start_zygote(const std::filesystem::path& exe, const std::filesystem::path& log_file);
+  void stop_zygote(const std::string& why);
   ExitFn on_exit_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<pid_t> live_;
   bool stopping_ = false;
+  bool zygote_tried_ = false;
+  pid_t zygote_pid_ = 0;  // until reaped
+  std::filesystem::path zygote_exe_;
+  UniqueFd zygote_ctl_;   // our end of its socket pair; empty once it cannot serve
   std::thread reaper_;
 };
 

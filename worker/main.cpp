@@ -4,6 +4,7 @@
 // of the agent's, and logs what it applied.
 //
 //   remora-worker --workspace DIR --agent ID [--supervisor-pid PID] [--sandbox LEVEL] [limits...]
+//   remora-worker --zygote FD --supervisor-pid PID PADDING   (the run's zygote: worker/zygote.hpp)
 //
 // Exit codes: see worker/step_runner.hpp (0 completed, 1 failed as reported, 2 bad input,
 // 3 orphaned, 4 sandbox unavailable, 5 sandbox denied). Logs go to stderr, which the supervisor

@@ -17,10 +17,12 @@
 #include "worker/sandbox.hpp"
 #include "worker/step_runner.hpp"
 #include "worker/tool_registry.hpp"
+#include "worker/zygote.hpp"
 
 namespace remora::worker {
 
 int worker_main(int argc, char** argv, AttemptAction attempt) {
+  if (argc > 1 && std::string_view(argv[1]) == "--zygote") return run_zygote(argc, argv, std::move(attempt));
   CLI::App app{"remora-worker: runs one agent of a graph (started by the remora supervisor)"};
   std::string dir, agent_id;
   long supervisor_pid = 0;
