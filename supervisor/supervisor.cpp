@@ -231,6 +231,7 @@ int Supervisor::run() {
     check_timers(overslept);
     if (suspend_reason_ && !finished()) break;  // stopped: nothing more is started or sent
   }
+  procs_->close_zygote();  // nothing more is launched (and the thread it is bound to may end now)
 
   if (suspend_reason_ && !finished()) return suspend();
   auto count = [&](const char* state) {

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <chrono>
+#include <string_view>
 #include <cstring>
 
 #include "shared/child_start.hpp"
@@ -169,15 +170,27 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
   std::lock_guard lk(mu_);
   // REMORA_NO_ZYGOTE=1 execs every worker (to measure the zygote against, or to debug a start).
   const char* no_zygote = std::getenv("REMORA_NO_ZYGOTE");
-  if (!zygote_tried_ && !(no_zygote && *no_zygote)) {
+  if (!zygote_tried_ && !(no_zygote && std::string_view(no_zygote) == "1")) {
     zygote_tried_ = true;
     start_zygote(exe, log_file.parent_path() / "zygote.stderr");
   }
-  pid_t pid = zygote_ctl_ ? start_through_zygote(exe, args, log.get(), env, cgroup_procs) : 0;
+  UniqueFd go;
+  pid_t pid = zygote_ctl_ ? start_through_zygote(exe, args, log.get(), env, cgroup_procs, go) : 0;
   if (pid == 0) pid = exec_child(exe, args, log.get(), env, cgroup_procs, -1);
   live_.insert(pid);
   cv_.notify_all();
+  // A forked worker waits for this word: it runs only once listed here. (If it has died meanwhile
+  // the write fails, and the reaper reports its end as any other.)
+  if (go) [[maybe_unused]] auto n = ::write(go.get(), "g", 1);
   return pid;
+}
+
+void WorkerProcesses::close_zygote() {
+  std::lock_guard lk(mu_);
+  if (!zygote_ctl_) return;
+  zygote_ctl_ = UniqueFd();
+  if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 void WorkerProcesses::start_zygote(const std::filesystem::path& exe, const std::filesystem::path& log_file) {
@@ -189,6 +202,7 @@ void WorkerProcesses::start_zygote(const std::filesystem::path& exe, const std::
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     spdlog::warn("worker zygote: socketpair: {}; workers are exec'd", std::strerror(errno));
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
     return;
   }
   UniqueFd ours(sv[0]), theirs(sv[1]);
@@ -202,10 +216,12 @@ void WorkerProcesses::start_zygote(const std::filesystem::path& exe, const std::
                              theirs.get());
   } catch (const Error& e) {
     spdlog::warn("worker zygote: {}; workers are exec'd", e.what());
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
     return;
   }
   zygote_exe_ = exe;
   zygote_ctl_ = std::move(ours);
+  cv_.notify_all();  // the reaper watches for the zygote's end from now on
   spdlog::debug("worker zygote started: pid {}", zygote_pid_);
 }
 
@@ -213,10 +229,13 @@ void WorkerProcesses::stop_zygote(const std::string& why) {
   spdlog::warn("worker zygote: {}; workers are exec'd from here on", why);
   zygote_ctl_ = UniqueFd();  // its end reads end-of-file: it exits
   if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);  // not reaped yet: that needs mu_, which we hold
+  // Workers already handed to us stay our children; nothing else is to come to us.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 pid_t WorkerProcesses::start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args,
-                                            int log, const std::vector<std::string>& env, int cgroup_procs) {
+                                            int log, const std::vector<std::string>& env, int cgroup_procs,
+                                            UniqueFd& go) {
   if (exe != zygote_exe_) return 0;
   const int ctl = zygote_ctl_.get();
   std::vector<int> fds{log};
@@ -229,14 +248,15 @@ pid_t WorkerProcesses::start_through_zygote(const std::filesystem::path& exe, co
   int ready;
   do ready = ::poll(&p, 1, static_cast<int>(kZygoteAnswer.count()));
   while (ready < 0 && errno == EINTR);
-  if (ready == 0) {
-    stop_zygote("no answer in " + std::to_string(kZygoteAnswer.count()) + " ms");
+  if (ready <= 0) {
+    stop_zygote(ready == 0 ? "no answer in " + std::to_string(kZygoteAnswer.count()) + " ms"
+                           : std::string("poll: ") + std::strerror(errno));
     return 0;
   }
   std::vector<char> buffer(sizeof(zygote::LaunchReply));
-  std::vector<UniqueFd> unexpected;
+  std::vector<UniqueFd> passed;
   zygote::LaunchReply reply;
-  const auto bytes = zygote::receive_message(ctl, buffer, unexpected);
+  const auto bytes = zygote::receive_message(ctl, buffer, passed);
   if (!bytes || bytes->size() != sizeof reply) {
     stop_zygote(!bytes && errno == 0 ? "it is gone" : "no answer that reads as one");
     return 0;
@@ -245,13 +265,15 @@ pid_t WorkerProcesses::start_through_zygote(const std::filesystem::path& exe, co
   reply.step[sizeof reply.step - 1] = '\0';
   if (reply.err != 0)
     throw Error(Errc::io, "cannot start " + exe.string() + ": " + reply.step + ": " + std::strerror(reply.err));
-  // Ours to wait for: its intermediate has been reaped, so it was handed to us (a subreaper).
+  // Ours to wait for: its intermediate has been reaped, so it was handed to us (a subreaper). A
+  // worker that gets no word (its go pipe closed unwritten, here) exits without running anything.
   siginfo_t info{};
-  if (reply.pid <= 0 || ::waitid(P_PID, static_cast<id_t>(reply.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
-    if (reply.pid > 0) ::kill(reply.pid, SIGKILL);  // a worker we could not wait for must not run
-    stop_zygote("its worker pid " + std::to_string(reply.pid) + " is not our child");
+  if (reply.pid <= 0 || passed.size() != 1 ||
+      ::waitid(P_PID, static_cast<id_t>(reply.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    stop_zygote("its answer (worker pid " + std::to_string(reply.pid) + ") names no child of ours to let go");
     return 0;
   }
+  go = std::move(passed[0]);
   return reply.pid;
 }
 void WorkerProcesses::signal(pid_t pid, int sig) {
@@ -281,6 +303,7 @@ void WorkerProcesses::reap_loop() {
       std::lock_guard lk(mu_);
       live_.clear();
       zygote_pid_ = 0;
+      if (zygote_ctl_) stop_zygote("it is no child of ours");
       continue;
     }
     int status = 0;
@@ -290,7 +313,7 @@ void WorkerProcesses::reap_loop() {
       if (::waitpid(info.si_pid, &status, 0) != info.si_pid) continue;
       if (info.si_pid == zygote_pid_) {
         zygote_pid_ = 0;
-        if (zygote_ctl_) stop_zygote("it " + describe_wait_status(status));
+        if (zygote_ctl_) stop_zygote("it ended (" + describe_wait_status(status) + ")");
         continue;
       }
       ours = live_.erase(info.si_pid) > 0;

@@ -1,11 +1,12 @@
 // WorkerProcesses: starts remora-worker processes and reports how each one ended. The first start
-// also starts a zygote (worker/zygote.hpp), a remora-worker that forks each later worker already
-// loaded and linked; the supervisor is a child subreaper, so those are its own children too. When
-// the zygote cannot serve (it died, or answers nothing sensible), workers are exec'd directly: a
-// vfork-like clone and exec, or a fork under sanitizers, the child making only system calls in
-// between. A reaper thread waits for children and hands (pid, wait status) to a callback; on
-// destruction every child still alive is killed and reaped, so no worker outlives its supervisor
-// object (and PR_SET_PDEATHSIG, set in each worker before it runs, covers the supervisor's own death).
+// also starts a zygote (worker/zygote.hpp), a remora-worker that forks every worker, the first
+// included, already loaded and linked; the supervisor is a child subreaper meanwhile, so those are
+// its own children too, and each runs only once listed here. When the zygote cannot serve (it
+// died, or answers nothing sensible), workers are exec'd directly: a vfork-like clone and exec, or
+// a fork under sanitizers, the child making only system calls in between. A reaper thread waits
+// for children and hands (pid, wait status) to a callback; on destruction every worker still alive
+// and the zygote are killed and reaped, so no worker outlives its supervisor object (and
+// PR_SET_PDEATHSIG, set in each worker before it runs, covers the supervisor's own death).
 #pragma once
 
 #include <sys/types.h>
@@ -37,15 +38,17 @@ class WorkerProcesses {
   pid_t start(const std::filesystem::path& exe, const std::vector<std::string>& args,
               const std::filesystem::path& log_file, const std::vector<std::string>& env, int cgroup_procs = -1);
   void signal(pid_t pid, int sig);
+  // No more launches: the zygote, if any, is stopped (quietly). Later starts exec.
+  void close_zygote();
   std::size_t live() const;
 
  private:
   void reap_loop();
-  // The zygote's part of start (under mu_): the pid, or 0 when the zygote cannot serve (it is
-  // then stopped, and workers are exec'd from here on). Throws like start when it served a
-  // failure of the launch itself.
+  // The zygote's part of start (under mu_): the pid, and in go the pipe that lets that worker run;
+  // or 0 when the zygote cannot serve (it is then stopped, and workers are exec'd from here on).
+  // Throws like start when it served a failure of the launch itself.
   pid_t start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args, int log,
-                             const std::vector<std::string>& env, int cgroup_procs);
+                             const std::vector<std::string>& env, int cgroup_procs, UniqueFd& go);
   void start_zygote(const std::filesystem::path& exe, const std::filesystem::path& log_file);
   void stop_zygote(const std::string& why);
   ExitFn on_exit_;

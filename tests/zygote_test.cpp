@@ -153,11 +153,13 @@ class ZygoteProcess {
     ours_ = UniqueFd();
     if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
   }
-  zygote::LaunchReply ask(std::string_view bytes, const std::vector<int>& fds) {
+  // The reply; go receives the worker's go pipe, if one came with it.
+  zygote::LaunchReply ask(std::string_view bytes, const std::vector<int>& fds, UniqueFd* go = nullptr) {
     EXPECT_TRUE(zygote::send_message(ours_.get(), bytes, fds)) << std::strerror(errno);
     std::vector<char> buffer(sizeof(zygote::LaunchReply) + 1);
-    std::vector<UniqueFd> none;
-    const auto got = zygote::receive_message(ours_.get(), buffer, none);
+    std::vector<UniqueFd> passed;
+    const auto got = zygote::receive_message(ours_.get(), buffer, passed);
+    if (go && passed.size() == 1) *go = std::move(passed[0]);
     zygote::LaunchReply r;
     if (!got || got->size() != sizeof r) {
       ADD_FAILURE() << "no reply: " << std::strerror(errno);
@@ -195,10 +197,20 @@ TEST(Zygote, ABadRequestGetsAnErrorAndTheZygoteKeepsServing) {
   EXPECT_STREQ(no_log.step, "request without its log descriptor");
   auto too_large = z.ask(std::string(zygote::kMaxRequestBytes + 1, 'x'), {log.get()});
   EXPECT_EQ(too_large.err, EMSGSIZE);
-  // Still serving: a worker asked only for its help prints it into the log it was given.
-  auto served = z.ask(good, {log.get()});
+  // Still serving. A worker whose go pipe is closed unwritten (a launch the supervisor gave up on)
+  // exits having run nothing; one that gets the word, asked only for its help, prints it into
+  // the log it was given.
+  UniqueFd go;
+  auto abandoned = z.ask(good, {log.get()}, &go);
+  ASSERT_EQ(abandoned.err, 0) << abandoned.step;
+  ASSERT_TRUE(go);
+  go = UniqueFd();
+  EXPECT_TRUE(test::wait_exit(abandoned.pid, 10000));
+  EXPECT_EQ(test::read_text(log_path), "");
+  auto served = z.ask(good, {log.get()}, &go);
   ASSERT_EQ(served.err, 0) << served.step;
   ASSERT_GT(served.pid, 0);
+  ASSERT_EQ(::write(go.get(), "g", 1), 1);
   EXPECT_TRUE(test::wait_exit(served.pid, 10000));
   EXPECT_NE(test::read_text(log_path).find("remora-worker: runs one agent"), std::string::npos) << test::read_text(log_path);
   const int status = z.close_and_wait();

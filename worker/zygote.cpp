@@ -73,62 +73,83 @@ struct Pipe {
   }
 };
 
-// The worker, forked by the intermediate: waits for the zygote's word that it is the supervisor's
-// child now (its intermediate has exited and been reaped), then becomes what an exec would have
-// made of it: stdin /dev/null, stdout and stderr the agent's log, exactly the requested
-// environment and arguments. No descriptor of the zygote's survives (the Sandbox closes every
-// one beyond 2 before anything else).
-[[noreturn]] void run_worker(const LaunchRequest& req, int log, int go, int devnull, Title title, AttemptAction attempt) {
-  char byte = 0;
-  ssize_t n;
-  do n = ::read(go, &byte, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1 || byte != 'g') ::_exit(127);  // not launched after all: the supervisor does not know this pid
-  if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0) ::_exit(127);
-  ::clearenv();
-  for (const auto& kv : req.env) {
-    const auto eq = kv.find('=');
-    if (eq != std::string::npos && eq > 0) ::setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);
+// The worker, forked by the intermediate: waits for the supervisor's word (it has this pid among
+// its children), then becomes what an exec would have made of it: stdin /dev/null, stdout and
+// stderr the agent's log, no other descriptor, the default signal dispositions, exactly the
+// requested environment and arguments. Without the word (the supervisor gave up on this launch,
+// or the zygote died first) it exits at once, having run nothing.
+[[noreturn]] void run_worker(const LaunchRequest& req, int log, int go, int devnull, Title title,
+                             const AttemptAction& attempt) noexcept {
+  try {
+    char byte = 0;
+    ssize_t n;
+    do n = ::read(go, &byte, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1 || byte != 'g') ::_exit(127);
+    if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0) ::_exit(127);
+    if (::close_range(3, ~0U, 0) != 0) ::_exit(127);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM}) ::signal(sig, SIG_DFL);
+    ::clearenv();
+    for (const auto& kv : req.env) {
+      const auto eq = kv.find('=');
+      if (eq != std::string::npos && eq > 0) ::setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);
+    }
+    set_title(title, req.args);
+    // glibc's names for this program pointed into the argument area just overwritten.
+    program_invocation_name = program_invocation_short_name = const_cast<char*>("remora-worker");
+    std::vector<std::string> args{"remora-worker"};
+    args.insert(args.end(), req.args.begin(), req.args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::exit(worker_main(static_cast<int>(args.size()), argv.data(), attempt));
+  } catch (...) {
+    ::_exit(127);
   }
-  set_title(title, req.args);
-  std::vector<std::string> args{"remora-worker"};
-  args.insert(args.end(), req.args.begin(), req.args.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::exit(worker_main(static_cast<int>(args.size()), argv.data(), std::move(attempt)));
 }
+
+// A launch's outcome: the reply, and the write end of the worker's go pipe for the supervisor.
+struct Launched {
+  LaunchReply reply;
+  UniqueFd go;
+};
 
 // Forks one worker through an intermediate that exits at once, so that the worker's parent becomes
 // the supervisor (the nearest child subreaper); moves it into its memory cgroup before it runs.
-LaunchReply launch(const LaunchRequest& req, std::vector<UniqueFd>& fds, int ctl, int devnull, Title title,
-                   const AttemptAction& attempt) {
+Launched launch(const LaunchRequest& req, std::vector<UniqueFd>& fds, int ctl, int devnull, Title title,
+                const AttemptAction& attempt) {
   const int log = fds[0].get();
   const int cgroup_procs = fds.size() > 1 ? fds[1].get() : -1;
   Pipe report = Pipe::make(), go = Pipe::make();
-  if (!report.r || !go.r) return failure("pipe2", errno);
+  if (!report.r || !go.r) return {failure("pipe2", errno), {}};
   const pid_t intermediate = ::fork();
-  if (intermediate < 0) return failure("fork", errno);
+  if (intermediate < 0) return {failure("fork", errno), {}};
   if (intermediate == 0) {
-    LaunchReply reply;
-    const pid_t worker = ::fork();
-    if (worker == 0) {
-      ::close(ctl);
-      report = Pipe();
-      go.w = UniqueFd();
-      run_worker(req, log, go.r.get(), devnull, title, attempt);
-    }
-    if (worker < 0) {
-      reply = failure("fork", errno);
-    } else if (cgroup_procs >= 0) {
-      const std::string pid = std::to_string(worker);
-      if (::write(cgroup_procs, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
-        reply = failure("cgroup.procs", errno);
-        ::kill(worker, SIGKILL);
+    // Nothing here may return into the zygote's loop: this process is not the zygote.
+    try {
+      LaunchReply reply;
+      const pid_t worker = ::fork();
+      if (worker == 0) {
+        ::close(ctl);
+        report = Pipe();
+        go.w = UniqueFd();
+        run_worker(req, log, go.r.get(), devnull, title, attempt);
       }
+      if (worker < 0) {
+        reply = failure("fork", errno);
+      } else if (cgroup_procs >= 0) {
+        char pid[16];
+        const int len = std::snprintf(pid, sizeof pid, "%d", static_cast<int>(worker));
+        if (::write(cgroup_procs, pid, static_cast<std::size_t>(len)) != len) {
+          reply = failure("cgroup.procs", errno);
+          ::kill(worker, SIGKILL);
+        }
+      }
+      if (reply.err == 0) reply.pid = worker;
+      ::_exit(write_all(report.w.get(), &reply, sizeof reply) ? 0 : 1);
+    } catch (...) {
+      ::_exit(1);
     }
-    if (reply.err == 0) reply.pid = worker;
-    ::_exit(write_all(report.w.get(), &reply, sizeof reply) ? 0 : 1);
   }
   report.w = UniqueFd();
   int status = 0;
@@ -139,10 +160,10 @@ LaunchReply launch(const LaunchRequest& req, std::vector<UniqueFd>& fds, int ctl
   do n = ::read(report.r.get(), &reply, sizeof reply);
   while (n < 0 && errno == EINTR);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n != static_cast<ssize_t>(sizeof reply))
-    return failure("intermediate process", ECHILD);  // a worker it forked gets no word and exits
+    return {failure("intermediate process", ECHILD), {}};  // a worker it forked gets no word and exits
   reply.step[sizeof reply.step - 1] = '\0';
-  if (reply.err == 0 && !write_all(go.w.get(), "g", 1)) return failure("go pipe", errno);
-  return reply;
+  if (reply.err != 0) return {reply, {}};
+  return {reply, std::move(go.w)};
 }
 
 bool parse_int(std::string_view s, long& out) {
@@ -161,13 +182,16 @@ int run_zygote(int argc, char** argv, AttemptAction attempt) {
   }
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != supervisor_pid) return kOrphaned;
+  // A Ctrl-C on the terminal reaches the whole process group: the supervisor decides what it
+  // means, and the zygote keeps serving (each worker takes the default dispositions back).
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM}) ::signal(sig, SIG_IGN);
   ::fcntl(static_cast<int>(ctl), F_SETFD, FD_CLOEXEC);
   const UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   Title title{argv[0], static_cast<std::size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) + 1 - argv[0])};
   std::vector<char> buffer(zygote::kMaxRequestBytes);
   for (;;) {
     std::vector<UniqueFd> fds;
-    LaunchReply reply;
+    Launched launched;
     const auto bytes = zygote::receive_message(static_cast<int>(ctl), buffer, fds);
     if (!bytes) {
       if (errno == 0) return 0;  // the supervisor closed its end: the run is over
@@ -175,18 +199,22 @@ int run_zygote(int argc, char** argv, AttemptAction attempt) {
         std::fprintf(stderr, "remora-worker --zygote: receive: %s\n", std::strerror(errno));
         return kBadInput;
       }
-      reply = failure("request larger than the limit", EMSGSIZE);
-    } else if (fds.empty() || fds.size() > 2) {
-      reply = failure("request without its log descriptor", EINVAL);
+      launched.reply = failure("request larger than the limit", EMSGSIZE);
+    } else if (fds.empty()) {
+      launched.reply = failure("request without its log descriptor", EINVAL);
     } else {
       try {
-        reply = launch(zygote::decode(*bytes), fds, static_cast<int>(ctl), devnull.get(), title, attempt);
+        launched = launch(zygote::decode(*bytes), fds, static_cast<int>(ctl), devnull.get(), title, attempt);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "remora-worker --zygote: %s\n", e.what());
-        reply = failure("request", EINVAL);
+        launched.reply = failure("request", EINVAL);
       }
     }
-    if (!zygote::send_message(static_cast<int>(ctl), std::string_view(reinterpret_cast<const char*>(&reply), sizeof reply), {}))
+    // The worker's go pipe goes with the reply: the supervisor lets it run once it has listed it.
+    std::vector<int> go;
+    if (launched.go) go.push_back(launched.go.get());
+    if (!zygote::send_message(static_cast<int>(ctl),
+                              std::string_view(reinterpret_cast<const char*>(&launched.reply), sizeof launched.reply), go))
       return errno == EPIPE || errno == ECONNRESET ? 0 : kBadInput;
   }
 }
