@@ -18,7 +18,9 @@
 // Every figure is printed beside its target and the load average. Parts 1-4 use the default
 // durability, as in real use.
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -81,6 +83,25 @@ double run_graph(const fs::path& dir, const fs::path& graph) {
     std::exit(1);
   }
   return t;
+}
+
+// What making a process costs on this machine, the floor under every agent: microseconds for a
+// fork and exit of this (small, single-threaded) process, and for a posix_spawn of /bin/true.
+std::pair<double, double> process_costs(int rounds = 200) {
+  auto t0 = Clock::now();
+  for (int i = 0; i < rounds; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(0);
+    ::waitpid(pid, nullptr, 0);
+  }
+  const double fork_us = secs(Clock::now() - t0) / rounds * 1e6;
+  char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
+  t0 = Clock::now();
+  for (int i = 0; i < rounds; ++i) {
+    pid_t pid;
+    if (::posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ) == 0) ::waitpid(pid, nullptr, 0);
+  }
+  return {fork_us, secs(Clock::now() - t0) / rounds * 1e6};
 }
 
 // Seconds of CPU (user and system) of the children this process has waited for, and theirs.
@@ -253,7 +274,10 @@ int main(int argc, char** argv) {
   if (parts.count("scale")) {
     // Issue 13: 10,000 trivial sandboxed agents in under 30 s on 2 cores, the per-agent cost at
     // 10,000 within 1.2x of that at 100.
-    std::printf("\ntrivial agents through `remora run`, max_concurrency 8, per-agent cost at 100 and at %d:\n", scale);
+    const auto [fork_us, spawn_us] = process_costs();
+    std::printf("\nthis machine: fork and exit of a small process %.0f us, posix_spawn of /bin/true %.0f us   %s\n",
+                fork_us, spawn_us, load().c_str());
+    std::printf("trivial agents through `remora run`, max_concurrency 8, per-agent cost at 100 and at %d:\n", scale);
     const double small = run_graph(root, make_graph(root, 100, 8, "trivial")) / 100;
     std::printf("  %6d agents   %7.2f ms per agent   %s\n", 100, small * 1000, load().c_str());
     const double total = run_graph(root, make_graph(root, scale, 8, "trivial"));
