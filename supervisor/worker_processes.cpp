@@ -16,6 +16,8 @@
 #include <chrono>
 #include <string_view>
 #include <cstring>
+#include <mutex>
+#include <utility>
 
 #include "shared/child_start.hpp"
 #include "shared/error.hpp"
@@ -35,6 +37,23 @@
 namespace remora {
 
 namespace {
+
+// The process-wide child-subreaper mark, held while any WorkerProcesses' zygote serves (several
+// supervisors may share a process, as in the tests).
+std::mutex subreaper_mu;
+int subreaper_holders = 0;
+
+bool hold_subreaper() {
+  std::lock_guard lk(subreaper_mu);
+  if (subreaper_holders == 0 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return false;
+  ++subreaper_holders;
+  return true;
+}
+
+void release_subreaper() {
+  std::lock_guard lk(subreaper_mu);
+  if (--subreaper_holders == 0) ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
 
 // Room in the zygote's command line for each worker's arguments (worker/zygote.hpp).
 constexpr std::size_t kTitleRoom = 4096;
@@ -155,6 +174,7 @@ WorkerProcesses::~WorkerProcesses() {
     for (pid_t p : live_) ::kill(p, SIGKILL);
     zygote_ctl_ = UniqueFd();
     if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);
+    let_go_of_subreaper();
   }
   cv_.notify_all();
   reaper_.join();
@@ -190,19 +210,24 @@ void WorkerProcesses::close_zygote() {
   if (!zygote_ctl_) return;
   zygote_ctl_ = UniqueFd();
   if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);
-  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+  let_go_of_subreaper();
+}
+
+void WorkerProcesses::let_go_of_subreaper() {
+  if (std::exchange(subreaper_held_, false)) release_subreaper();
 }
 
 void WorkerProcesses::start_zygote(const std::filesystem::path& exe, const std::filesystem::path& log_file) {
   // Before the zygote exists: it inherits the mark that its orphans come to us.
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+  if (!hold_subreaper()) {
     spdlog::warn("worker zygote: cannot become a child subreaper ({}); workers are exec'd", std::strerror(errno));
     return;
   }
+  subreaper_held_ = true;
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     spdlog::warn("worker zygote: socketpair: {}; workers are exec'd", std::strerror(errno));
-    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    let_go_of_subreaper();
     return;
   }
   UniqueFd ours(sv[0]), theirs(sv[1]);
@@ -216,7 +241,7 @@ void WorkerProcesses::start_zygote(const std::filesystem::path& exe, const std::
                              theirs.get());
   } catch (const Error& e) {
     spdlog::warn("worker zygote: {}; workers are exec'd", e.what());
-    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    let_go_of_subreaper();
     return;
   }
   zygote_exe_ = exe;
@@ -230,7 +255,7 @@ void WorkerProcesses::stop_zygote(const std::string& why) {
   zygote_ctl_ = UniqueFd();  // its end reads end-of-file: it exits
   if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);  // not reaped yet: that needs mu_, which we hold
   // Workers already handed to us stay our children; nothing else is to come to us.
-  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+  let_go_of_subreaper();
 }
 
 pid_t WorkerProcesses::start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args,

@@ -51,12 +51,14 @@ class WorkerProcesses {
                              const std::vector<std::string>& env, int cgroup_procs, UniqueFd& go);
   void start_zygote(const std::filesystem::path& exe, const std::filesystem::path& log_file);
   void stop_zygote(const std::string& why);
+  void let_go_of_subreaper();  // once: the mark is shared by every WorkerProcesses of the process
   ExitFn on_exit_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::set<pid_t> live_;
   bool stopping_ = false;
   bool zygote_tried_ = false;
+  bool subreaper_held_ = false;
   pid_t zygote_pid_ = 0;  // until reaped
   std::filesystem::path zygote_exe_;
   UniqueFd zygote_ctl_;   // our end of its socket pair; empty once it cannot serve
