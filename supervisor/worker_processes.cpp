@@ -262,10 +262,12 @@ pid_t WorkerProcesses::start_through_zygote(const std::filesystem::path& exe, co
                                             int log, const std::vector<std::string>& env, int cgroup_procs,
                                             UniqueFd& go) {
   if (exe != zygote_exe_) return 0;
+  const std::string request = zygote::encode({args, env});
+  if (request.size() > zygote::kMaxRequestBytes) return 0;  // more than a launch request holds: exec this one
   const int ctl = zygote_ctl_.get();
   std::vector<int> fds{log};
   if (cgroup_procs >= 0) fds.push_back(cgroup_procs);
-  if (!zygote::send_message(ctl, zygote::encode({args, env}), fds)) {
+  if (!zygote::send_message(ctl, request, fds)) {
     stop_zygote(std::string("cannot send it a request: ") + std::strerror(errno));
     return 0;
   }

@@ -45,7 +45,8 @@ class WorkerProcesses {
  private:
   void reap_loop();
   // The zygote's part of start (under mu_): the pid, and in go the pipe that lets that worker run;
-  // or 0 when the zygote cannot serve (it is then stopped, and workers are exec'd from here on).
+  // or 0 when the zygote cannot serve this launch (a request larger than the protocol carries:
+  // this worker is exec'd) or any more (it is then stopped, and workers are exec'd from here on).
   // Throws like start when it served a failure of the launch itself.
   pid_t start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args, int log,
                              const std::vector<std::string>& env, int cgroup_procs, UniqueFd& go);
