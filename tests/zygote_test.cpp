@@ -1,6 +1,7 @@
 // The zygote (worker/zygote.hpp): a run's workers are forked by one pre-started remora-worker, are
 // the supervisor's own children showing their own arguments, and are confined as exec'd ones are;
-// a run whose zygote dies goes on by exec; REMORA_NO_ZYGOTE=1 execs every worker. And the
+// a run whose zygote dies goes on by exec; a launch too large for a request is exec'd while the
+// zygote stays; REMORA_NO_ZYGOTE=1 execs every worker. And the
 // zygote's protocol (shared/zygote_protocol.hpp) against a real zygote: bad requests get an error
 // and the zygote keeps serving; it exits when the supervisor's end closes.
 #include <gtest/gtest.h>
@@ -58,9 +59,13 @@ std::vector<long> children_with(long parent, const std::string& part) {
   return out;
 }
 
-// A worker forked by the zygote shows its arguments in the zygote's command line, padded to its
-// 4 KiB of room; an exec'd one has exactly its own.
-bool forked_by_zygote(long pid) { return cmdline_of(pid).size() > 4096; }
+// A worker forked by the zygote writes its arguments into the zygote's command line, headed
+// `remora-worker` (and NUL-padded to its 4 KiB of room); an exec'd one's starts with the
+// executable's path, as the supervisor gave it to exec.
+bool forked_by_zygote(long pid) {
+  const auto cmd = cmdline_of(pid);
+  return cmd.rfind("remora-worker\0--agent\0"s, 0) == 0 && cmd.size() >= 4096;
+}
 
 const char* kSlow = "steps:\n  - work: {ms: 60000}\n";
 
@@ -129,6 +134,25 @@ TEST(Zygote, RemoraNoZygoteExecsEveryWorker) {
   EXPECT_TRUE(children_with(supervisor, "--zygote").empty());
   ::kill(static_cast<pid_t>(supervisor), SIGINT);
   EXPECT_EQ(p.wait(), 1);
+}
+
+TEST(Zygote, ALaunchLargerThanARequestCarriesIsExecdAndTheZygoteStays) {
+  Project p;
+  p.bundle("slow", kSlow);
+  // 1,100 read paths of 64 bytes (/usr, spelled long): more than a launch request's 64 KiB.
+  std::string paths;
+  for (int i = 0; i < 1100; ++i) paths += (i ? ", /usr" : "/usr") + std::string(60, '/');
+  p.graph("config: {heartbeat: {interval: 0.05}, sandbox: {read_paths: [" + paths + "]}}\n"
+          "agents:\n  - {id: s1, bundle: slow}\n");
+  p.start();
+  const long supervisor = p.run().pid();
+  const long pid = p.worker_pid("s1");
+  EXPECT_EQ(parent_of(pid), supervisor);
+  EXPECT_FALSE(forked_by_zygote(pid));
+  EXPECT_EQ(children_with(supervisor, "--zygote").size(), 1u);  // still serving the launches it can carry
+  ::kill(static_cast<pid_t>(supervisor), SIGINT);
+  EXPECT_EQ(p.wait(), 1);
+  EXPECT_EQ(p.output().find("worker zygote: "), std::string::npos) << p.output();
 }
 
 // A zygote started by hand, with its socket pair; the reply to each request.
