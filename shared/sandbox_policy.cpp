@@ -220,4 +220,12 @@ std::vector<std::string> worker_environment(const std::filesystem::path& private
           "LANG=C.UTF-8"};
 }
 
+void replace_environment(const std::vector<std::string>& env) {
+  ::clearenv();
+  for (const std::string& kv : env) {
+    const auto eq = kv.find('=');
+    if (eq != std::string::npos && eq > 0) ::setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);
+  }
+}
+
 }  // namespace remora::sandbox

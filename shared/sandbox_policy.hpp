@@ -152,5 +152,7 @@ std::filesystem::path private_dir(const std::filesystem::path& workspace_dir, co
 
 // The whole environment of a worker ("KEY=VALUE"): nothing of the supervisor's reaches it.
 std::vector<std::string> worker_environment(const std::filesystem::path& private_dir);
+// Makes env ("KEY=VALUE" each) the process's whole environment (clearenv, then setenv each).
+void replace_environment(const std::vector<std::string>& env);
 
 }  // namespace remora::sandbox

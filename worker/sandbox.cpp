@@ -76,14 +76,6 @@ void write_proc(const char* file, const std::string& text) {
   if (n != static_cast<ssize_t>(text.size())) fail(std::string("write ") + file);
 }
 
-void set_environment(const fs::path& private_dir) {
-  ::clearenv();
-  for (const std::string& kv : sandbox::worker_environment(private_dir)) {
-    auto eq = kv.find('=');
-    ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
-  }
-}
-
 // Drops every capability, but CAP_SYS_ADMIN when keep_sys_admin: a worker in a user namespace of
 // its own keeps it there (permitted and effective only: no exec passes it on, the bounding and
 // inheritable sets being empty and no_new_privs set) to clone each command tool into a PID
@@ -180,7 +172,7 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
   fs::create_directories(private_dir);
   fs::permissions(private_dir, fs::perms::owner_all);
   if (::chdir(private_dir.c_str()) != 0) fail("chdir " + private_dir.string());
-  set_environment(private_dir);
+  sandbox::replace_environment(sandbox::worker_environment(private_dir));
   record(Mechanism::clear_env, "");
   if (config_.level == sandbox::Level::none) return done_;
   if (std::size_t n = thread_count(); n != 1)

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "shared/sandbox_policy.hpp"
 #include "shared/zygote_protocol.hpp"
 #include "worker/worker_main.hpp"
 
@@ -89,11 +90,7 @@ struct Pipe {
     if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0) ::_exit(127);
     if (::close_range(3, ~0U, 0) != 0) ::_exit(127);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM}) ::signal(sig, SIG_DFL);
-    ::clearenv();
-    for (const auto& kv : req.env) {
-      const auto eq = kv.find('=');
-      if (eq != std::string::npos && eq > 0) ::setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);
-    }
+    sandbox::replace_environment(req.env);
     set_title(title, req.args);
     // glibc's names for this program pointed into the argument area just overwritten.
     program_invocation_name = program_invocation_short_name = const_cast<char*>("remora-worker");
