@@ -88,6 +88,11 @@ inline std::string model_response(std::string_view id) { return cat(kModelRespon
 inline std::string agent(std::string_view id, std::string_view leaf) {
   return cat(cat(cat(kAgent, id), ":"), leaf);
 }
+// Whether key is agent(id, leaf), without building it.
+inline bool is_agent_key(std::string_view key, std::string_view id, std::string_view leaf) {
+  return key.size() == kAgent.size() + id.size() + 1 + leaf.size() && key.starts_with(kAgent) &&
+         key.substr(kAgent.size(), id.size()) == id && key[kAgent.size() + id.size()] == ':' && key.ends_with(leaf);
+}
 inline std::string heartbeat(std::string_view agent_id) { return agent(agent_id, "heartbeat"); }
 inline std::string result(std::string_view agent_id) { return agent(agent_id, "result"); }
 inline std::string agent_inbox(std::string_view agent_id, std::string_view msg_id) {

@@ -720,7 +720,7 @@ void Supervisor::handle(const std::vector<Change>& changes) {
 
 void Supervisor::handle(const Change& c) {
   if (Agent* a = agent_for_ns(c.ns_name)) {
-    if (a->st.pid != 0 && (c.key == keys::heartbeat(a->st.id) || c.key == keys::agent_step(a->st.id) ||
+    if (a->st.pid != 0 && (keys::is_agent_key(c.key, a->st.id, "heartbeat") || keys::is_agent_key(c.key, a->st.id, "step") ||
                            keys::starts_with(c.key, keys::kModelRequest))) {
       // Its worker's heartbeat, and the progress only a worker commits (a step, a model request),
       // are signs of life; the first ends the start grace.

@@ -137,6 +137,11 @@ TEST(Codec, JsonViewsUseTheSameSchema) {
 TEST(KeySpace, KeysAndTheirRecordTypes) {
   EXPECT_EQ(keys::question("q1"), "outbox:question:q1");
   EXPECT_EQ(keys::heartbeat("lint-1"), "agent:lint-1:heartbeat");
+  EXPECT_TRUE(keys::is_agent_key(keys::heartbeat("lint-1"), "lint-1", "heartbeat"));
+  EXPECT_TRUE(keys::is_agent_key(keys::agent_step("a"), "a", "step"));
+  for (std::string_view other : {"agent:lint-1:heartbeats", "agent:lint-12:heartbeat", "agent:lint-1;heartbeat",
+                                 "agent:lint:1:heartbeat", "agentx:lint-1:heartbeat"})
+    EXPECT_FALSE(keys::is_agent_key(other, "lint-1", "heartbeat")) << other;
   EXPECT_EQ(keys::event(42, 1), "event:00000000000000000042:0001");
   EXPECT_EQ(keys::expected_type(keys::file("src/a.py")), RecordType::file_entry);
   EXPECT_EQ(keys::expected_type(keys::agent_inbox("a", "m1")), RecordType::message);
