@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
-#include <string_view>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 #include <utility>
 
 #include "shared/child_start.hpp"
@@ -172,9 +172,7 @@ WorkerProcesses::~WorkerProcesses() {
     std::lock_guard lk(mu_);
     stopping_ = true;
     for (pid_t p : live_) ::kill(p, SIGKILL);
-    zygote_ctl_ = UniqueFd();
-    if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);
-    let_go_of_subreaper();
+    end_zygote();
   }
   cv_.notify_all();
   reaper_.join();
@@ -188,11 +186,11 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
   if (!log) throw Error(Errc::io, "cannot open worker log " + log_file.string() + ": " + std::strerror(errno));
   // Hold the lock until the child is listed (or reaped here), so that the reaper cannot take it.
   std::lock_guard lk(mu_);
-  // REMORA_NO_ZYGOTE=1 execs every worker (to measure the zygote against, or to debug a start).
-  const char* no_zygote = std::getenv("REMORA_NO_ZYGOTE");
-  if (!zygote_tried_ && !(no_zygote && std::string_view(no_zygote) == "1")) {
+  if (!zygote_tried_) {
     zygote_tried_ = true;
-    start_zygote(exe, log_file.parent_path() / "zygote.stderr");
+    // REMORA_NO_ZYGOTE=1 execs every worker (to measure the zygote against, or to debug a start).
+    const char* no_zygote = std::getenv("REMORA_NO_ZYGOTE");
+    if (!no_zygote || std::string_view(no_zygote) != "1") start_zygote(exe, log_file.parent_path() / "zygote.stderr");
   }
   UniqueFd go;
   pid_t pid = zygote_ctl_ ? start_through_zygote(exe, args, log.get(), env, cgroup_procs, go) : 0;
@@ -207,9 +205,13 @@ pid_t WorkerProcesses::start(const std::filesystem::path& exe, const std::vector
 
 void WorkerProcesses::close_zygote() {
   std::lock_guard lk(mu_);
-  if (!zygote_ctl_) return;
-  zygote_ctl_ = UniqueFd();
-  if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);
+  end_zygote();
+}
+
+void WorkerProcesses::end_zygote() {
+  zygote_ctl_ = UniqueFd();  // its end reads end-of-file: it exits
+  if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);  // not reaped yet: that needs mu_, which we hold
+  // Workers already handed to us stay our children; nothing else is to come to us.
   let_go_of_subreaper();
 }
 
@@ -252,10 +254,7 @@ void WorkerProcesses::start_zygote(const std::filesystem::path& exe, const std::
 
 void WorkerProcesses::stop_zygote(const std::string& why) {
   spdlog::warn("worker zygote: {}; workers are exec'd from here on", why);
-  zygote_ctl_ = UniqueFd();  // its end reads end-of-file: it exits
-  if (zygote_pid_ != 0) ::kill(zygote_pid_, SIGKILL);  // not reaped yet: that needs mu_, which we hold
-  // Workers already handed to us stay our children; nothing else is to come to us.
-  let_go_of_subreaper();
+  end_zygote();
 }
 
 pid_t WorkerProcesses::start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args,

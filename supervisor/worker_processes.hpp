@@ -51,7 +51,8 @@ class WorkerProcesses {
   pid_t start_through_zygote(const std::filesystem::path& exe, const std::vector<std::string>& args, int log,
                              const std::vector<std::string>& env, int cgroup_procs, UniqueFd& go);
   void start_zygote(const std::filesystem::path& exe, const std::filesystem::path& log_file);
-  void stop_zygote(const std::string& why);
+  void stop_zygote(const std::string& why);  // says why, then end_zygote
+  void end_zygote();                          // under mu_: closes its socket, kills it
   void let_go_of_subreaper();  // once: the mark is shared by every WorkerProcesses of the process
   ExitFn on_exit_;
   mutable std::mutex mu_;
