@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "shared/sandbox_policy.hpp"
+#include "shared/unique_fd.hpp"
 
 extern char** environ;
 
@@ -38,11 +39,11 @@ namespace {
 // Spawns argv with stderr into a pipe; returns microseconds from spawn until stderr holds
 // `marker` (or until the process exits, for an empty marker), then reaps the process.
 double spawn_until(const std::vector<std::string>& argv, const std::string& marker) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  auto [out_r, out_w] = remora::Pipe::make();
+  if (!out_r) throw std::runtime_error("pipe2");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out_w.get(), STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -51,12 +52,12 @@ double spawn_until(const std::vector<std::string>& argv, const std::string& mark
   auto t0 = Clock::now();
   int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
+  out_w = remora::UniqueFd();
   if (rc != 0) throw std::runtime_error("cannot spawn " + argv[0]);
   std::string seen;
   double us = -1;
   char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+  for (ssize_t n; (n = ::read(out_r.get(), buf, sizeof buf)) > 0;) {
     seen.append(buf, static_cast<std::size_t>(n));
     if (us < 0 && !marker.empty() && seen.find(marker) != std::string::npos)
       us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
@@ -64,7 +65,6 @@ double spawn_until(const std::vector<std::string>& argv, const std::string& mark
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (marker.empty()) us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-  ::close(fds[0]);
   if (us < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw std::runtime_error(argv[0] + " did not get ready: " + seen);
   return us;

@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "shared/memory_cgroup.hpp"
+#include "shared/unique_fd.hpp"
 
 namespace remora::sandbox {
 namespace {
@@ -108,29 +109,23 @@ KernelFacts probe() {
   facts.seccomp = seccomp_available();
   facts.memory_cgroup = memory_cgroup_shortfall();
   // A child isolates itself and reports how it went through a pipe.
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  auto [report_r, report_w] = Pipe::make();
+  if (!report_r) throw std::system_error(errno, std::generic_category(), "pipe2");
   pid_t pid = ::fork();
-  if (pid < 0) {
-    int err = errno;
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw std::system_error(err, std::generic_category(), "fork");
-  }
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
   if (pid == 0) {
     Isolation e;
     leave_root(e);
     unshare_namespaces(e);
     if (e.user == 0 && ::unshare(CLONE_NEWPID) != 0) e.pid = errno;
-    ssize_t n = ::write(fds[1], &e, sizeof e);
+    ssize_t n = ::write(report_w.get(), &e, sizeof e);
     ::_exit(n == sizeof e ? 0 : 1);
   }
-  ::close(fds[1]);
+  report_w = UniqueFd();
   Isolation reported;
   ssize_t n;
-  do n = ::read(fds[0], &reported, sizeof reported);
+  do n = ::read(report_r.get(), &reported, sizeof reported);
   while (n < 0 && errno == EINTR);
-  ::close(fds[0]);
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   if (n != sizeof reported) throw std::runtime_error("the sandbox probe's child did not report");

@@ -1,7 +1,8 @@
-// UniqueFd: a file descriptor owned by one object and closed when it goes away; read_to_end reads
-// what is left of one.
+// UniqueFd: a file descriptor owned by one object and closed when it goes away; Pipe: both ends of
+// a pipe, each a UniqueFd; read_to_end reads what is left of a descriptor.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,9 +29,21 @@ class UniqueFd {
   }
   int get() const { return fd_; }
   explicit operator bool() const { return fd_ >= 0; }
+  // Gives up ownership: the caller closes what is returned.
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_ = -1;
+};
+
+// Both ends of a pipe2(O_CLOEXEC | flags). When pipe2 fails both are empty and errno says why.
+struct Pipe {
+  UniqueFd r, w;
+  static Pipe make(int flags = 0) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | flags) != 0) return {};
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+  }
 };
 
 // Appends what is left to read of fd to out, stopping once out holds more than limit bytes.

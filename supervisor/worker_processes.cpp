@@ -141,9 +141,8 @@ pid_t exec_child(const std::filesystem::path& exe, const std::vector<std::string
   };
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!devnull) throw fail("/dev/null", errno);
-  int start_pipe[2];
-  if (::pipe2(start_pipe, O_CLOEXEC) != 0) throw fail("pipe2", errno);
-  UniqueFd start_r(start_pipe[0]), start_w(start_pipe[1]);
+  auto [start_r, start_w] = Pipe::make();
+  if (!start_r) throw fail("pipe2", errno);
 
   const std::string exe_path = exe.string();
   std::vector<std::string> argv_strings{exe_path};

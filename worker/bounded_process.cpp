@@ -19,6 +19,7 @@
 
 #include "shared/child_start.hpp"
 #include "shared/error.hpp"
+#include "shared/unique_fd.hpp"
 #include "worker/tool_confinement.hpp"
 
 extern char** environ;
@@ -93,30 +94,12 @@ long raw_clone(unsigned long flags) { return ::syscall(SYS_clone, flags, nullptr
   ::_exit(0);
 }
 
-class Pipe {
- public:
-  explicit Pipe(int flags = 0) {
-    if (::pipe2(fds_, O_CLOEXEC | flags) != 0) throw Error(Errc::io, std::string("pipe2: ") + std::strerror(errno));
-  }
-  ~Pipe() {
-    close_read();
-    close_write();
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  int r() const { return fds_[0]; }
-  int w() const { return fds_[1]; }
-  int release_read() { return std::exchange(fds_[0], -1); }
-  void close_read() {
-    if (fds_[0] >= 0) ::close(std::exchange(fds_[0], -1));
-  }
-  void close_write() {
-    if (fds_[1] >= 0) ::close(std::exchange(fds_[1], -1));
-  }
-
- private:
-  int fds_[2] = {-1, -1};
-};
+// Both ends of a pipe, or throws naming pipe2's error.
+Pipe make_pipe(int flags = 0) {
+  auto p = Pipe::make(flags);
+  if (!p.r) throw Error(Errc::io, std::string("pipe2: ") + std::strerror(errno));
+  return p;
+}
 
 // One output stream: keeps the first `max` bytes, counts the rest, reads to the end.
 struct Capture {
@@ -145,11 +128,12 @@ ProcessOutcome run_bounded(const std::filesystem::path& exe, const std::vector<s
   std::vector<std::string> arg_s{exe_s};
   arg_s.insert(arg_s.end(), args.begin(), args.end());
   const auto argv = c_strings(arg_s);
-  Pipe out, err, status(O_NONBLOCK), start;
+  Pipe out = make_pipe(), err = make_pipe(), status = make_pipe(O_NONBLOCK), start = make_pipe();
   const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) throw Error(Errc::io, std::string("cannot open /dev/null: ") + std::strerror(errno));
   const auto& confinement = tool_confinement();
-  const Launch launch{exe_s.c_str(), argv.data(), cwd_s.c_str(), devnull, out.w(), err.w(), status.w(), start.w(),
+  const Launch launch{exe_s.c_str(), argv.data(),    cwd_s.c_str(),  devnull,
+                      out.w.get(),   err.w.get(),    status.w.get(), start.w.get(),
                       confinement.landlock ? confinement.landlock->fd() : -1};
 
   // Every signal blocked across the clone, so that no handler of the worker's runs in a child.
@@ -161,21 +145,21 @@ ProcessOutcome run_bounded(const std::filesystem::path& exe, const std::vector<s
   const int clone_err = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::close(devnull);
-  out.close_write();
-  err.close_write();
-  status.close_write();
-  start.close_write();
+  out.w = UniqueFd();
+  err.w = UniqueFd();
+  status.w = UniqueFd();
+  start.w = UniqueFd();
   if (pid < 0) throw Error(Errc::io, "cannot start " + exe_s + ": clone: " + std::strerror(clone_err));
 
   // The program's exec closes the last writer of `start`: nothing read means it started.
-  if (const auto failed = read_start_error(start.r())) {
+  if (const auto failed = read_start_error(start.r.get())) {
     ::kill(static_cast<pid_t>(pid), SIGKILL);
     ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     throw Error(Errc::io, "cannot start " + exe_s + ": " + failed->step + ": " + std::strerror(failed->err));
   }
 
   asio::io_context io;
-  Capture out_text(io, out.release_read(), limits.max_output), err_text(io, err.release_read(), limits.max_output);
+  Capture out_text(io, out.r.release(), limits.max_output), err_text(io, err.r.release(), limits.max_output);
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     ::kill(static_cast<pid_t>(pid), SIGKILL);
@@ -223,7 +207,7 @@ ProcessOutcome run_bounded(const std::filesystem::path& exe, const std::vector<s
 
   // The program's wait status as its init reported it; none when the init was killed first.
   int program_status = 0;
-  if (::read(status.r(), &program_status, sizeof program_status) != sizeof program_status)
+  if (::read(status.r.get(), &program_status, sizeof program_status) != sizeof program_status)
     program_status = WIFSIGNALED(init_status) ? init_status : SIGKILL;
   if (WIFEXITED(program_status)) r.exit_code = WEXITSTATUS(program_status);
   if (WIFSIGNALED(program_status)) r.signal = WTERMSIG(program_status);

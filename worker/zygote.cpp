@@ -65,15 +65,6 @@ bool write_all(int fd, const void* data, std::size_t size) {
   return true;
 }
 
-struct Pipe {
-  UniqueFd r, w;
-  static Pipe make() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return {};
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-  }
-};
-
 // The worker, forked by the intermediate: waits for the supervisor's word (it has this pid among
 // its children), then becomes what an exec would have made of it: stdin /dev/null, stdout and
 // stderr the agent's log, no other descriptor, the default signal dispositions, exactly the
