@@ -29,12 +29,16 @@
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proto/codec.hpp"
@@ -117,7 +121,9 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
 }
 
-// Question committed by a worker -> agent:blocked committed by the supervisor, observed here.
+// Question committed by a worker -> agent:blocked committed by the supervisor, observed here by a
+// thread that does nothing else (at a raised priority where allowed, so that what it stamps is
+// when a commit became visible, not when it got a core); another thread answers, as a human would.
 std::vector<double> question_latency(const fs::path& root, int askers, const std::string& durability) {
   fs::remove_all(root / "ws");
   auto graph = make_graph(root, askers, askers, "asker", durability);
@@ -125,10 +131,30 @@ std::vector<double> question_latency(const fs::path& root, int askers, const std
   o.dir = root / "ws";
   auto ws = remora::Workspace::open(o);
   remora::Watcher w(*ws, "", 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<std::string, std::string>> to_answer;  // agent, question
+  bool done = false;
+  std::thread answerer([&] {
+    for (;;) {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return done || !to_answer.empty(); });
+      if (to_answer.empty()) return;
+      auto [agent, qid] = to_answer.front();
+      to_answer.pop_front();
+      lk.unlock();
+      remora::proto::Response r;
+      r.answer = "yes";
+      auto ns = ws->ns(remora::keys::agent_ns(agent));
+      ws->write([&](remora::WriteTxn& t) { t.put(ns, remora::keys::response(qid), remora::proto::encode(r)); });
+    }
+  });
   boost::asio::io_context ctx;
   bp::process run(ctx, bp::filesystem::path((g_bin / "remora").string()),
                   {"-w", (root / "ws").string(), "run", graph.string(), "--json"},
                   bp::process_stdio{nullptr, nullptr, nullptr});
+  const int nice = ::getpriority(PRIO_PROCESS, 0);
+  [[maybe_unused]] const int raised = ::setpriority(PRIO_PROCESS, 0, -10);  // this thread only
   std::map<std::string, Clock::time_point> asked;
   std::vector<double> lat;
   auto base = ws->ns("base");
@@ -148,13 +174,19 @@ std::vector<double> question_latency(const fs::path& root, int askers, const std
         if (e.action != "blocked") continue;
         auto qid = nlohmann::json::parse(e.payload_json).at("question_id").get<std::string>();
         lat.push_back(std::chrono::duration<double, std::micro>(now - asked.at(qid)).count());
-        remora::proto::Response r;
-        r.answer = "yes";
-        auto ns = ws->ns(remora::keys::agent_ns(e.agent_id));
-        ws->write([&](remora::WriteTxn& t) { t.put(ns, remora::keys::response(qid), remora::proto::encode(r)); });
+        std::lock_guard lk(mu);
+        to_answer.emplace_back(e.agent_id, qid);
+        cv.notify_one();
       }
     }
   }
+  ::setpriority(PRIO_PROCESS, 0, nice);
+  {
+    std::lock_guard lk(mu);
+    done = true;
+  }
+  cv.notify_one();
+  answerer.join();
   run.wait();
   return lat;
 }

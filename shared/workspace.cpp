@@ -37,6 +37,7 @@
 #include "proto/keyspace.hpp"
 #include "shared/close_on_exec.hpp"
 #include "shared/doorbell.hpp"
+#include "shared/writer_gate.hpp"
 #include "shared/key_class.hpp"
 #include "shared/lmdb_data_file.hpp"
 
@@ -732,6 +733,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   }
   if (options.read_only) return ws;
   ws->doorbell_ = std::make_unique<Doorbell>(options.dir / kDoorbellFile);
+  ws->gate_ = std::make_unique<WriterGate>(options.dir / kDoorbellFile);
   // A workspace made before files were private is made private now (what is ours to change).
   for (const auto& f : ws->files()) {
     struct stat st;
@@ -820,6 +822,7 @@ std::vector<std::pair<std::string, Entry>> Workspace::list(const Namespace& ns, 
 std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
   if (options_.read_only) throw Error(Errc::invalid_argument, "workspace " + options_.dir.string() + " is open read-only");
   KeyClass::Slots slots;  // the doorbell slots the committed keys ring
+  const auto pass = options_.priority_writer ? WriterGate::Pass() : gate_->pass();
   for (int attempt = 0;; ++attempt) {
     std::shared_lock lk(impl_->resize_mu);
     MDB_txn* txn = nullptr;

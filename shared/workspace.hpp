@@ -41,6 +41,7 @@ typedef struct MDB_val MDB_val;
 namespace remora {
 
 class Doorbell;
+class WriterGate;
 
 enum class Durability {
   sync,         // every commit is on disk when commit returns (two fsyncs)
@@ -61,6 +62,9 @@ struct WorkspaceOptions {
   // Reads only (MDB_RDONLY | MDB_NOLOCK), for an environment no process writes, such as a
   // checkpoint: nothing is created in its directory, writes are refused, and it has no doorbell.
   bool read_only = false;
+  // Commits without passing the writer gate (shared/writer_gate.hpp), so that they wait for at
+  // most one other process's commit: the supervisor's. Every other writer passes it.
+  bool priority_writer = false;
 };
 
 // A resolved namespace: its id and the ids of its chain, itself first and base (0) last.
@@ -334,6 +338,7 @@ class Workspace {
   MDB_env* env_ = nullptr;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<Doorbell> doorbell_;
+  std::unique_ptr<WriterGate> gate_;  // null when read-only
 };
 
 }  // namespace remora

@@ -54,13 +54,15 @@ using nlohmann::json;
 
 namespace {
 
+// `supervising`: for the supervisor's run loop, whose commits skip the writer gate.
 std::unique_ptr<Workspace> open_workspace(const std::string& dir, bool create,
-                                          Durability durability = Durability::sync) {
+                                          Durability durability = Durability::sync, bool supervising = false) {
   Checkpoints::recover_restore(dir);  // a restore killed midway is undone or completed first
   WorkspaceOptions o;
   o.dir = dir;
   o.create = create;
   o.durability = durability;
+  o.priority_writer = supervising;
   return Workspace::open(o);
 }
 
@@ -225,7 +227,7 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
 // server stored with it unless flags name another.
 int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& flags,
                const std::optional<ServeFlags>& serve = std::nullopt, const ClusterFlags& cluster = {}) {
-  auto ws = open_workspace(dir, false);
+  auto ws = open_workspace(dir, false, Durability::sync, true);
   RunLock lock(dir);
   auto run = read_run(*ws);
   if (!run) throw Error(Errc::not_found, "workspace " + dir + " holds no run to resume");
@@ -302,7 +304,7 @@ int cmd_run(const RunArgs& args, const std::string& dir, bool as_json, bool fres
     }
     spec = host->join(spec);
   }
-  auto ws = open_workspace(dir, true, spec.config.durability);
+  auto ws = open_workspace(dir, true, spec.config.durability, true);
   RunLock lock(dir);
   bool resume_it = false;
   {

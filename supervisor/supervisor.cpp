@@ -218,7 +218,7 @@ int Supervisor::run() {
       std::unique_lock lk(in_mu_);
       auto deadline = next_deadline();
       if (report_deadline_ && (!deadline || *report_deadline_ < *deadline)) deadline = report_deadline_;
-      auto ready = [&] { return !inputs_.empty(); };
+      auto ready = [&] { return !inputs_.empty() || !to_launch_.empty(); };
       if (deadline) {
         in_cv_.wait_until(lk, *deadline, ready);
         overslept = std::max(Clock::duration::zero(), Clock::now() - *deadline);
@@ -552,8 +552,18 @@ void Supervisor::start(Agent& a) {
   }
 }
 
+// One launch at a time, as long as nothing has come in: what workers committed meanwhile (a
+// question, a model request) is handled, and its outcome committed, before the next launch, so
+// that starting sixteen workers does not keep a question waiting for all sixteen. What is left
+// is launched in the passes that follow; the loop does not sleep while any is.
 void Supervisor::launch_started() {
-  for (const auto i : std::exchange(to_launch_, {})) {
+  std::size_t done = 0;
+  while (done < to_launch_.size()) {
+    if (done > 0) {
+      std::lock_guard lk(in_mu_);
+      if (!inputs_.empty()) break;
+    }
+    const auto i = to_launch_[done++];
     ++visited_;
     Agent& a = *by_index_[i];
     const std::string& id = a.st.id;
@@ -600,6 +610,7 @@ void Supervisor::launch_started() {
       end_failed(a, std::string("could not start its worker: ") + e.what(), false, false);
     }
   }
+  to_launch_.erase(to_launch_.begin(), to_launch_.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 void Supervisor::set_state(Agent& a, const std::string& state, const std::string& reason) {
