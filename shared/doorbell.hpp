@@ -4,10 +4,10 @@
 // small file beside the LMDB environment, mapped shared with Boost.Interprocess. A committer
 // increments the sequence of every slot its keys ring (KeyClass) and, for those with waiters,
 // issues FUTEX_WAKE; a watcher takes a ticket (its slot's sequence), checks the change log, and
-// sleeps in FUTEX_WAIT only while that sequence still equals its ticket. No lock is ever held, so
-// a process killed at any instruction cannot wedge the others (an interprocess mutex is not
-// robust), and no wake-up is lost: a commit is made before the ring, and a watcher reads its
-// ticket before it looks.
+// sleeps in FUTEX_WAIT only while that sequence still equals its ticket. Ringing and watching
+// take no lock, so a process killed at any instruction cannot wedge the others, and no wake-up is
+// lost: a commit is made before the ring, and a watcher reads its ticket before it looks. (The
+// same file holds the writer gate, a robust mutex below the slots: shared/writer_gate.hpp.)
 #pragma once
 
 #include <atomic>

@@ -823,6 +823,7 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
   if (options_.read_only) throw Error(Errc::invalid_argument, "workspace " + options_.dir.string() + " is open read-only");
   KeyClass::Slots slots;  // the doorbell slots the committed keys ring
   const auto pass = options_.priority_writer ? WriterGate::Pass() : gate_->pass();
+  if (pass.holder_died()) doorbell_->ring_all();  // it may have died between its commit and its ring
   for (int attempt = 0;; ++attempt) {
     std::shared_lock lk(impl_->resize_mu);
     MDB_txn* txn = nullptr;

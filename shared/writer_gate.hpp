@@ -8,9 +8,11 @@
 // supervisor (which does not pass the gate) waits for at most one commit before its own.
 //
 // A process killed holding the gate frees it (robust mutex: the next one to pass is told, and
-// goes on). Every process with the workspace open holds a shared OFD lock on the doorbell file;
-// one that opens it and finds no one else (an exclusive lock granted) initialises the gate, so a
-// gate left held when the machine went down does not stop the next run.
+// goes on). Every process with the workspace open holds a shared OFD lock on the doorbell file's
+// byte 0; one that opens it and finds no one else (an exclusive lock granted) makes the gate
+// afresh, so a gate left held when the machine went down does not stop the next run. Openers
+// look at the gate one at a time (an exclusive lock on byte 1), so one killed while making it
+// leaves the next to make it again.
 #pragma once
 
 #include <filesystem>
@@ -35,11 +37,14 @@ class WriterGate {
     Pass(Pass&& o) noexcept;
     Pass& operator=(Pass&& o) noexcept;  // lets go of what it held first
     ~Pass();
+    // The previous holder died holding the gate: after its commit, it may not have rung.
+    bool holder_died() const { return holder_died_; }
 
    private:
     friend class WriterGate;
-    explicit Pass(void* mutex) : mutex_(mutex) {}
+    Pass(void* mutex, bool holder_died) : mutex_(mutex), holder_died_(holder_died) {}
     void* mutex_ = nullptr;
+    bool holder_died_ = false;
   };
   // Blocks until this thread holds the gate.
   Pass pass();

@@ -131,10 +131,25 @@ Supervisor::~Supervisor() {
   procs_.reset();  // kills and reaps any worker still alive
 }
 
+// What the launches of a pass must not keep waiting (Supervisor::launch_started): a question or a
+// model request from a worker, an answer, a control request, a model's reply, a message, an
+// interrupt. Heartbeats, exits and the echo of the supervisor's own commits wait for them.
+bool Supervisor::wants_prompt_handling(const Input& in) {
+  const auto* changes = std::get_if<std::vector<Change>>(&in);
+  if (!changes) return !std::holds_alternative<ChildExited>(in) && !std::holds_alternative<RemoteChanged>(in);
+  return std::ranges::any_of(*changes, [](const Change& c) {
+    return c.op == proto::ChangeOp::put &&
+           (keys::starts_with(c.key, keys::kQuestion) || keys::starts_with(c.key, keys::kModelRequest) ||
+            keys::starts_with(c.key, keys::kResponse) || keys::starts_with(c.key, keys::kRunControl));
+  });
+}
+
 void Supervisor::push(Input in) {
+  const bool prompt = wants_prompt_handling(in);
   {
     std::lock_guard lk(in_mu_);
     inputs_.push_back(std::move(in));
+    prompt_input_ = prompt_input_ || prompt;
   }
   in_cv_.notify_one();
 }
@@ -226,6 +241,7 @@ int Supervisor::run() {
         in_cv_.wait(lk, ready);
       }
       batch.swap(inputs_);
+      prompt_input_ = false;
     }
     for (auto& in : batch) std::visit([this](auto& x) { handle(x); }, in);
     check_timers(overslept);
@@ -552,22 +568,24 @@ void Supervisor::start(Agent& a) {
   }
 }
 
-// One launch at a time, as long as nothing has come in: what workers committed meanwhile (a
-// question, a model request) is handled, and its outcome committed, before the next launch, so
-// that starting sixteen workers does not keep a question waiting for all sixteen. What is left
-// is launched in the passes that follow; the loop does not sleep while any is.
+// One launch after another until something comes in that wants an answer (a question, a model
+// request: wants_prompt_handling): it is handled, and its outcome committed, before the next
+// launch, so that starting sixteen workers does not keep a question waiting for all sixteen.
+// What is left is launched in the passes that follow; the loop does not sleep while any is.
 void Supervisor::launch_started() {
   std::size_t done = 0;
+  bool launched = false;
   while (done < to_launch_.size()) {
-    if (done > 0) {
+    if (launched) {
       std::lock_guard lk(in_mu_);
-      if (!inputs_.empty()) break;
+      if (prompt_input_) break;
     }
     const auto i = to_launch_[done++];
     ++visited_;
     Agent& a = *by_index_[i];
     const std::string& id = a.st.id;
     if (!a.launch) continue;  // cancelled before its commit
+    launched = true;
     a.launch = false;
     // --agent first: a worker forked by the zygote shows its arguments in the zygote's command
     // line, which has room for 4 KiB of them (kill_stale_worker looks for --agent there).
@@ -1152,7 +1170,7 @@ void Supervisor::cancel(Agent& a, const std::string& reason, Kill kind) {
   if (a.st.pid != 0) {
     terminate(a, kind, reason, false);
   } else {
-    if (a.st.state == "running") --running_;  // committed as started, process not launched yet
+    if (a.launch) --running_;  // committed as started (running or blocked), process not launched yet
     a.launch = false;
     finish_agent(a, "cancelled", reason, {});
   }
@@ -1164,6 +1182,13 @@ void Supervisor::cancel_all(const std::string& reason, Kill kind) {
 }
 
 void Supervisor::terminate(Agent& a, Kill kind, const std::string& note, bool hard) {
+  if (a.st.pid == 0 && a.launch && kind == Kill::fail) {
+    // Committed as started, its worker not launched yet: it fails as its worker would have.
+    a.launch = false;
+    --running_;
+    end_failed(a, note, false, false);
+    return;
+  }
   if (a.st.pid == 0 || a.kill != Kill::none) return;
   a.kill = kind;
   a.kill_note = note;

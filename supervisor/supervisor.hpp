@@ -138,6 +138,7 @@ class Supervisor {
     std::string agent_id;
   };
   using Input = std::variant<ChildExited, std::vector<Change>, Answer, Interrupt, ModelDone, proto::Message, RemoteChanged>;
+  static bool wants_prompt_handling(const Input& in);
 
   void push(Input in);
   void begin();
@@ -230,6 +231,7 @@ class Supervisor {
   std::mutex in_mu_;
   std::condition_variable in_cv_;
   std::deque<Input> inputs_;
+  bool prompt_input_ = false;  // inputs_ holds one that wants prompt handling (launch_started)
 
   std::set<std::string> model_inflight_;  // submitted to the gateway, response not committed yet
   std::vector<ModelCall> to_submit_;      // decided this iteration; submitted at the top of the next

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstring>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "shared/writer_gate.hpp"
@@ -51,6 +53,14 @@ bool exits_within(int pid, int seconds) {
   return n == 1;
 }
 
+// The system call the process's main thread is in, -1 while it runs (/proc/PID/syscall).
+long current_syscall(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+  std::string first;
+  in >> first;
+  return first.empty() || first == "running" ? -1 : std::stol(first);
+}
+
 TEST(WriterGate, TheSupervisorsCommitsGoByAWriterWaitingAtTheGate) {
   test::TempDir dir;
   const auto ws_dir = dir / "ws";
@@ -58,14 +68,27 @@ TEST(WriterGate, TheSupervisorsCommitsGoByAWriterWaitingAtTheGate) {
   const auto base = supervisor->ns("base");
   WriterGate held(ws_dir / "doorbell");
   auto pass = held.pass();
-  // A worker-like writer: it says when it is about to write, then waits at the gate we hold.
+  // A worker-like writer opens the workspace and waits at the gate we hold: its only wait in a
+  // futex, since nothing else holds LMDB's lock (bounded: a failure, not a hang, if it never does).
   const auto said = dir / "writer.out";
   Child writer(REMORA_PROBE, {"write", ws_dir.string(), "gated", "1", "1"}, said);
-  // The supervisor commits while the gate is held (were it to pass the gate, it would wait here
-  // for itself); the writer has not committed.
-  const auto rev = supervisor->write([&](WriteTxn& t) { t.put(base, "supervisor/key", "v"); });
-  EXPECT_FALSE(supervisor->find_ns("gated") && supervisor->get(supervisor->ns("gated"), "w/gated/000000/0"));
+  bool waiting = false;
+  for (int i = 0; i < 6000 && !waiting; ++i) {
+    waiting = current_syscall(writer.pid()) == SYS_futex;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(waiting) << "the writer never waited: " << test::read_text(said);
+  // The supervisor commits while the gate is held, on a thread of its own (were it to pass the
+  // gate, it would wait there until we let go, below, and the test fails without hanging).
+  std::promise<std::uint64_t> committed;
+  auto rev_future = committed.get_future();
+  std::thread commit([&] { committed.set_value(supervisor->write([&](WriteTxn& t) { t.put(base, "supervisor/key", "v"); })); });
+  const bool went_by = rev_future.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  EXPECT_TRUE(went_by) << "the supervisor's commit waited at the gate";
+  EXPECT_FALSE(supervisor->find_ns("gated")) << "a writer committed past the gate";
   pass = WriterGate::Pass();
+  commit.join();
+  const auto rev = rev_future.get();
   ASSERT_TRUE(exits_within(writer.pid(), 60)) << test::read_text(said);
   EXPECT_EQ(writer.wait(), 0) << test::read_text(said);
   const auto gated = supervisor->ns("gated");
@@ -74,42 +97,77 @@ TEST(WriterGate, TheSupervisorsCommitsGoByAWriterWaitingAtTheGate) {
   EXPECT_GT(e->mod_rev, rev);
 }
 
+// Leaves the gate as a power cut would: a process takes it, its bytes are kept as they are while
+// held, it exits (the kernel marks the owner dead), and the kept bytes are put back: held by a
+// thread that is gone, with nothing to tell the next locker.
+void leave_gate_held_by_no_one(const std::filesystem::path& doorbell) {
+  std::array<char, sizeof(pthread_mutex_t)> held{};
+  auto p = Pipe::make();
+  auto q = Pipe::make();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    WriterGate gate(doorbell);
+    auto pass = gate.pass();
+    char c = 'h';
+    if (::write(p.w.get(), &c, 1) != 1 || ::read(q.r.get(), &c, 1) != 1) ::_exit(1);
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(p.r.get(), &c, 1), 1);
+  held = gate_bytes(doorbell);
+  ASSERT_EQ(::write(q.w.get(), &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_NE(gate_bytes(doorbell), held);  // the kernel marked the owner dead
+  std::fstream f(doorbell, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(WriterGate::kOffset);
+  f.write(held.data(), held.size());
+}
+
+// An OFD lock on one byte of fd's file, as WriterGate takes them.
+void ofd_lock(int fd, off_t byte) {
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  ASSERT_EQ(::fcntl(fd, F_OFD_SETLK, &fl), 0) << std::strerror(errno);
+}
+
 TEST(WriterGate, AGateLeftHeldWhenTheMachineWentDownIsMadeAfreshByTheNextOpener) {
+  test::TempDir dir;
+  const auto ws_dir = dir / "ws";
+  open_ws(ws_dir);
+  leave_gate_held_by_no_one(ws_dir / "doorbell");
+  Child writer(REMORA_PROBE, {"write", ws_dir.string(), "after", "3", "1"});
+  ASSERT_TRUE(exits_within(writer.pid(), 60)) << "a writer waited for a gate held by no one";
+  EXPECT_EQ(writer.wait(), 0);
+}
+
+TEST(WriterGate, AnOpenerKilledWhileMakingTheGateLeavesTheNextToMakeIt) {
   test::TempDir dir;
   const auto ws_dir = dir / "ws";
   const auto doorbell = ws_dir / "doorbell";
   open_ws(ws_dir);
-  // A process takes the gate; its bytes are kept as they are while held; it exits (the kernel
-  // marks the gate's owner dead), and the kept bytes are put back: held by a thread that is gone
-  // with nothing to tell the next locker, as after a power cut.
-  std::array<char, sizeof(pthread_mutex_t)> held{};
+  leave_gate_held_by_no_one(doorbell);
+  // An opener that found itself alone and was killed before it made the gate: its locks (setup
+  // byte and exclusive openers' byte) are held while a writer starts, then go with it.
   {
-    auto p = Pipe::make();
-    auto q = Pipe::make();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      WriterGate gate(doorbell);
-      auto pass = gate.pass();
-      char c = 'h';
-      if (::write(p.w.get(), &c, 1) != 1 || ::read(q.r.get(), &c, 1) != 1) ::_exit(1);
-      ::_exit(0);
+    UniqueFd fd(::open(doorbell.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    ofd_lock(fd.get(), 1);
+    ofd_lock(fd.get(), 0);
+    Child writer(REMORA_PROBE, {"write", ws_dir.string(), "after", "3", "1"});
+    bool waiting = false;  // for the setup byte, in fcntl
+    for (int i = 0; i < 6000 && !waiting; ++i) {
+      waiting = current_syscall(writer.pid()) == SYS_fcntl;
+      if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    char c;
-    ASSERT_EQ(::read(p.r.get(), &c, 1), 1);
-    held = gate_bytes(doorbell);
-    ASSERT_EQ(::write(q.w.get(), &c, 1), 1);
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(waiting);
+    fd = UniqueFd();  // killed
+    ASSERT_TRUE(exits_within(writer.pid(), 60)) << "a writer waited for a gate no one made";
+    EXPECT_EQ(writer.wait(), 0);
   }
-  EXPECT_NE(gate_bytes(doorbell), held);  // the kernel marked the owner dead
-  {
-    std::fstream f(doorbell, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(WriterGate::kOffset);
-    f.write(held.data(), held.size());
-  }
-  Child writer(REMORA_PROBE, {"write", ws_dir.string(), "after", "3", "1"});
-  ASSERT_TRUE(exits_within(writer.pid(), 60)) << "a writer waited for a gate held by no one";
-  EXPECT_EQ(writer.wait(), 0);
 }
 
 TEST(WriterGate, AnOpenerThatIsNotAloneLeavesTheGateAsItIs) {
