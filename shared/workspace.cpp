@@ -822,15 +822,27 @@ std::vector<std::pair<std::string, Entry>> Workspace::list(const Namespace& ns, 
 std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
   if (options_.read_only) throw Error(Errc::invalid_argument, "workspace " + options_.dir.string() + " is open read-only");
   KeyClass::Slots slots;  // the doorbell slots the committed keys ring
-  const auto pass = options_.priority_writer ? WriterGate::Pass() : gate_->pass();
-  if (pass.holder_died()) doorbell_->ring_all();  // it may have died between its commit and its ring
+  // The writer gate, held for the transaction; let go while this process resizes its map (which
+  // waits for its own readers), so that other processes' writers need not wait for that.
+  WriterGate::Pass pass;
+  const auto pass_gate = [&] {
+    if (options_.priority_writer) return;
+    pass = gate_->pass();
+    if (pass.holder_died()) doorbell_->ring_all();  // it may have died between its commit and its ring
+  };
+  const auto resize = [&](const std::function<void()>& how) {
+    pass = WriterGate::Pass();
+    how();
+    pass_gate();
+  };
+  pass_gate();
   for (int attempt = 0;; ++attempt) {
     std::shared_lock lk(impl_->resize_mu);
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc == MDB_MAP_RESIZED && attempt < 16) {
       lk.unlock();
-      impl_->adopt_map(env_);
+      resize([&] { impl_->adopt_map(env_); });
       continue;
     }
     check(rc, "beginning a write transaction");
@@ -865,7 +877,7 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
     } catch (const MapFull&) {
       mdb_txn_abort(txn);
       lk.unlock();
-      grow();
+      resize([&] { grow(); });
       continue;
     } catch (...) {
       mdb_txn_abort(txn);
@@ -874,7 +886,7 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
     rc = mdb_txn_commit(txn);
     if (rc == MDB_MAP_FULL) {
       lk.unlock();
-      grow();
+      resize([&] { grow(); });
       continue;
     }
     check(rc, "committing revision " + std::to_string(rev));
