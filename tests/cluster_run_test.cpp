@@ -410,7 +410,8 @@ TEST_F(ClusterRun, AnAgentWhoseBaseAgentWasRejectedIsPulledOverBase) {
   write_text(p_.path("src/notes.txt"), "l1\nl2\nl3\nl4\nl5\n");
   p_.bundle("first", "steps:\n  - write: {path: notes.txt, content: \"l1 first\\nl2\\nl3\\nl4\\nl5\\n\"}\n"
                      "  - result: {summary: first}\n");
-  p_.bundle("second", "steps:\n  - work: {ms: 1500}\n"
+  // b-second waits for an answer given only once a-first is rejected: it cannot complete first.
+  p_.bundle("second", "steps:\n  - ask: {question: \"go on?\", timeout: 600}\n"
                       "  - write: {path: notes.txt, content: \"l1 first\\nl2\\nl3\\nl4\\nl5 second\\n\"}\n"
                       "  - result: {summary: second}\n");
   p_.bundle("other", "steps:\n  - write: {path: \"out/{agent}.txt\", content: x}\n  - result: {summary: other}\n");
@@ -424,8 +425,12 @@ TEST_F(ClusterRun, AnAgentWhoseBaseAgentWasRejectedIsPulledOverBase) {
   });
   ASSERT_EQ(h1->wait(), 0) << out("h1");
   const std::string cluster = " --cluster " + etcd_->urls();
+  auto q = wait_etcd(ckeys::question_prefix("rejected"), [](const KeyValue&) { return true; });
+  const std::string qid = q.key.substr(ckeys::question_prefix("rejected").size());
   auto rejected = shell(kRemoraBin + " -w " + ws("h1") + " reject a-first" + cluster + " 2>&1");
   ASSERT_EQ(rejected.code, 0) << rejected.out;
+  auto answered = shell(kRemoraBin + " -w " + p_.path("nowhere").string() + " answer" + cluster + " " + qid + " yes 2>&1");
+  ASSERT_EQ(answered.code, 0) << answered.out;
   ASSERT_EQ(h0->wait(), 0) << out("h0");
   auto accepted = shell(kRemoraBin + " -w " + ws("h1") + " accept b-second" + cluster + " 2>&1");
   ASSERT_EQ(accepted.code, 0) << accepted.out;
