@@ -49,7 +49,8 @@ WriterGate::WriterGate(const std::filesystem::path& doorbell_file)
   try {
     // One opener at a time looks at the gate: one killed while making it leaves the next to find
     // itself alone too, and make it again.
-    if (const int rc = lock(fd_.get(), kSetupByte, F_WRLCK, true); rc != 0) throw failure(doorbell_file, "fcntl(F_OFD_SETLKW)", rc);
+    if (const int rc = lock(fd_.get(), kSetupByte, F_WRLCK, true); rc != 0)
+      throw failure(doorbell_file, "fcntl(F_OFD_SETLKW)", rc);
     // Alone (the exclusive lock granted): no other process can be using the gate, so it is made
     // afresh (it may have been held when the machine went down).
     const int alone = lock(fd_.get(), kOpenersByte, F_WRLCK, false);
@@ -67,7 +68,8 @@ WriterGate::WriterGate(const std::filesystem::path& doorbell_file)
     }
     // The shared lock every opener holds: granted at once (the exclusive one, if held, becomes
     // it atomically; no other opener holds it exclusive without the setup byte).
-    if (const int rc = lock(fd_.get(), kOpenersByte, F_RDLCK, true); rc != 0) throw failure(doorbell_file, "fcntl(F_OFD_SETLKW)", rc);
+    if (const int rc = lock(fd_.get(), kOpenersByte, F_RDLCK, true); rc != 0)
+      throw failure(doorbell_file, "fcntl(F_OFD_SETLKW)", rc);
     lock(fd_.get(), kSetupByte, F_UNLCK, false);
   } catch (...) {
     ::munmap(page_, kPage);

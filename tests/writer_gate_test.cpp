@@ -61,6 +61,16 @@ long current_syscall(int pid) {
   return first.empty() || first == "running" ? -1 : std::stol(first);
 }
 
+// True once the process's main thread sits in system call `nr` (checked every 10 ms, for 60 s at
+// most: a failure, not a hang, if it never does).
+bool comes_to_wait_in(int pid, long nr) {
+  for (int i = 0; i < 6000; ++i) {
+    if (current_syscall(pid) == nr) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 TEST(WriterGate, TheSupervisorsCommitsGoByAWriterWaitingAtTheGate) {
   test::TempDir dir;
   const auto ws_dir = dir / "ws";
@@ -69,20 +79,17 @@ TEST(WriterGate, TheSupervisorsCommitsGoByAWriterWaitingAtTheGate) {
   WriterGate held(ws_dir / "doorbell");
   auto pass = held.pass();
   // A worker-like writer opens the workspace and waits at the gate we hold: its only wait in a
-  // futex, since nothing else holds LMDB's lock (bounded: a failure, not a hang, if it never does).
+  // futex, since nothing else holds LMDB's lock.
   const auto said = dir / "writer.out";
   Child writer(REMORA_PROBE, {"write", ws_dir.string(), "gated", "1", "1"}, said);
-  bool waiting = false;
-  for (int i = 0; i < 6000 && !waiting; ++i) {
-    waiting = current_syscall(writer.pid()) == SYS_futex;
-    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(waiting) << "the writer never waited: " << test::read_text(said);
+  ASSERT_TRUE(comes_to_wait_in(writer.pid(), SYS_futex)) << "the writer never waited: " << test::read_text(said);
   // The supervisor commits while the gate is held, on a thread of its own (were it to pass the
   // gate, it would wait there until we let go, below, and the test fails without hanging).
   std::promise<std::uint64_t> committed;
   auto rev_future = committed.get_future();
-  std::thread commit([&] { committed.set_value(supervisor->write([&](WriteTxn& t) { t.put(base, "supervisor/key", "v"); })); });
+  std::thread commit([&] {
+    committed.set_value(supervisor->write([&](WriteTxn& t) { t.put(base, "supervisor/key", "v"); }));
+  });
   const bool went_by = rev_future.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
   EXPECT_TRUE(went_by) << "the supervisor's commit waited at the gate";
   EXPECT_FALSE(supervisor->find_ns("gated")) << "a writer committed past the gate";
@@ -158,12 +165,7 @@ TEST(WriterGate, AnOpenerKilledWhileMakingTheGateLeavesTheNextToMakeIt) {
     ofd_lock(fd.get(), 1);
     ofd_lock(fd.get(), 0);
     Child writer(REMORA_PROBE, {"write", ws_dir.string(), "after", "3", "1"});
-    bool waiting = false;  // for the setup byte, in fcntl
-    for (int i = 0; i < 6000 && !waiting; ++i) {
-      waiting = current_syscall(writer.pid()) == SYS_fcntl;
-      if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(waiting);
+    ASSERT_TRUE(comes_to_wait_in(writer.pid(), SYS_fcntl));  // for the setup byte
     fd = UniqueFd();  // killed
     ASSERT_TRUE(exits_within(writer.pid(), 60)) << "a writer waited for a gate no one made";
     EXPECT_EQ(writer.wait(), 0);
