@@ -89,7 +89,7 @@ TEST(Sandbox, HostileToolProgramsHoldNoWorkspaceHandleOutliveNothingAndShareOneB
 
   // No descriptor but 0, 1 and 2; the workspace's files and directory out of reach.
   EXPECT_EQ(report.at("fds"), json::array()) << report.dump(2);
-  for (const char* how : {"read", "write", "list"})
+  for (const char* how : {"read", "write", "doorbell_read", "doorbell_write", "list"})
     EXPECT_EQ(report.at("workspace").at(how).value("errno", ""), "EACCES") << how << ": " << report.dump(2);
 
   // The private directory is a tmpfs of 32 MiB: the 33rd MiB does not fit.

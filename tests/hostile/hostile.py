@@ -5,7 +5,8 @@ tries what issue 11 found a tool could do, and prints what it got as one JSON ob
   hostile.py WORKSPACE_DIR MARKER ALLOCATORS MIB_EACH
 
 - fds: every descriptor it holds beyond 0, 1 and 2 (a workspace handle would be one);
-- workspace: opening WORKSPACE_DIR/data.mdb for reading and for writing, and listing the directory;
+- workspace: opening WORKSPACE_DIR/data.mdb and its doorbell (which holds the writer gate) for
+  reading and for writing, and listing the directory;
 - private_dir: filling $TMPDIR (the private directory) until a write fails;
 - sleeper: double-forks, calls setsid() and execs a program whose command line holds MARKER,
   which sleeps, then tries to rewrite data.mdb: it must be dead once the tool call has ended;
@@ -37,12 +38,13 @@ for fd in range(3, 4096):
 report["fds"] = fds
 
 workspace = {}
-for name, mode in (("read", os.O_RDONLY), ("write", os.O_RDWR)):
-    try:
-        os.close(os.open(os.path.join(ws, "data.mdb"), mode))
-        workspace[name] = "opened"
-    except OSError as e:
-        workspace[name] = failure(e)
+for file, prefix in (("data.mdb", ""), ("doorbell", "doorbell_")):  # the doorbell holds the writer gate
+    for name, mode in (("read", os.O_RDONLY), ("write", os.O_RDWR)):
+        try:
+            os.close(os.open(os.path.join(ws, file), mode))
+            workspace[prefix + name] = "opened"
+        except OSError as e:
+            workspace[prefix + name] = failure(e)
 try:
     workspace["list"] = os.listdir(ws)
 except OSError as e:
