@@ -10,6 +10,7 @@
 // Then, against the targets of issue 13: a get and a listing through one overlay while 1 to 10,000
 // sibling overlays hold the same keys (target: within 1.5x of 1 sibling), and how many watchers a
 // commit wakes when 128 agents each watch their own inbox (target: only the one it touched).
+#include <fmt/format.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -102,8 +103,11 @@ struct RawLmdb {
 
 void row(const std::string& name, double raw_s, double ws_s, double ops, const std::string& unit, double target) {
   double ratio = ws_s / raw_s;
+  const std::string verdict = target <= 0 ? ""
+                              : ratio <= target ? fmt::format("ok (target <= {}x)", target)
+                                                : fmt::format("OVER target {}x", target);
   std::printf("%-34s %12.0f %12.0f %s %8.2fx   %s\n", name.c_str(), ops / raw_s, ops / ws_s, unit.c_str(), ratio,
-              target > 0 ? (ratio <= target ? "ok (target <= 2x)" : "OVER target 2x") : "");
+              verdict.c_str());
 }
 
 template <class F>
@@ -380,7 +384,9 @@ int main(int argc, char** argv) {
     double t = timed([&] {
       for (auto i : order) hits += ws->get(*ns, keys[i]).has_value();
     });
-    row(name, raw_get, t, n, "gets/s", 2);
+    // Depth 1, an agent's overlay over base, is judged against issue 13's 1.5x; the rest against
+    // issue 1's 2x.
+    row(name, raw_get, t, n, "gets/s", ns == &o1 ? 1.5 : 2);
   }
 
   // 3. Prefix scan (every file:src/mod1* key, merged through depth 3)

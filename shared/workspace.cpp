@@ -224,6 +224,10 @@ std::optional<Durability> durability_named(std::string_view name) {
   return std::nullopt;
 }
 
+Durability worker_durability(Durability run) {
+  return run == Durability::sync ? Durability::meta_nosync : run;
+}
+
 std::optional<MergeStrategy> merge_strategy_named(std::string_view name) {
   if (name == "fail") return MergeStrategy::fail;
   if (name == "ours") return MergeStrategy::ours;

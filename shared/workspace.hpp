@@ -50,6 +50,14 @@ enum class Durability {
 };
 std::string_view name_of(Durability d);
 std::optional<Durability> durability_named(std::string_view name);
+// What a worker commits with in a run of durability `run`: meta_nosync for sync, else `run`. A
+// worker's commit need not be on disk when it returns: what the supervisor makes of it (a model
+// call's reply, a message passed on, the agent's end) is kept by the supervisor's own synced
+// commit, which carries the worker's to disk too (LMDB's commits are ordered, and a commit's
+// fdatasync flushes every earlier commit's pages). A machine crash before then loses both, never
+// corrupts (meta_nosync writes a commit's pages before its meta page), and the resumed worker does
+// that work again: no model reply that was kept is asked for twice.
+Durability worker_durability(Durability run);
 
 struct WorkspaceOptions {
   std::filesystem::path dir = ".remora/workspace";

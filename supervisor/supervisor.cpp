@@ -591,7 +591,7 @@ void Supervisor::launch_started() {
     // line, which has room for 4 KiB of them (kill_stale_worker looks for --agent there).
     std::vector<std::string> args{"--agent", id, "--workspace", ws_.dir().string(),
                                   "--supervisor-pid", std::to_string(::getpid()),
-                                  "--durability", std::string(name_of(spec_.config.durability)),
+                                  "--durability", std::string(name_of(worker_durability(spec_.config.durability))),
                                   "--private-dir", private_dir(a).string()};
     auto sandbox_args = spec_.config.sandbox.to_args();
     args.insert(args.end(), sandbox_args.begin(), sandbox_args.end());
