@@ -175,6 +175,7 @@ sandbox::Confinement Sandbox::apply(const SandboxPaths& paths, const sandbox::Rl
   sandbox::replace_environment(sandbox::worker_environment(private_dir));
   record(Mechanism::clear_env, "");
   if (config_.level == sandbox::Level::none) return done_;
+  prepare_seccomp_filter();  // while nothing is restricted yet (done already in a zygote's worker)
   if (std::size_t n = thread_count(); n != 1)
     throw std::logic_error("the sandbox must be applied before any thread starts (" + std::to_string(n) + " running)");
   record(Mechanism::memory_cgroup, join_memory_cgroup(paths.memory_cgroup, config_.limits.memory_mb));

@@ -1,8 +1,13 @@
 #include "worker/seccomp_filter.hpp"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -12,6 +17,9 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "shared/unique_fd.hpp"
 
 namespace remora::worker {
 namespace {
@@ -143,9 +151,9 @@ void check(int rc, const std::string& what) {
 
 void remember(int nr, const char* name) { g_trapped[g_count++] = {nr, name}; }
 
-}  // namespace
-
-void install_seccomp_filter() {
+// The filter as a BPF program, made by libseccomp and exported (to a memfd: libseccomp 2.5 has
+// no export to memory). Fills the SIGSYS handler's table as it goes.
+std::vector<sock_filter> compile() {
   std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) throw std::runtime_error("seccomp: seccomp_init failed");
   scmp_filter_ctx f = ctx.get();
@@ -178,13 +186,55 @@ void install_seccomp_filter() {
   }
   check(seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "refuse clone3");
 
+  const UniqueFd out(::memfd_create("remora-seccomp", MFD_CLOEXEC));
+  if (!out) throw std::runtime_error(std::string("seccomp: memfd_create: ") + std::strerror(errno));
+  check(seccomp_export_bpf(f, out.get()), "export the filter");
+  const off_t bytes = ::lseek(out.get(), 0, SEEK_END);
+  if (bytes <= 0 || bytes % sizeof(sock_filter) != 0 || bytes / sizeof(sock_filter) > BPF_MAXINSNS)
+    throw std::runtime_error("seccomp: the exported filter has " + std::to_string(bytes) + " bytes");
+  std::vector<sock_filter> program(static_cast<std::size_t>(bytes) / sizeof(sock_filter));
+  if (::pread(out.get(), program.data(), static_cast<std::size_t>(bytes), 0) != bytes)
+    throw std::runtime_error(std::string("seccomp: read the exported filter: ") + std::strerror(errno));
+  return program;
+}
+
+struct Compiled {
+  std::vector<sock_filter> program;
+  std::string error;  // why it could not be made, or ""
+};
+
+const Compiled& compiled() {
+  static const Compiled c = [] {
+    Compiled out;
+    try {
+      out.program = compile();
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    return out;
+  }();
+  return c;
+}
+
+}  // namespace
+
+void prepare_seccomp_filter() { compiled(); }
+
+void install_seccomp_filter() {
+  const Compiled& c = compiled();
+  if (!c.error.empty()) throw std::runtime_error(c.error);
   struct sigaction sa {};
   sa.sa_sigaction = on_sigsys;
   sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
   if (::sigaction(SIGSYS, &sa, nullptr) != 0)
     throw std::runtime_error(std::string("seccomp: install the SIGSYS handler: ") + std::strerror(errno));
-  check(seccomp_load(f), "load the filter");
+  // As seccomp_load does: a filter may only be loaded without privilege under no_new_privs.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    throw std::runtime_error(std::string("seccomp: prctl(PR_SET_NO_NEW_PRIVS): ") + std::strerror(errno));
+  sock_fprog prog{static_cast<unsigned short>(c.program.size()), const_cast<sock_filter*>(c.program.data())};
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+    throw std::runtime_error(std::string("seccomp: load the filter: ") + std::strerror(errno));
 }
 
 }  // namespace remora::worker

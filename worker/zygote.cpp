@@ -16,6 +16,7 @@
 
 #include "shared/sandbox_policy.hpp"
 #include "shared/zygote_protocol.hpp"
+#include "worker/seccomp_filter.hpp"
 #include "worker/worker_main.hpp"
 
 namespace remora::worker {
@@ -175,6 +176,7 @@ int run_zygote(int argc, char** argv, AttemptAction attempt) {
   for (int sig : {SIGPIPE, SIGINT, SIGTERM}) ::signal(sig, SIG_IGN);
   ::fcntl(static_cast<int>(ctl), F_SETFD, FD_CLOEXEC);
   const UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  prepare_seccomp_filter();  // made once here: each worker forked after only loads it
   Title title{argv[0], static_cast<std::size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) + 1 - argv[0])};
   std::vector<char> buffer(zygote::kMaxRequestBytes);
   for (;;) {
