@@ -10,7 +10,7 @@
 //    `remora checkpoint` (a process) and Checkpoints::take in this process (as the supervisor's
 //    snapshots run). MB/s counts the bytes of the compacted copy, the same for all three.
 // 3. Stalls: a writer process (this program with --writer) commits batches of 10 puts of 100 B
-//    in a loop with synced commits, as a worker does, and records how long each commit takes;
+//    in a loop with synced commits, as the supervisor does, and records how long each commit takes;
 //    with no checkpoint running, while this process takes checkpoints back to back (as the
 //    supervisor's snapshots do), while `mdb_copy -c` copies the same environment as often (the
 //    same I/O by LMDB's own tool, for comparison), and while the checkpoints are pruned. The

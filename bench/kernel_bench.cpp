@@ -9,7 +9,8 @@
 //    result, and after the last call the next request), split at the supervisor's commit of
 //    inbox:model:<id>. Every commit is observed by this process through one change feed (a
 //    Watcher), so the figures include one doorbell wake-up per hop, as a real consumer sees them.
-//    Run with the default durability (sync: two fsyncs a commit) and with meta_nosync (one),
+//    Run with the default durability (sync: two fsyncs a supervisor's commit, one a worker's) and
+//    with meta_nosync (one each),
 //    because fsync dominates. Target: under 1 ms p50 per turn with sync at 200 turns.
 // 1b. A turn does not grow with the conversation: the mean turn (the whole loop: request, model,
 //    tool call, commits) of one agent of 2,000 turns against one of 20. Target: within 2x.

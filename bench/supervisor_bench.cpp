@@ -13,8 +13,8 @@
 // 4. The supervisor's RSS with 100,000 agents in the graph (issue 13: under 300 MB).
 // 5. Question latency: from a worker's commit of outbox:question:<id> to the supervisor's commit
 //    of agent:blocked, both observed by this process through one change feed, with 1, 4 and 16
-//    agents asking at once, with the default durability (sync: two fsyncs a commit) and with
-//    meta_nosync (one). Target: p99 under 2 ms.
+//    agents asking at once, with the default durability (sync: two fsyncs a supervisor's commit,
+//    one a worker's) and with meta_nosync (one each). Target: p99 under 2 ms.
 // Every figure is printed beside its target and the load average. Parts 1-4 use the default
 // durability, as in real use.
 #include <signal.h>

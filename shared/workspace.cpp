@@ -789,6 +789,8 @@ void Workspace::hot_copy(int fd) const {
       continue;
     }
     check(rc, "copying workspace " + options_.dir.string());
+    // Every commit in the copy was made before its snapshot: this carries them all to disk.
+    if (!options_.read_only) check(mdb_env_sync(env_, 1), "syncing workspace " + options_.dir.string());
     return;
   }
 }

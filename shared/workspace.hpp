@@ -331,7 +331,9 @@ class Workspace {
   std::size_t map_size() const;
   // Writes a consistent, compacted copy of the environment (mdb_env_copyfd2 with MDB_CP_COMPACT)
   // to fd, from one read snapshot: writers in every process go on meanwhile. A map growth in this
-  // process waits for the copy to end (the map cannot move under its reads). Throws Error(io).
+  // process waits for the copy to end (the map cannot move under its reads). The environment is
+  // then synced, so that the copy holds no commit a machine crash could take back (a worker's,
+  // made with one fsync: see worker_durability). Throws Error(io).
   void hot_copy(int fd) const;
   MDB_env* env() const { return env_; }
 

@@ -11,8 +11,9 @@
 //     error_policy: skip_downstream   # stop_graph | skip_downstream | continue
 //     interactive: true               # ask the human on a terminal
 //     cancel_grace: 5                 # seconds between SIGTERM and SIGKILL
-//     durability: sync                # sync (two fsyncs a commit) | meta_nosync (one; a machine
-//                                     # crash may roll back the last commit, never corrupts)
+//     durability: sync                # sync (the supervisor's commits: two fsyncs; workers': one,
+//                                     # carried by the supervisor's next) | meta_nosync (one each;
+//                                     # a machine crash may roll back the last commits, never corrupts)
 //     heartbeat: {interval: 2, timeout: 10}
 //     restart: {policy: transient, max_restarts: 3, window: 60, backoff_initial: 1, backoff_max: 100}
 //     sandbox: {level: strict, address_space_mb: 4096, cpu: 600, open_files: 1024, file_size_mb: 1024,

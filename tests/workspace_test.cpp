@@ -57,15 +57,14 @@ TEST_F(WorkspaceTest, RevisionsAreGapFreeAndEmptyWritesCommitNothing) {
   EXPECT_EQ(e->ns, 0u);
 }
 
-// A worker commits with one fsync less than a sync run's supervisor, whose synced commits carry
-// the worker's to disk (docs/workspace.md, "Crash safety"); never with nosync, which can corrupt.
-TEST(Durability, AWorkersCommitsAreCarriedToDiskByTheSupervisorsSyncedOnes) {
+// A worker of a sync run commits with one fsync less than its supervisor, whose synced commits
+// carry the worker's to disk (docs/workspace.md, "Crash safety"); a run's own weaker durability
+// (nosync only in tests and benchmarks: graphs refuse it) is its workers' too. Zygote.
+// WorkersAreTheSupervisorsChildrenShowingTheirOwnArguments sees it on a real worker's command line.
+TEST(Durability, AWorkerOfASyncRunCommitsWithOneFsync) {
   EXPECT_EQ(worker_durability(Durability::sync), Durability::meta_nosync);
   EXPECT_EQ(worker_durability(Durability::meta_nosync), Durability::meta_nosync);
   EXPECT_EQ(worker_durability(Durability::nosync), Durability::nosync);
-  for (auto d : {Durability::sync, Durability::meta_nosync, Durability::nosync})
-    EXPECT_EQ(durability_named(name_of(d)), d);
-  EXPECT_EQ(durability_named("fsync"), std::nullopt);
 }
 
 TEST_F(WorkspaceTest, OverlayReadsFallThroughAndWritesStayInTheOverlay) {

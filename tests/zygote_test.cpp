@@ -82,6 +82,9 @@ TEST(Zygote, WorkersAreTheSupervisorsChildrenShowingTheirOwnArguments) {
     const auto cmd = cmdline_of(pid);
     EXPECT_EQ(cmd.rfind("remora-worker\0--agent\0"s + id + '\0', 0), 0u) << id;
     EXPECT_EQ(cmd.find("--zygote"), std::string::npos) << id;
+    // A sync run's worker commits with one fsync (worker_durability): the supervisor's synced
+    // commits carry its own to disk.
+    EXPECT_NE(cmd.find("\0--durability\0meta_nosync\0"s), std::string::npos) << id;
   }
   const auto zygotes = children_with(supervisor, "--zygote");
   ASSERT_EQ(zygotes.size(), 1u);
