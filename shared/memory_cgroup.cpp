@@ -9,12 +9,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
-#include <thread>
 #include <vector>
+
+#include "shared/pid_fd.hpp"
 
 namespace remora {
 namespace {
@@ -174,25 +176,28 @@ fs::path MemoryCgroups::make(const std::string& id, std::uint64_t bytes) {
   return d;
 }
 
-bool MemoryCgroups::remove_dir(const fs::path& d) {
+void MemoryCgroups::remove(const std::string& id) {
+  const fs::path d = dir_ / id;
   if (version_ == "v2" && fs::exists(d / "cgroup.kill")) {
     try {
       write_file(d / "cgroup.kill", "1");
     } catch (const std::exception&) {
     }
   }
-  std::istringstream procs(read_file(d / "cgroup.procs"));
-  for (long pid; procs >> pid;) ::kill(static_cast<pid_t>(pid), SIGKILL);
-  return ::rmdir(d.c_str()) == 0 || errno == ENOENT;
-}
-
-void MemoryCgroups::remove(const std::string& id) {
-  const fs::path d = dir_ / id;
-  // A killed process leaves its cgroup as it exits, which takes a moment: retry for up to a second.
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    if (remove_dir(d)) return;
-    if (errno != EBUSY) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // A killed process leaves its cgroup as it exits (before its pidfd says so). A process forked
+  // before its parent was killed (cgroup v1 has no cgroup.kill) is found by the next round. A
+  // second in all, as the loop that calls this waits for it.
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::seconds(1);
+  for (int round = 0; round < 8; ++round) {
+    if (::rmdir(d.c_str()) == 0 || errno == ENOENT) return;
+    if (errno != EBUSY || (round > 0 && Clock::now() >= deadline)) break;
+    std::istringstream listed(read_file(d / "cgroup.procs"));
+    std::deque<PidFd> procs;
+    for (long pid; listed >> pid;) procs.emplace_back(static_cast<pid_t>(pid)).signal(SIGKILL);
+    for (const auto& p : procs)
+      if (!p.wait_exit(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) break;
+    errno = EBUSY;
   }
   spdlog::warn("cannot remove the memory cgroup {}: {}", d.string(), std::strerror(errno));
 }

@@ -37,13 +37,13 @@ class MemoryCgroups {
   // A fresh cgroup for agent id limited to bytes (swap included where it is accounted); returns
   // its directory. Throws std::system_error naming the file on failure.
   std::filesystem::path make(const std::string& id, std::uint64_t bytes);
-  // Kills every process left in agent id's cgroup and removes it (retried later if busy).
+  // Kills every process left in agent id's cgroup, waits for each to have left it (a pidfd per
+  // process: its exit wakes the wait) and removes the cgroup.
   void remove(const std::string& id);
   // Processes the OOM killer ended in agent id's cgroup.
   std::uint64_t oom_kills(const std::string& id) const;
 
  private:
-  bool remove_dir(const std::filesystem::path& dir);
   std::string version_;
   std::filesystem::path dir_;
 };
