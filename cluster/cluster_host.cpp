@@ -183,8 +183,16 @@ std::function<std::string(const std::string&)> ClusterHost::remote_state() {
 
 void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
   sup_ = &sup;
-  ws_ = &ws;
   auto sub = sup.bus().subscribe("*");
+  catch_up(ws);
+  std::int64_t rev = 0;
+  for (const auto& kv : etcd_.range_prefix(ckeys::graph_prefix(graph_), &rev)) on_etcd(kv);
+  publisher_ = std::thread([this, sub] { publish_loop(sub); });
+  watcher_ = std::thread([this, rev] { watch_loop(rev + 1); });
+}
+
+void ClusterHost::catch_up(Workspace& ws) {
+  ws_ = &ws;
   const auto base = ws.ns("base");
   // Messages to other hosts' agents that a crash kept from etcd, before any sender's end is
   // published again: an addressee that runs after its sender finds the message in etcd first.
@@ -198,10 +206,6 @@ void ClusterHost::attach(Supervisor& sup, Workspace& ws) {
     auto st = proto::decode<proto::AgentState>(e->value, keys::run_agent(id));
     if (kEnded.count(st.state)) publish_ended(st);
   }
-  std::int64_t rev = 0;
-  for (const auto& kv : etcd_.range_prefix(ckeys::graph_prefix(graph_), &rev)) on_etcd(kv);
-  publisher_ = std::thread([this, sub] { publish_loop(sub); });
-  watcher_ = std::thread([this, rev] { watch_loop(rev + 1); });
 }
 
 // A put retried while etcd is out of reach (each try itself retries for EtcdClient::Options::retry_for).

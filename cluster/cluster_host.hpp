@@ -48,9 +48,12 @@ class ClusterHost {
   // For SupervisorOptions::remote_state: what etcd last said of another host's agent.
   std::function<std::string(const std::string&)> remote_state();
 
-  // Before sup.run(): publishes what ws already holds as ended (a resumed host), then follows sup's
-  // events and etcd until finish().
+  // Before sup.run(): catches up (below), then follows sup's events and etcd until finish().
   void attach(Supervisor& sup, Workspace& ws);
+  // What a host killed after its supervisor's commits may have left undone, done now: messages to
+  // other hosts' agents (run:outgoing:) carried into etcd, and the states ws holds as ended
+  // published again. `remora resume` of a run that had ended does this alone, with no supervisor.
+  void catch_up(Workspace& ws);
   // After sup.run() returned: waits until every state is published (bounded by the etcd client's
   // retry time), stops following etcd and gives the slot up. False if something was not published.
   // Called again, it only says the same.

@@ -182,6 +182,14 @@ std::unique_ptr<cluster::ClusterHost> cluster_host(const ClusterFlags& f) {
   return std::make_unique<cluster::ClusterHost>(cluster::EtcdClient::split_urls(f.urls), o);
 }
 
+// The cluster host's end (cluster::ClusterHost::finish): code, or 3 if etcd did not get every state.
+int finish_host(cluster::ClusterHost& host, int code) {
+  if (host.finish()) return code;
+  std::cerr << "remora: some agent states could not be published to the etcd cluster; run `remora resume --cluster` "
+               "once it is reachable\n";
+  return 3;
+}
+
 // Runs spec under a supervisor with the terminal UI; resume continues the workspace's run. With a
 // cluster host, spec is this host's part of the graph and the host follows the others through etcd.
 int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_json, bool resume,
@@ -215,12 +223,7 @@ int supervise(Workspace& ws, GraphSpec spec, const std::string& dir, bool as_jso
   std::optional<BackgroundDashboard> dashboard;
   if (serve) dashboard.emplace(ws, dir, *serve);
   const int code = sup.run();
-  if (host && !host->finish()) {
-    std::cerr << "remora: some agent states could not be published to the etcd cluster; run `remora resume --cluster` "
-                 "once it is reachable\n";
-    return 3;
-  }
-  return code;
+  return host ? finish_host(*host, code) : code;
 }
 
 // Continues the unfinished run of the workspace (a supervisor died, or was stopped), on the model
@@ -231,9 +234,19 @@ int cmd_resume(const std::string& dir, bool as_json, const ModelServerFlags& fla
   RunLock lock(dir);
   auto run = read_run(*ws);
   if (!run) throw Error(Errc::not_found, "workspace " + dir + " holds no run to resume");
-  if (!proto::Run::unfinished(run->state))
-    throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
   auto host = cluster_host(cluster);
+  if (!proto::Run::unfinished(run->state)) {
+    if (!host)
+      throw Error(Errc::conflict, "the run of graph '" + run->graph_name + "' is " + run->state + ": nothing to resume");
+    // This host's part ended; it may have been killed before etcd had all of it.
+    host->rejoin(run->graph_name);
+    host->catch_up(*ws);
+    const int code = finish_host(*host, 0);
+    if (code == 0)
+      std::cerr << "remora: this host's part of graph '" << inert_text(run->graph_name) << "' had " << run->state
+                << "; what it had not put in the etcd cluster is there now\n";
+    return code;
+  }
   // In a cluster, this host's part of the graph as etcd holds it (the same slot as before).
   auto spec = host ? host->rejoin(run->graph_name) : GraphSpec::from_json(json::parse(run->graph_json));
   ModelServerConfig::load(ConfigLayerInputs::flags_only(flags)).apply(spec.bundles);
