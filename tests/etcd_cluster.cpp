@@ -2,36 +2,78 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
 namespace remora::test {
 namespace {
 
-// A port nothing listens on now (the kernel's choice for a socket bound to port 0).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// The lowest port the kernel hands out to outgoing connections (ip_local_port_range); a port below it
+// is never taken by a client socket while an etcd member is down or not yet listening.
+int ephemeral_low() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768;
+  in >> low;
+  return low;
+}
+
+bool bindable(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("no free loopback port");
-  }
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
 }
 
 std::string url(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
+// The last `bytes` of a member's log, for an error that says why it did not start.
+std::string tail(const std::filesystem::path& p, std::size_t bytes = 2000) {
+  std::string text = read_text(p);
+  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
+}
+
 }  // namespace
+
+ReservedPort::ReservedPort() {
+  static const std::filesystem::path dir = std::filesystem::temp_directory_path() / "remora-test-ports";
+  std::filesystem::create_directories(dir);
+  int high = ephemeral_low(), low = std::max(1024, high - 12000);
+  std::random_device rd;
+  int span = high - low;
+  int start = static_cast<int>(rd() % static_cast<unsigned>(span));
+  for (int i = 0; i < span; ++i) {
+    int port = low + (start + i) % span;
+    int fd = ::open((dir / std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && bindable(port)) {
+      fd_ = fd;
+      port_ = port;
+      return;
+    }
+    ::close(fd);
+  }
+  throw std::runtime_error("no free loopback port below " + std::to_string(high));
+}
+
+ReservedPort::~ReservedPort() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 bool EtcdCluster::available() { return ::access(kEtcd, X_OK) == 0; }
 
@@ -40,20 +82,27 @@ EtcdCluster::EtcdCluster(int members, std::chrono::seconds ready_within) {
   for (int i = 0; i < members; ++i) {
     Member m;
     m.name = "m" + std::to_string(i);
-    m.client_port = free_port();
-    m.peer_port = free_port();
+    m.client_port = std::make_unique<ReservedPort>();
+    m.peer_port = std::make_unique<ReservedPort>();
     m.data_dir = dir_ / m.name;
     if (!initial_cluster_.empty()) initial_cluster_ += ",";
-    initial_cluster_ += m.name + "=" + url(m.peer_port);
+    initial_cluster_ += m.name + "=" + url(m.peer_port->port());
     members_.push_back(std::move(m));
   }
-  for (auto& m : members_) start(m, false);
-  for (int i = 0; i < size(); ++i) wait_healthy(i, ready_within);
+  try {
+    for (auto& m : members_) start(m, false);
+    for (int i = 0; i < size(); ++i) wait_healthy(i, ready_within);
+  } catch (...) {
+    stop();
+    throw;
+  }
 }
 
-EtcdCluster::~EtcdCluster() {
+EtcdCluster::~EtcdCluster() { stop(); }
+
+void EtcdCluster::stop() {
   for (auto& m : members_) {
-    if (!m.proc) continue;
+    if (!m.proc || !m.proc->running()) continue;
     ::kill(m.proc->pid(), SIGTERM);
     m.proc->wait();
   }
@@ -62,8 +111,8 @@ EtcdCluster::~EtcdCluster() {
 void EtcdCluster::start(Member& m, bool existing) {
   std::vector<std::string> args = {
       "--name", m.name, "--data-dir", m.data_dir.string(),
-      "--listen-client-urls", url(m.client_port), "--advertise-client-urls", url(m.client_port),
-      "--listen-peer-urls", url(m.peer_port), "--initial-advertise-peer-urls", url(m.peer_port),
+      "--listen-client-urls", url(m.client_port->port()), "--advertise-client-urls", url(m.client_port->port()),
+      "--listen-peer-urls", url(m.peer_port->port()), "--initial-advertise-peer-urls", url(m.peer_port->port()),
       "--initial-cluster", initial_cluster_, "--initial-cluster-token", "remora-test",
       "--initial-cluster-state", existing ? "existing" : "new",
       // Faster elections than the defaults (100 ms / 1 s), on loopback where round trips are short.
@@ -71,7 +120,7 @@ void EtcdCluster::start(Member& m, bool existing) {
   m.proc = std::make_unique<Child>(kEtcd, args, dir_ / (m.name + ".log"));
 }
 
-std::string EtcdCluster::client_url(int i) const { return url(members_.at(i).client_port); }
+std::string EtcdCluster::client_url(int i) const { return url(members_.at(i).client_port->port()); }
 
 std::string EtcdCluster::urls() const {
   std::string out;
@@ -80,7 +129,7 @@ std::string EtcdCluster::urls() const {
 }
 
 bool EtcdCluster::healthy(int i) const {
-  httplib::Client c("127.0.0.1", members_.at(i).client_port);
+  httplib::Client c("127.0.0.1", members_.at(i).client_port->port());
   c.set_connection_timeout(std::chrono::milliseconds(500));
   c.set_read_timeout(std::chrono::seconds(2));
   auto r = c.Get("/health");
@@ -88,11 +137,16 @@ bool EtcdCluster::healthy(int i) const {
 }
 
 void EtcdCluster::wait_healthy(int i, std::chrono::seconds within) const {
+  const auto& m = members_.at(i);
+  auto log = dir_ / (m.name + ".log");
   auto deadline = std::chrono::steady_clock::now() + within;
   while (!healthy(i)) {
+    if (!m.proc->running())
+      throw std::runtime_error("etcd member " + m.name + " exited while starting; the end of " + log.string() +
+                               ":\n" + tail(log));
     if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error("etcd member " + members_.at(i).name + " not healthy within " +
-                               std::to_string(within.count()) + " s; see " + (dir_ / (members_.at(i).name + ".log")).string());
+      throw std::runtime_error("etcd member " + m.name + " not healthy within " + std::to_string(within.count()) +
+                               " s; the end of " + log.string() + ":\n" + tail(log));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }

@@ -13,13 +13,30 @@
 
 namespace remora::test {
 
+// A loopback port held for this object's life: below the kernel's range for outgoing connections (so
+// no client socket takes it while its server is down) and locked in a file under the temporary
+// directory (so no concurrent test process picks it too).
+class ReservedPort {
+ public:
+  ReservedPort();
+  ~ReservedPort();
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 class EtcdCluster {
  public:
   static constexpr const char* kEtcd = "/usr/bin/etcd";
   // Whether etcd is installed (Debian's etcd-server); tests skip with a message when it is not.
   static bool available();
 
-  // Starts `members` members and waits (bounded) until each answers /health; throws if one does not.
+  // Starts `members` members and waits (bounded) until each answers /health; throws, with the end of
+  // its log, if one exits or does not answer in time.
   explicit EtcdCluster(int members = 3, std::chrono::seconds ready_within = std::chrono::seconds(30));
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
@@ -37,11 +54,12 @@ class EtcdCluster {
  private:
   struct Member {
     std::string name;
-    int client_port = 0, peer_port = 0;
+    std::unique_ptr<ReservedPort> client_port, peer_port;
     std::filesystem::path data_dir;
     std::unique_ptr<Child> proc;
   };
   void start(Member& m, bool existing);
+  void stop();  // every running member, terminated and waited for
   void wait_healthy(int i, std::chrono::seconds within) const;
 
   TempDir dir_;

@@ -48,6 +48,11 @@ class Child {
     if (out_) std::fclose(out_);
   }
   int pid() const { return proc_.id(); }
+  // Whether it has not exited (reaping it if it has; wait() then must not be called).
+  bool running() {
+    boost::system::error_code ec;
+    return proc_.running(ec);
+  }
   void kill9() { ::kill(proc_.id(), SIGKILL); }
   // Exit code, or 128 + signal number for a child killed by a signal.
   int wait() {
