@@ -129,7 +129,7 @@ struct Definition {
 
 }  // namespace
 
-FileParser::FileParser() { ParseArena::install(); }
+FileParser::FileParser(std::size_t arena_capacity) : arena_(arena_capacity) { ParseArena::install(); }
 
 std::vector<CodeNode> FileParser::parse(const SourceFile& source, const std::string& text, const QueryPack& pack) {
   // Declared first, closed last: every tree-sitter object below is deleted before it closes.
@@ -211,6 +211,9 @@ std::vector<CodeNode> FileParser::parse(const SourceFile& source, const std::str
     const int k = ++seen[{n.type, n.qualified_name}];
     n.id = node_id(n.path, n.type, k == 1 ? n.qualified_name : n.qualified_name + "#" + std::to_string(k));
   }
+  // A tree wholly in the arena goes with it when the Scope closes: deleting it node by node would
+  // walk every node only to hand the arena back what it drops anyway.
+  if (arena_.holds_everything()) (void)tree.release();
   return nodes;
 }
 

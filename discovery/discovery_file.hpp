@@ -15,7 +15,8 @@ namespace remora {
 
 class FileParser {
  public:
-  FileParser();
+  // `arena_capacity`: address space for one file's tree; a file needing more spills to malloc.
+  explicit FileParser(std::size_t arena_capacity = std::size_t{64} << 20);
 
   // The file's node first, then its definitions in source order.
   std::vector<CodeNode> parse(const SourceFile& source, const std::string& text, const QueryPack& pack);

@@ -62,7 +62,10 @@ ParseArena::~ParseArena() {
   if (base_) ::munmap(base_, capacity_);
 }
 
-ParseArena::Scope::Scope(ParseArena& arena) : previous_(t_active) { t_active = &arena; }
+ParseArena::Scope::Scope(ParseArena& arena) : previous_(t_active) {
+  t_active = &arena;
+  arena.spilled_ = false;
+}
 
 ParseArena::Scope::~Scope() {
   t_active->top_ = 0;
@@ -76,7 +79,10 @@ void ParseArena::install() {
 
 void* ParseArena::allocate(std::size_t size) {
   const std::size_t need = kHeader + round_up(size);
-  if (size > capacity_ || need > capacity_ - top_) return nullptr;
+  if (size > capacity_ || need > capacity_ - top_) {
+    spilled_ = true;
+    return nullptr;
+  }
   char* p = base_ + top_ + kHeader;
   std::memcpy(p - kHeader, &size, sizeof size);
   top_ += need;

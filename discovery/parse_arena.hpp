@@ -17,8 +17,9 @@ class ParseArena {
   ParseArena& operator=(const ParseArena&) = delete;
 
   // While a Scope is open, tree-sitter's allocations on this thread come from the arena; when it
-  // closes the arena is emptied, so every tree-sitter object made inside must be deleted inside.
-  // Elsewhere, and on other threads, allocations go to malloc.
+  // closes the arena is emptied, so every tree-sitter object made inside must be deleted inside,
+  // or (when holds_everything()) dropped with the arena. Elsewhere, and on other threads,
+  // allocations go to malloc.
   class Scope {
    public:
     explicit Scope(ParseArena& arena);
@@ -38,11 +39,15 @@ class ParseArena {
   void* reallocate(void* p, std::size_t size);
   void release(void* p);
   bool holds(const void* p) const { return p >= base_ && p < base_ + capacity_; }
+  // Whether every allocation since the Scope opened came from the arena (none went to malloc for
+  // want of room): then what was made inside may be dropped with the arena, undeleted.
+  bool holds_everything() const { return !spilled_; }
 
  private:
   char* base_ = nullptr;
   std::size_t capacity_;
   std::size_t top_ = 0;  // bytes in use from base_
+  bool spilled_ = false;  // an allocation in this Scope went to malloc
 };
 
 }  // namespace remora
