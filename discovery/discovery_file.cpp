@@ -213,7 +213,8 @@ std::vector<CodeNode> FileParser::parse(const SourceFile& source, const std::str
   }
   // A tree wholly in the arena goes with it when the Scope closes: deleting it node by node would
   // walk every node only to hand the arena back what it drops anyway.
-  if (arena_.holds_everything()) (void)tree.release();
+  dropped_last_tree_ = arena_.holds_everything();
+  if (dropped_last_tree_) (void)tree.release();
   return nodes;
 }
 

@@ -20,11 +20,14 @@ class FileParser {
 
   // The file's node first, then its definitions in source order.
   std::vector<CodeNode> parse(const SourceFile& source, const std::string& text, const QueryPack& pack);
+  // Whether the last parse's tree lay wholly in the arena and was dropped with it (not deleted).
+  bool dropped_last_tree() const { return dropped_last_tree_; }
 
  private:
   // The tree-sitter parser and query cursor are made anew in it for each file: what they allocate
   // while a file is parsed must not outlive the arena's Scope.
   ParseArena arena_;
+  bool dropped_last_tree_ = false;
 };
 
 }  // namespace remora

@@ -17,9 +17,10 @@ class ParseArena {
   ParseArena& operator=(const ParseArena&) = delete;
 
   // While a Scope is open, tree-sitter's allocations on this thread come from the arena; when it
-  // closes the arena is emptied, so every tree-sitter object made inside must be deleted inside,
-  // or (when holds_everything()) dropped with the arena. Elsewhere, and on other threads,
-  // allocations go to malloc.
+  // closes the arena is emptied, so every tree-sitter object made inside must be deleted inside
+  // (a syntax tree parsed from scratch inside may instead be dropped with the arena when
+  // holds_everything(): its nodes are all there). Elsewhere, and on other threads, allocations go
+  // to malloc. A parser is always deleted: its grammar's scanner allocates with malloc itself.
   class Scope {
    public:
     explicit Scope(ParseArena& arena);
@@ -39,8 +40,8 @@ class ParseArena {
   void* reallocate(void* p, std::size_t size);
   void release(void* p);
   bool holds(const void* p) const { return p >= base_ && p < base_ + capacity_; }
-  // Whether every allocation since the Scope opened came from the arena (none went to malloc for
-  // want of room): then what was made inside may be dropped with the arena, undeleted.
+  // Whether every allocation through the arena since the Scope opened came from it (none went to
+  // malloc for want of room): then a syntax tree parsed from scratch inside lies wholly in it.
   bool holds_everything() const { return !spilled_; }
 
  private:

@@ -9,6 +9,8 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -17,13 +19,18 @@
 namespace remora::test {
 namespace {
 
-// The lowest port the kernel hands out to outgoing connections (ip_local_port_range); a port below it
-// is never taken by a client socket while an etcd member is down or not yet listening.
-int ephemeral_low() {
+// Ports outside the kernel's range for outgoing connections (ip_local_port_range): one of them is
+// never taken by a client socket before an etcd member listens on it or while it is down. Below
+// the range (up to 12,000 ports) when there is room there, above it otherwise.
+std::pair<int, int> ports_outside_the_ephemeral_range() {
   std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
-  int low = 32768;
-  in >> low;
-  return low;
+  int low = 32768, high = 60999;
+  in >> low >> high;
+  constexpr int kEnough = 1000;
+  if (low - 1024 >= kEnough) return {std::max(1024, low - 12000), low};
+  if (65535 - high >= kEnough) return {high + 1, 65536};
+  throw std::runtime_error("ip_local_port_range " + std::to_string(low) + "-" + std::to_string(high) +
+                           " leaves too few ports outside it for the test etcd clusters");
 }
 
 bool bindable(int port) {
@@ -51,16 +58,19 @@ std::string tail(const std::filesystem::path& p, std::size_t bytes = 2000) {
 }  // namespace
 
 ReservedPort::ReservedPort() {
-  static const std::filesystem::path dir = std::filesystem::temp_directory_path() / "remora-test-ports";
+  // One directory per user: another user's lock files, in a shared temporary directory, would not
+  // open for us.
+  static const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("remora-test-ports-" + std::to_string(::getuid()));
   std::filesystem::create_directories(dir);
-  int high = ephemeral_low(), low = std::max(1024, high - 12000);
+  static const std::pair<int, int> range = ports_outside_the_ephemeral_range();
+  const int low = range.first, end = range.second, span = end - low;
   std::random_device rd;
-  int span = high - low;
-  int start = static_cast<int>(rd() % static_cast<unsigned>(span));
+  const int start = static_cast<int>(rd() % static_cast<unsigned>(span));
   for (int i = 0; i < span; ++i) {
-    int port = low + (start + i) % span;
-    int fd = ::open((dir / std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) continue;
+    const int port = low + (start + i) % span;
+    int fd = ::open((dir / std::to_string(port)).c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot open " + (dir / std::to_string(port)).string() + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && bindable(port)) {
       fd_ = fd;
       port_ = port;
@@ -68,7 +78,7 @@ ReservedPort::ReservedPort() {
     }
     ::close(fd);
   }
-  throw std::runtime_error("no free loopback port below " + std::to_string(high));
+  throw std::runtime_error("no free loopback port in " + std::to_string(low) + "-" + std::to_string(end - 1));
 }
 
 ReservedPort::~ReservedPort() {

@@ -13,9 +13,9 @@
 
 namespace remora::test {
 
-// A loopback port held for this object's life: below the kernel's range for outgoing connections (so
-// no client socket takes it while its server is down) and locked in a file under the temporary
-// directory (so no concurrent test process picks it too).
+// A loopback port held for this object's life: outside the kernel's range for outgoing connections
+// (so no client socket takes it before its server listens or while it is down) and locked in a
+// file under the temporary directory (so no concurrent test process picks it too).
 class ReservedPort {
  public:
   ReservedPort();

@@ -103,10 +103,15 @@ TEST(ParseArena, AFileTooBigForTheArenaIsParsedTheSameAndFreed) {
   std::string text;
   for (int i = 0; i < 200; ++i) text += "def f" + std::to_string(i) + "(x):\n    return [x, x + 1, {'k': x}]\n";
   SourceFile f{"big.py", "big.py", &python};
-  const auto want = FileParser().parse(f, text, pack);
+  FileParser roomy;
+  const auto want = roomy.parse(f, text, pack);
   ASSERT_EQ(want.size(), 201u);
+  EXPECT_TRUE(roomy.dropped_last_tree());
   FileParser small(std::size_t{1} << 14);  // 16 KiB: the tree spills
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(small.parse(f, text, pack), want);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(small.parse(f, text, pack), want);
+    EXPECT_FALSE(small.dropped_last_tree());
+  }
 }
 
 }  // namespace

@@ -48,15 +48,19 @@ class Child {
     if (out_) std::fclose(out_);
   }
   int pid() const { return proc_.id(); }
-  // Whether it has not exited (reaping it if it has; wait() then must not be called).
+  // Whether it has not exited; one that has is reaped, and its pid is not used again.
   bool running() {
     boost::system::error_code ec;
-    return proc_.running(ec);
+    if (!exited_ && !proc_.running(ec)) exited_ = true;
+    return !exited_;
   }
-  void kill9() { ::kill(proc_.id(), SIGKILL); }
+  void kill9() {
+    if (!exited_) ::kill(proc_.id(), SIGKILL);
+  }
   // Exit code, or 128 + signal number for a child killed by a signal.
   int wait() {
-    proc_.wait();
+    if (!exited_) proc_.wait();
+    exited_ = true;
     int native = proc_.native_exit_code();
     if (WIFSIGNALED(native)) return 128 + WTERMSIG(native);
     return WEXITSTATUS(native);
@@ -65,6 +69,7 @@ class Child {
  private:
   boost::asio::io_context ctx_;
   FILE* out_ = nullptr;
+  bool exited_ = false;  // reaped: by running() or wait()
   boost::process::v2::process proc_;
 };
 
