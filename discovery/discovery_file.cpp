@@ -132,8 +132,10 @@ struct Definition {
 FileParser::FileParser(std::size_t arena_capacity) : arena_(arena_capacity) { ParseArena::install(); }
 
 std::vector<CodeNode> FileParser::parse(const SourceFile& source, const std::string& text, const QueryPack& pack) {
-  // Declared first, closed last: every tree-sitter object below is deleted before it closes.
+  // Declared first, closed last: every tree-sitter object below is deleted before it closes (the
+  // tree may instead be dropped with the arena, at the end).
   ParseArena::Scope scope(arena_);
+  dropped_last_tree_ = false;  // until this parse has dropped its tree
   std::unique_ptr<TSParser, void (*)(TSParser*)> parser(ts_parser_new(), ts_parser_delete);
   std::unique_ptr<TSQueryCursor, void (*)(TSQueryCursor*)> cursor(ts_query_cursor_new(), ts_query_cursor_delete);
   const std::string language(pack.language().name);
