@@ -40,6 +40,7 @@
 #include "shared/writer_gate.hpp"
 #include "shared/key_class.hpp"
 #include "shared/lmdb_data_file.hpp"
+#include "shared/read_only_map.hpp"
 
 namespace remora {
 namespace {
@@ -265,10 +266,20 @@ struct Workspace::Impl {
   mutable std::mutex pool_mu;
   mutable std::vector<Pooled> pool;
 
+  // The map through a read-only descriptor (absent for a read-only workspace, which LMDB maps so).
+  mutable std::optional<ReadOnlyMap> read_only_map;
+
+  // Maps the environment at `bytes` (0: the size the file says another process grew it to), with
+  // resize_mu held exclusively or no other thread using the workspace yet.
+  void set_map_size(MDB_env* env, std::size_t bytes, const char* what) const {
+    check(mdb_env_set_mapsize(env, bytes), what);
+    if (read_only_map) read_only_map->apply();
+  }
+
   // Adopts a map size another process grew to (after MDB_MAP_RESIZED).
   void adopt_map(MDB_env* env) const {
     std::unique_lock lk(resize_mu);
-    check(mdb_env_set_mapsize(env, 0), "adopting the workspace map size");
+    set_map_size(env, 0, "adopting the workspace map size");
   }
 
   // A read transaction leased from the pool for the scope of one call.
@@ -649,6 +660,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   mdb_filehandle_t data_fd = -1;
   if (mdb_env_get_fd(ws->env_, &data_fd) == MDB_SUCCESS) set_close_on_exec(data_fd, "data.mdb");
   close_on_exec_for({data, options.dir / "lock.mdb"});
+  if (!options.read_only) ws->impl_->read_only_map.emplace(ws->env_, data);
   int dead = 0;
   mdb_reader_check(ws->env_, &dead);
   if (dead > 0) spdlog::info("workspace {}: cleared {} stale reader slot(s)", options.dir.string(), dead);
@@ -661,7 +673,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
     MDB_txn* txn = nullptr;
     rc = mdb_txn_begin(ws->env_, nullptr, options.read_only ? MDB_RDONLY : 0, &txn);
     if (rc == MDB_MAP_RESIZED && attempt < 8) {
-      check(mdb_env_set_mapsize(ws->env_, 0), "adopting the map size");
+      impl.set_map_size(ws->env_, 0, "adopting the map size");
       continue;
     }
     check(rc, "opening workspace " + options.dir.string());
@@ -725,7 +737,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
       const std::size_t cur = ws->map_size(), next = std::min(cur * 2, options.max_map_bytes);
       if (next <= cur) throw Error(Errc::io, "workspace " + options.dir.string() + " does not fit its map limit of " +
                                                  std::to_string(options.max_map_bytes) + " bytes");
-      check(mdb_env_set_mapsize(ws->env_, next), "growing the workspace map");
+      impl.set_map_size(ws->env_, next, "growing the workspace map");
     } catch (...) {
       if (!ended) mdb_txn_abort(txn);
       throw;
@@ -736,6 +748,7 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
                  kFormatKeyFirst, kFormat);
   }
   if (options.read_only) return ws;
+  impl.read_only_map->apply();
   ws->doorbell_ = std::make_unique<Doorbell>(options.dir / kDoorbellFile);
   ws->gate_ = std::make_unique<WriterGate>(options.dir / kDoorbellFile);
   // A workspace made before files were private is made private now (what is ours to change).
@@ -956,7 +969,7 @@ void Workspace::grow() {
     throw Error(Errc::io, "workspace " + options_.dir.string() + " is full: the map reached its limit of " +
                               std::to_string(options_.max_map_bytes) + " bytes");
   }
-  check(mdb_env_set_mapsize(env_, next), "growing the workspace map");
+  impl_->set_map_size(env_, next, "growing the workspace map");
   spdlog::debug("workspace {}: map grown from {} to {} bytes", options_.dir.string(), cur, next);
 }
 
