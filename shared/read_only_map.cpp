@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace remora {
 
@@ -31,13 +32,12 @@ bool mapped(const char* at, std::size_t bytes) {
   return ::msync(const_cast<char*>(at), bytes, MS_ASYNC) == 0;  // ENOMEM for a range not all mapped
 }
 
-// The start of env's map, found from a record of its main database (nullptr when it cannot be).
-const char* find_map(MDB_env* env, std::size_t map_size) {
+// The start of env's map of `map_size` bytes, found from a record of its main database and checked
+// against the file read through `fd` (nullptr when it cannot be).
+const char* find_map(MDB_env* env, std::size_t map_size, int fd) {
   MDB_stat st;
-  MDB_envinfo info;
   const auto os_page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  if (mdb_env_stat(env, &st) != MDB_SUCCESS || st.ms_psize != os_page || mdb_env_info(env, &info) != MDB_SUCCESS)
-    return nullptr;
+  if (mdb_env_stat(env, &st) != MDB_SUCCESS || st.ms_psize != os_page) return nullptr;
   MDB_txn* txn = nullptr;
   if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != MDB_SUCCESS) return nullptr;
   const char* start = nullptr;
@@ -49,9 +49,14 @@ const char* find_map(MDB_env* env, std::size_t map_size) {
       const auto at = reinterpret_cast<std::uintptr_t>(v.mv_data);
       const char* page = reinterpret_cast<const char*>(at - at % os_page);
       const auto pgno = load<std::uint64_t>(page);
-      if (pgno <= info.me_last_pgno && pgno * os_page <= reinterpret_cast<std::uintptr_t>(page)) {
+      // The page this transaction pins must be the file's page pgno, byte for byte, and the map
+      // must run from pgno pages before it, all of it mapped, to a meta page.
+      std::string file_page(os_page, '\0');
+      if (pgno < map_size / os_page && pgno * os_page <= at &&
+          ::pread(fd, file_page.data(), os_page, static_cast<off_t>(pgno * os_page)) == static_cast<ssize_t>(os_page) &&
+          std::memcmp(file_page.data(), page, os_page) == 0) {
         const char* map = page - pgno * os_page;
-        if (mapped(map, map_size) && load<std::uint32_t>(map + kPageHeader) == kMagic &&
+        if (mapped(map, map_size) && load<std::uint64_t>(map) == 0 && load<std::uint32_t>(map + kPageHeader) == kMagic &&
             load<std::uint32_t>(map + kPageHeader + 4) == kDataVersion)
           start = map;
       }
@@ -82,9 +87,9 @@ void ReadOnlyMap::apply() {
   MDB_envinfo info;
   if (mdb_env_info(env_, &info) != MDB_SUCCESS) return;
   const std::size_t size = info.me_mapsize;
-  const char* start = find_map(env_, size);
-  if (!start) {
-    spdlog::debug("keeping LMDB's own mapping of the workspace: its start was not found");
+  const char* start = find_map(env_, size, fd_.get());
+  if (!start) {  // a transaction that could not begin (the next resize tries again), or a file not as LMDB writes it
+    spdlog::info("keeping LMDB's own mapping of the workspace: its start was not found");
     return;
   }
   void* const at = const_cast<char*>(start);

@@ -28,12 +28,10 @@ class ReadOnlyMap {
   // descriptor. Call once the environment holds a committed database (after a workspace's first
   // transaction) and after every mdb_env_set_mapsize (which maps afresh), with no transaction of
   // this process open. LMDB does not say where its map is: a record read in a transaction lies in
-  // a page whose header holds its page number, which gives the map's start; that start must be
-  // mapped and hold LMDB's meta page, or nothing is done (and nothing is lost: LMDB's mapping stays).
+  // a page whose header holds its page number, which gives the map's start; that page must equal
+  // the file's page of that number, and the whole map from that start be mapped and begin with
+  // LMDB's meta page, or nothing is done (and nothing is lost: LMDB's mapping stays).
   void apply();
-
-  // Whether apply() maps through the read-only descriptor.
-  bool active() const { return static_cast<bool>(fd_); }
 
  private:
   MDB_env* env_;
