@@ -37,6 +37,7 @@
 #include "proto/keyspace.hpp"
 #include "shared/close_on_exec.hpp"
 #include "shared/doorbell.hpp"
+#include "shared/fault_point.hpp"
 #include "shared/writer_gate.hpp"
 #include "shared/key_class.hpp"
 #include "shared/lmdb_data_file.hpp"
@@ -642,10 +643,10 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
   check(mdb_env_set_maxdbs(ws->env_, 8), "setting maxdbs");
   check(mdb_env_set_maxreaders(ws->env_, options.max_readers), "setting maxreaders");
   if (fresh) check(mdb_env_set_mapsize(ws->env_, options.initial_map_bytes), "setting the map size");
-  unsigned flags = MDB_NOTLS | (options.read_only                               ? MDB_RDONLY | MDB_NOLOCK
-                                : options.durability == Durability::nosync        ? MDB_NOSYNC
-                                : options.durability == Durability::meta_nosync ? MDB_NOMETASYNC
-                                                                                : 0);
+  // With sync too LMDB leaves the meta page unsynced: Workspace::write syncs it after the ring.
+  unsigned flags = MDB_NOTLS | (options.read_only                        ? MDB_RDONLY | MDB_NOLOCK
+                                : options.durability == Durability::nosync ? MDB_NOSYNC
+                                                                           : MDB_NOMETASYNC);
   int rc = mdb_env_open(ws->env_, options.dir.c_str(), flags, 0600);
   if (rc != MDB_SUCCESS) {
     mdb_env_close(ws->env_);
@@ -731,6 +732,8 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
       }
       ended = true;
       check(mdb_txn_commit(txn), "opening workspace " + options.dir.string());
+      if (!options.read_only && options.durability == Durability::sync)
+        check(mdb_env_sync(ws->env_, 1), "syncing workspace " + options.dir.string());
       break;
     } catch (const MapFull&) {
       if (!ended) mdb_txn_abort(txn);
@@ -855,6 +858,11 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
     pass_gate();
   };
   pass_gate();
+  // With sync, a commit's pages are synced inside it and its meta page after the ring, outside
+  // LMDB's writer lock and the gate (the environment is open with MDB_NOMETASYNC): watchers wake
+  // one fsync sooner, and this returns only once the commit is durable
+  // (docs/workspace.md#crash-safety).
+  const bool sync_meta_after_ring = options_.durability == Durability::sync;
   for (int attempt = 0;; ++attempt) {
     std::shared_lock lk(impl_->resize_mu);
     MDB_txn* txn = nullptr;
@@ -911,6 +919,9 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
     check(rc, "committing revision " + std::to_string(rev));
     lk.unlock();
     doorbell_->ring(slots);
+    pass = WriterGate::Pass();  // after the ring: a writer that dies before it is rung for by the next
+    fault_point("workspace:rung");
+    if (sync_meta_after_ring) check(mdb_env_sync(env_, 1), "syncing revision " + std::to_string(rev));
     return rev;
   }
 }

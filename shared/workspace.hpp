@@ -44,7 +44,8 @@ class Doorbell;
 class WriterGate;
 
 enum class Durability {
-  sync,         // every commit through this environment is on disk when commit returns (two fsyncs)
+  sync,         // every commit through this environment is on disk when commit returns (two fsyncs:
+                // the pages inside LMDB's writer lock, the meta page after watchers are rung)
   meta_nosync,  // one fsync per commit: a machine crash may roll back the last commit, never corrupts
   nosync,       // survives the death of any process, not of the machine (tests, benchmarks)
 };
