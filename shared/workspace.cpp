@@ -805,8 +805,7 @@ void Workspace::hot_copy(int fd) const {
       continue;
     }
     check(rc, "copying workspace " + options_.dir.string());
-    // Every commit in the copy was made before its snapshot: this carries them all to disk.
-    if (!options_.read_only) check(mdb_env_sync(env_, 1), "syncing workspace " + options_.dir.string());
+    sync();  // every commit in the copy was made before its snapshot: this carries them all to disk
     return;
   }
 }
@@ -921,9 +920,23 @@ std::uint64_t Workspace::write(const std::function<void(WriteTxn&)>& fn) {
     doorbell_->ring(slots);
     pass = WriterGate::Pass();  // after the ring: a writer that dies before it is rung for by the next
     fault_point("workspace:rung");
-    if (sync_meta_after_ring) check(mdb_env_sync(env_, 1), "syncing revision " + std::to_string(rev));
+    if (sync_meta_after_ring) {
+      if (int synced = mdb_env_sync(env_, 1); synced != MDB_SUCCESS) {
+        // The commit is seen already and cannot be taken back, and after a failed fsync the kernel
+        // may have marked its pages clean, so trying again proves nothing: stop here, as a process
+        // killed at this point (which loses nothing: a resume finds the commit).
+        spdlog::critical("workspace {}: revision {} committed but not synced: {}", options_.dir.string(), rev,
+                         mdb_strerror(synced));
+        std::abort();
+      }
+    }
     return rev;
   }
+}
+
+void Workspace::sync() const {
+  if (options_.read_only) return;  // no process writes it
+  check(mdb_env_sync(env_, 1), "syncing workspace " + options_.dir.string());
 }
 
 std::uint64_t Workspace::commit(const Batch& batch) {

@@ -45,7 +45,8 @@ class WriterGate;
 
 enum class Durability {
   sync,         // every commit through this environment is on disk when commit returns (two fsyncs:
-                // the pages inside LMDB's writer lock, the meta page after watchers are rung)
+                // the pages inside LMDB's writer lock, the meta page after watchers are rung, so
+                // that they may see it one fsync before it is durable: see Workspace::sync)
   meta_nosync,  // one fsync per commit: a machine crash may roll back the last commit, never corrupts
   nosync,       // survives the death of any process, not of the machine (tests, benchmarks)
 };
@@ -336,6 +337,10 @@ class Workspace {
   // then synced, so that the copy holds no commit a machine crash could take back (a worker's,
   // made with one fsync: see worker_durability). Throws Error(io).
   void hot_copy(int fd) const;
+  // Carries every commit made so far, by any process, to disk. With sync, a watcher may see a
+  // commit one fsync before it is durable (its writer syncs the meta page after the ring): what
+  // acts outside the workspace on a commit it did not make syncs first. Throws Error(io).
+  void sync() const;
   MDB_env* env() const { return env_; }
 
  private:

@@ -807,7 +807,10 @@ int main(int argc, char** argv) {
           auto r = read_run(*ws);
           return until_end && r && !proto::Run::unfinished(r->state);
         };
-        if (ended()) return 0;
+        if (ended()) {
+          ws->sync();  // a script that goes on once the run ended finds it so after a machine crash too
+          return 0;
+        }
         for (;;) {
           for (auto& c : w.next()) {
             if (c.op != proto::ChangeOp::put) continue;
@@ -818,6 +821,7 @@ int main(int argc, char** argv) {
             if (until_end && ev.category == "graph" &&
                 (ev.action == "completed" || ev.action == "failed" || ev.action == "cancelled")) {
               std::cout << std::flush;
+              ws->sync();
               return 0;
             }
           }

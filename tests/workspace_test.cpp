@@ -70,10 +70,10 @@ TEST(Durability, AWorkerOfASyncRunCommitsWithOneFsync) {
   EXPECT_EQ(worker_durability(Durability::nosync), Durability::nosync);
 }
 
-// A synced commit rings its watchers before its meta page is synced (one fsync sooner) and returns
-// only after. A writer killed between the two has lost nothing: the commit is whole for everyone,
-// its watchers were woken, and the next writer goes on.
-TEST(Durability, ASyncWriterKilledBetweenItsRingAndItsMetaSyncLosesNothing) {
+// A synced commit rings its watchers before its meta page is synced (one fsync sooner). A writer
+// killed between the two has lost nothing: the commit is whole for everyone, in the change feed,
+// and the next writer goes on.
+TEST(Durability, AWriterKilledBetweenItsRingAndItsMetaSyncLosesNothing) {
   test::TempDir dir;
   WorkspaceOptions o;
   o.dir = dir.path();

@@ -195,7 +195,7 @@ void Kernel::take_response() {
   next.completion_tokens += resp.completion_tokens;
   next.messages = st_.messages + 1;
   // Held for the commit of what follows (the first tool call's, or the result's): the response is
-  // durable already, so a worker killed before then takes it again and does the same.
+  // committed already, so a worker killed before then takes it again and does the same.
   held_.emplace_back(keys::chat_message(agent_.id, st_.messages), message_record(parsed.message));
   held_.emplace_back(keys::kernel_state(agent_.id), proto::encode(next));
   messages_.push_back(std::move(parsed.message));

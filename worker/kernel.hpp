@@ -5,7 +5,7 @@
 // supervisor's gateway commits the response (inbox:model:<id>); then it runs the reply's tool
 // calls one by one. Every step is committed before anything acts on it: the request; each tool's
 // effects together with its result message and the position of the next call (agent:<id>:kernel),
-// the first call's with the assistant message (the response being durable already) and the last
+// the first call's with the assistant message (the response being committed already) and the last
 // call's with the next request (on disk with the supervisor's next synced commit: see
 // worker_durability). A worker killed anywhere and started again continues from the
 // last commit, and never asks for a turn twice: a request that already has a response is answered
