@@ -11,31 +11,14 @@
 #include <fmt/format.h>
 
 #include "shared/error.hpp"
+#include "shared/lmdb_layout.hpp"
 #include "shared/unique_fd.hpp"
 
 namespace remora {
 
 namespace {
 
-// LMDB's on-disk layout (lmdb/mdb.c, 64-bit): a page header of 16 bytes (page number, pad,
-// flags at offset 10, ...), then on pages 0 and 1 an MDB_meta: magic, version, address, map size,
-// two MDB_db records of 48 bytes (the page size is the first's md_pad, its root at 40), the last
-// page number and the transaction id.
-constexpr std::size_t kPageHeader = 16;
-constexpr std::uint16_t kMetaFlag = 0x08;  // P_META
-constexpr std::uint32_t kMagic = 0xBEEFC0DE;
-constexpr std::uint32_t kDataVersion = 1;
-constexpr std::size_t kMetaBytes = kPageHeader + 136;
-constexpr std::size_t kMagicAt = kPageHeader + 0, kVersionAt = kPageHeader + 4, kPageSizeAt = kPageHeader + 24,
-                      kFreeRootAt = kPageHeader + 24 + 40, kMainRootAt = kPageHeader + 24 + 48 + 40,
-                      kLastPageAt = kPageHeader + 120, kTxnAt = kPageHeader + 128;
-constexpr std::uint64_t kNoPage = ~0ull;  // P_INVALID: an empty database's root
-
-template <class T> T at(const unsigned char* page, std::size_t offset) {
-  T v;
-  std::memcpy(&v, page + offset, sizeof v);
-  return v;
-}
+using namespace lmdb_layout;
 
 [[noreturn]] void corrupt(const std::filesystem::path& file, const std::string& why) {
   throw Error(Errc::corrupt,
@@ -85,7 +68,7 @@ std::optional<std::string> problem(const Snapshot& s, LmdbMeta& meta) {
     if (at<std::uint32_t>(s.page[i], kVersionAt) != kDataVersion)
       return fmt::format("meta page {} has LMDB data version {}, not {}", i, at<std::uint32_t>(s.page[i], kVersionAt),
                          kDataVersion);
-    if (!(at<std::uint16_t>(s.page[i], 10) & kMetaFlag)) return fmt::format("page {} is not marked a meta page", i);
+    if (!(at<std::uint16_t>(s.page[i], kFlagsAt) & kMetaFlag)) return fmt::format("page {} is not marked a meta page", i);
     return std::nullopt;
   };
   if (auto p = bad_meta(0)) return p;

@@ -11,25 +11,16 @@
 #include <cstring>
 #include <string>
 
+#include "shared/lmdb_layout.hpp"
+
 namespace remora {
 
 namespace {
 
-// LMDB's on-disk layout (lmdb/mdb.c, 64-bit; shared/lmdb_data_file.cpp reads the same): a page
-// starts with its page number (8 bytes); page 0 holds, after a 16-byte header, the meta record
-// whose first fields are the magic number and the data version.
-constexpr std::size_t kPageHeader = 16;
-constexpr std::uint32_t kMagic = 0xBEEFC0DE;
-constexpr std::uint32_t kDataVersion = 1;
+using namespace lmdb_layout;
 
-template <class T> T load(const char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-bool mapped(const char* at, std::size_t bytes) {
-  return ::msync(const_cast<char*>(at), bytes, MS_ASYNC) == 0;  // ENOMEM for a range not all mapped
+bool mapped(const char* from, std::size_t bytes) {
+  return ::msync(const_cast<char*>(from), bytes, MS_ASYNC) == 0;  // ENOMEM for a range not all mapped
 }
 
 // The start of env's map of `map_size` bytes, found from a record of its main database and checked
@@ -46,18 +37,18 @@ const char* find_map(MDB_env* env, std::size_t map_size, int fd) {
   MDB_val k, v;
   if (mdb_dbi_open(txn, nullptr, 0, &main) == MDB_SUCCESS && mdb_cursor_open(txn, main, &cursor) == MDB_SUCCESS) {
     if (mdb_cursor_get(cursor, &k, &v, MDB_FIRST) == MDB_SUCCESS && v.mv_size < os_page / 4) {
-      const auto at = reinterpret_cast<std::uintptr_t>(v.mv_data);
-      const char* page = reinterpret_cast<const char*>(at - at % os_page);
-      const auto pgno = load<std::uint64_t>(page);
+      const auto addr = reinterpret_cast<std::uintptr_t>(v.mv_data);
+      const char* page = reinterpret_cast<const char*>(addr - addr % os_page);
+      const auto pgno = at<std::uint64_t>(page, kPageNumberAt);
       // The page this transaction pins must be the file's page pgno, byte for byte, and the map
       // must run from pgno pages before it, all of it mapped, to a meta page.
       std::string file_page(os_page, '\0');
-      if (pgno < map_size / os_page && pgno * os_page <= at &&
+      if (pgno < map_size / os_page && pgno * os_page <= addr &&
           ::pread(fd, file_page.data(), os_page, static_cast<off_t>(pgno * os_page)) == static_cast<ssize_t>(os_page) &&
           std::memcmp(file_page.data(), page, os_page) == 0) {
         const char* map = page - pgno * os_page;
-        if (mapped(map, map_size) && load<std::uint64_t>(map) == 0 && load<std::uint32_t>(map + kPageHeader) == kMagic &&
-            load<std::uint32_t>(map + kPageHeader + 4) == kDataVersion)
+        if (mapped(map, map_size) && at<std::uint64_t>(map, kPageNumberAt) == 0 &&
+            at<std::uint32_t>(map, kMagicAt) == kMagic && at<std::uint32_t>(map, kVersionAt) == kDataVersion)
           start = map;
       }
     }
@@ -92,12 +83,12 @@ void ReadOnlyMap::apply() {
     spdlog::info("keeping LMDB's own mapping of the workspace: its start was not found");
     return;
   }
-  void* const at = const_cast<char*>(start);
-  if (::mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd_.get(), 0) == at) return;
+  void* const where = const_cast<char*>(start);
+  if (::mmap(where, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd_.get(), 0) == where) return;
   const int err = errno;
   // A failed MAP_FIXED may have unmapped the range already: put LMDB's own mapping back.
   int lmdb_fd = -1;
-  if (mdb_env_get_fd(env_, &lmdb_fd) != MDB_SUCCESS || ::mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, lmdb_fd, 0) != at) {
+  if (mdb_env_get_fd(env_, &lmdb_fd) != MDB_SUCCESS || ::mmap(where, size, PROT_READ, MAP_SHARED | MAP_FIXED, lmdb_fd, 0) != where) {
     spdlog::critical("the workspace map could not be mapped again ({}): stopping", std::strerror(err));
     std::abort();
   }

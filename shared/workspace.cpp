@@ -732,8 +732,8 @@ std::unique_ptr<Workspace> Workspace::open(const WorkspaceOptions& options) {
       }
       ended = true;
       check(mdb_txn_commit(txn), "opening workspace " + options.dir.string());
-      if (!options.read_only && options.durability == Durability::sync)
-        check(mdb_env_sync(ws->env_, 1), "syncing workspace " + options.dir.string());
+      // What it wrote (a new workspace, a migration) is durable before open returns, as a write's is.
+      if ((is_new || format == kFormatKeyFirst) && options.durability == Durability::sync) ws->sync();
       break;
     } catch (const MapFull&) {
       if (!ended) mdb_txn_abort(txn);
